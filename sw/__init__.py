@@ -1,0 +1,1 @@
+"""RO-SVD traceability appliance: host software (the ``rosvd`` package)."""
