@@ -1,2 +1,106 @@
-def main(argv=None):
-    return 0
+"""``rosvd`` command line."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _add_svd_params(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("engine parameters")
+    group.add_argument("--n", type=int, default=32, help="matrix size (8, 16, 32, 64)")
+    group.add_argument("--k", type=int, default=4, help="singular vectors returned")
+    group.add_argument("--data-width", type=int, default=16, help="input element bits")
+    group.add_argument("--sweeps", type=int, default=8, help="Jacobi sweeps (maximum)")
+    group.add_argument("--skip-shift", type=int, default=None,
+                       help="convergence threshold T (skip pairs with |cos| < 2**-T; early exit)")
+    group.add_argument("--units", type=int, default=None, help="parallel rotation units (default n/2)")
+
+
+def svd_params(args: argparse.Namespace):
+    from rosvd.hw.svd.params import SVDParams
+    return SVDParams(n=args.n, k=args.k, data_width=args.data_width, sweeps=args.sweeps,
+                     skip_shift=args.skip_shift, units=args.units or args.n // 2)
+
+
+def _emit(result: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result, indent=2, sort_keys=True))
+    else:
+        for key, value in result.items():
+            print(f"{key}: {value}")
+
+
+def _bench_svd(args):
+    from rosvd.bench.svd import bench_svd
+    _emit(bench_svd(svd_params(args), matrices=args.matrices, simulator=args.simulator), args.json)
+
+
+def _bench_accuracy(args):
+    from rosvd.bench.svd import accuracy_table
+    _emit(accuracy_table(matrices=args.matrices), args.json)
+
+
+def _hw_report(args):
+    from rosvd.bench.hw_report import hw_report
+    _emit(hw_report(svd_params(args), args.target), args.json)
+
+
+def _hw_verilog(args):
+    from rosvd.sim.verilog import export
+    from rosvd.hw.svd.engine import SVDEngine
+    from pathlib import Path
+    path = export(SVDEngine(svd_params(args)), "rosvd_svd", Path(args.output).parent)
+    print(path)
+
+
+def _demo(args):
+    from rosvd.demo import run_demo
+    return run_demo(simulator=args.simulator)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rosvd", description="RO-SVD traceability appliance")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="decompose sample content through the RTL and the model")
+    demo.add_argument("--simulator", choices=["verilator", "icarus"], default="verilator")
+    demo.set_defaults(handler=_demo)
+
+    bench = commands.add_parser("bench", help="benchmarks (JSON on stdout)").add_subparsers(
+        dest="bench", required=True)
+    svd = bench.add_parser("svd", help="cycles in RTL simulation, accuracy, model and numpy time")
+    _add_svd_params(svd)
+    svd.add_argument("--matrices", type=int, default=32, help="seeded matrices for accuracy/timing")
+    svd.add_argument("--simulator", choices=["verilator", "icarus"], default="verilator")
+    svd.add_argument("--json", action="store_true")
+    svd.set_defaults(handler=_bench_svd)
+    acc = bench.add_parser("accuracy", help="model accuracy against LAPACK per n and data width")
+    acc.add_argument("--matrices", type=int, default=20)
+    acc.add_argument("--json", action="store_true")
+    acc.set_defaults(handler=_bench_accuracy)
+
+    hw = commands.add_parser("hw", help="gateware").add_subparsers(dest="hw", required=True)
+    report = hw.add_parser("report", help="resources (yosys synth_xilinx) and Fmax estimate")
+    _add_svd_params(report)
+    report.add_argument("--target", default="xc7z020")
+    report.add_argument("--json", action="store_true")
+    report.set_defaults(handler=_hw_report)
+    verilog = hw.add_parser("verilog", help="write the engine's Verilog")
+    _add_svd_params(verilog)
+    verilog.add_argument("-o", "--output", default="build/rosvd_svd.v")
+    verilog.set_defaults(handler=_hw_verilog)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args) or 0
+    except ValueError as error:
+        print(f"rosvd: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -62,14 +62,14 @@ class SVDParams:
     n: int = 32
     k: int = 4
     data_width: int = 16
-    sweeps: int = 6
+    sweeps: int = 8
     skip_shift: int | None = None
     units: int = 16
     guard_bits: int = 3
     cs_frac: int = 16
     v_width: int = 18
-    cordic_width: int = 26
-    cordic_iters: int = 20
+    cordic_width: int = 24
+    cordic_iters: int = 16
 
     def __post_init__(self):
         def need(ok, message):
@@ -86,8 +86,7 @@ class SVDParams:
              f"units must divide n/2={self.n // 2}, not {self.units}")
         need(0 <= self.guard_bits <= 8, f"guard_bits must be in 0..8, not {self.guard_bits}")
         need(8 <= self.cs_frac <= 24, f"cs_frac must be in 8..24, not {self.cs_frac}")
-        need(4 <= self.v_width <= self.col_width,
-             f"v_width must be in 4..col_width={self.col_width}, not {self.v_width}")
+        need(4 <= self.v_width <= 30, f"v_width must be in 4..30, not {self.v_width}")
         need(self.cs_frac + 2 <= self.cordic_width - 2 <= 40,
              f"cordic_width must be in cs_frac+4..42, not {self.cordic_width}")
         need(4 <= self.cordic_iters <= self.cordic_width,
@@ -136,7 +135,7 @@ class SVDParams:
     @property
     def out_width(self) -> int:
         """Payload bits of an output word: sigma (unsigned) or v (signed), sign-extended."""
-        return self.col_width
+        return max(self.col_width, self.v_width)
 
     @property
     def cordic_frac(self) -> int:

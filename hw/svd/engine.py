@@ -1,0 +1,336 @@
+"""The RO-SVD decomposition engine: parallel one-sided Jacobi SVD over column slots."""
+from __future__ import annotations
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from .params import SVDParams, clog2
+from .rotation_unit import MAC_LATENCY, ROTATE_LATENCY, RotationUnit
+from .schedule import source_slot
+
+#: Cycles from a memory read address to its data (synchronous read ports).
+MEM_READ_LATENCY = 1
+
+
+def result_layout(params: SVDParams) -> data.StructLayout:
+    """Payload of the result stream: one word and the end-of-decomposition flag."""
+    return data.StructLayout({"data": signed(params.out_width), "last": unsigned(1)})
+
+
+class SVDEngine(wiring.Component):
+    """Fixed-point Hestenes-Jacobi SVD of one n x n matrix at a time.
+
+    Streams:
+
+    * ``matrix`` (in): n*n signed ``data_width`` elements, row-major.
+    * ``result`` (out): ``params.output_words`` words: the n singular values
+      (descending, unsigned, column-word scale ``2**guard_bits`` per input unit), then
+      the right singular vectors of the k largest, n elements each (Q2.(v_width-2));
+      ``last`` marks the final word. Bit-exact with :func:`.model.decompose`.
+
+    Status: ``busy`` is high from the first accepted element until the last result
+    word is taken; ``sweeps_run`` holds the sweeps executed for the latest matrix.
+
+    Architecture: each of the n column slots has its own memory for its column of A
+    and of V, two banks deep (read one round's columns from one bank, write the next
+    round's into the other, so columns move between slots by where they are
+    written, over fixed wires). ``units`` rotation units work in lock-step, each on
+    ``n/(2*units)`` pairs one after another. Per pair: dot phase
+    (``n + MEM_READ_LATENCY + MAC_LATENCY - 1`` cycles), angle phase
+    (``angle_latency + 1``), rotate phase (``n + MEM_READ_LATENCY + ROTATE_LATENCY``).
+    Latency per matrix, excluding stream stalls: see :meth:`cycle_estimate`.
+
+    Reset returns to waiting for a matrix; a matrix half-loaded is discarded.
+    """
+
+    def __init__(self, params: SVDParams | None = None):
+        self.params = p = params or SVDParams()
+        self._units = [RotationUnit(p) for _ in range(p.units)]
+        super().__init__({
+            "matrix": In(stream.Signature(signed(p.data_width))),
+            "result": Out(stream.Signature(result_layout(p))),
+            "busy": Out(1),
+            "sweeps_run": Out(range(p.sweeps + 1)),
+        })
+
+    @property
+    def fused(self) -> bool:
+        """One pair per unit: dot products are taken from the columns as they are written."""
+        return self.params.pairs_per_unit == 1
+
+    @property
+    def dot_cycles(self) -> int:
+        """Dot phase: n reads, then the memory and MAC pipelines drain."""
+        return self.params.n + MEM_READ_LATENCY + MAC_LATENCY - 1
+
+    @property
+    def rotate_cycles(self) -> int:
+        """Rotate phase: n reads, the rotation pipeline drains (and, fused, the MACs)."""
+        drain = MEM_READ_LATENCY + ROTATE_LATENCY + (MAC_LATENCY if self.fused else 0)
+        return self.params.n + drain
+
+    def cycle_estimate(self, sweeps: int | None = None) -> int:
+        """Cycles from the first accepted input element to the last result word, when
+        neither stream stalls; ``sweeps`` defaults to the maximum."""
+        p = self.params
+        sweeps = p.sweeps if sweeps is None else sweeps
+        unit = self._units[0]
+        dot_per_pair = 0 if self.fused else self.dot_cycles
+        pair = dot_per_pair + unit.angle_latency + 1 + self.rotate_cycles
+        rounds = sweeps * p.rounds_per_sweep * p.pairs_per_unit
+        load = p.n * p.n + (self.dot_cycles if self.fused else 0)
+        norm = p.pairs_per_unit * (dot_per_pair + unit.norm_latency + 1)
+        rank, output = p.n, p.n + 1 + p.k * p.n
+        return load + rounds * pair + norm + rank + output
+
+    def elaborate(self, platform):
+        p = self.params
+        n, half, steps = p.n, p.half, p.pairs_per_unit
+        row_bits = clog2(n)
+        m = Module()
+
+        # Column slot memories: address = bank * n + row.
+        a_read, a_write, v_read, v_write = [], [], [], []
+        for slot in range(n):
+            for kind, shape, reads, writes in (("a", signed(p.col_width), a_read, a_write),
+                                               ("v", signed(p.v_width), v_read, v_write)):
+                mem = Memory(shape=shape, depth=2 * n, init=[])
+                m.submodules[f"{kind}_slot{slot}"] = mem
+                reads.append(mem.read_port())
+                writes.append(mem.write_port())
+
+        units = self._units
+        for index, unit in enumerate(units):
+            m.submodules[f"unit{index}"] = unit
+
+        # Controller state.
+        parity = Signal()                          # bank holding the current columns
+        sweep = Signal(range(p.sweeps))
+        round_ = Signal(range(p.rounds_per_sweep))
+        step = Signal(range(steps))
+        count = Signal(range(2 * n + 8))           # cycle within a phase
+        final = Signal()                           # dot phase computes final norms
+        rotated_any = Signal()                     # some pair rotated in this sweep
+        rd_row = Signal(row_bits)
+        rd_bank = Signal()
+        reading = Signal()                         # rd_row is a live row this cycle
+        rd_valid = Signal()                        # read data is a live row this cycle
+        rotating = Signal()                        # in the rotate phase (else dot phase)
+        m.d.sync += rd_valid.eq(reading)
+        for port in a_read + v_read:
+            m.d.comb += port.addr.eq(Cat(rd_row, rd_bank))
+
+        # Rows travel alongside the rotation pipeline to become write addresses.
+        wr_row = Signal(row_bits)
+        row_pipe = [Signal(row_bits, name=f"row_pipe{i}")
+                    for i in range(MEM_READ_LATENCY + ROTATE_LATENCY)]
+        m.d.sync += [row_pipe[0].eq(rd_row)] + [b.eq(a) for a, b in zip(row_pipe, row_pipe[1:])]
+        m.d.comb += wr_row.eq(row_pipe[-1])
+
+        # Columns each slot receives in the rotate phase: the unit output that the
+        # circle schedule moves into it.
+        sources = source_slot(n)
+        rotated = units[0].rotated
+        a_moved, v_moved, moving = [], [], []
+        for slot in range(n):
+            src = sources[slot]
+            pair = src if src < half else src - half
+            unit = units[pair // steps]
+            a_moved.append(unit.a_top_out if src < half else unit.a_bottom_out)
+            v_moved.append(unit.v_top_out if src < half else unit.v_bottom_out)
+            moving.append(rotated & (step == pair % steps))
+
+        # Units read their pairs through a steps:1 multiplexer. With one pair per unit
+        # (``fused``), the next round's dot products are accumulated from the columns
+        # as they are written, which removes the dot phase from every round.
+        fused = steps == 1
+        for u, unit in enumerate(units):
+            tops = [u * steps + s for s in range(steps)]
+            bottoms = [half + slot for slot in tops]
+            a_top = Array(a_read[x].data for x in tops)[step]
+            a_bottom = Array(a_read[x].data for x in bottoms)[step]
+            m.d.comb += [
+                unit.a_top.eq(a_top), unit.a_bottom.eq(a_bottom),
+                unit.v_top.eq(Array(v_read[x].data for x in tops)[step]),
+                unit.v_bottom.eq(Array(v_read[x].data for x in bottoms)[step]),
+                unit.rotate.eq(rd_valid & rotating),
+            ]
+            if fused:
+                m.d.comb += [
+                    unit.dot_top.eq(Mux(rotating, a_moved[u], a_top)),
+                    unit.dot_bottom.eq(Mux(rotating, a_moved[half + u], a_bottom)),
+                    unit.accumulate.eq(Mux(rotating, rotated, rd_valid)),
+                ]
+            else:
+                m.d.comb += [unit.dot_top.eq(a_top), unit.dot_bottom.eq(a_bottom),
+                             unit.accumulate.eq(rd_valid & ~rotating)]
+
+        # Load path.
+        load_row = Signal(row_bits)
+        load_col = Signal(row_bits)
+        loading = Signal()
+        load_fire = Signal()
+        m.d.comb += load_fire.eq(self.matrix.valid & self.matrix.ready)
+        load_a = Signal(signed(p.col_width))
+        m.d.comb += load_a.eq(self.matrix.payload << p.guard_bits)
+        v_one = 1 << p.v_frac
+
+        # Write ports: the input stream while loading, else the moved columns.
+        for slot in range(n):
+            load_here = loading & load_fire & (load_col == slot)
+            for port, load_value, moved in (
+                    (a_write[slot], load_a, a_moved[slot]),
+                    (v_write[slot], Mux(load_row == slot, v_one, 0), v_moved[slot])):
+                m.d.comb += [
+                    port.addr.eq(Mux(loading, Cat(load_row, Const(0, 1)), Cat(wr_row, ~parity))),
+                    port.data.eq(Mux(loading, load_value, moved)),
+                    port.en.eq(load_here | moving[slot]),
+                ]
+
+        # Final norms, ranks and output selection.
+        sigma = [Signal(p.sigma_width, name=f"sigma{i}") for i in range(n)]
+        rank = [Signal(range(n), name=f"rank{i}") for i in range(n)]
+        top_slot = [Signal(range(n), name=f"top_slot{i}") for i in range(p.k)]
+        out_index = Signal(range(n))
+        out_vector = Signal(range(p.k))
+        fire = Signal()
+        m.d.comb += fire.eq(self.result.valid & self.result.ready)
+
+        with m.FSM(name="control"):
+            with m.State("LOAD"):
+                m.d.comb += [loading.eq(1), self.matrix.ready.eq(1)]
+                m.d.comb += self.busy.eq((load_row != 0) | (load_col != 0))
+                with m.If(load_fire):
+                    m.d.sync += load_col.eq(load_col + 1)
+                    with m.If(load_col == n - 1):
+                        m.d.sync += load_row.eq(load_row + 1)
+                        with m.If(load_row == n - 1):
+                            m.d.sync += [parity.eq(0), sweep.eq(0), round_.eq(0), step.eq(0),
+                                         count.eq(0), final.eq(0), rotated_any.eq(0)]
+                            m.next = "DOT"
+
+            with m.State("DOT"):
+                m.d.comb += [self.busy.eq(1), rd_row.eq(count), rd_bank.eq(parity),
+                             reading.eq(count < n)]
+                for unit in units:
+                    m.d.comb += unit.clear.eq(count == 0)
+                m.d.sync += count.eq(count + 1)
+                with m.If(count == self.dot_cycles - 1):
+                    m.d.sync += count.eq(0)
+                    with m.If(final):
+                        m.next = "NORM"
+                    with m.Else():
+                        m.next = "ANGLE"
+
+            with m.State("ANGLE"):
+                m.d.comb += self.busy.eq(1)
+                for unit in units:
+                    m.d.comb += unit.angle_start.eq(count == 0)
+                m.d.sync += count.eq(1)
+                with m.If(units[0].angle_done):
+                    m.d.sync += [count.eq(0),
+                                 rotated_any.eq(rotated_any | ~Cat(u.skip for u in units).all())]
+                    m.next = "ROTATE"
+
+            with m.State("ROTATE"):
+                m.d.comb += [self.busy.eq(1), rd_row.eq(count), rd_bank.eq(parity),
+                             reading.eq(count < n), rotating.eq(1)]
+                if fused:
+                    for unit in units:
+                        m.d.comb += unit.clear.eq(count == 0)
+                m.d.sync += count.eq(count + 1)
+                with m.If(count == self.rotate_cycles - 1):
+                    m.d.sync += count.eq(0)
+                    m.next = "ANGLE" if fused else "DOT"
+                    with m.If(step != steps - 1):
+                        m.d.sync += step.eq(step + 1)
+                    with m.Else():
+                        m.d.sync += [step.eq(0), parity.eq(~parity)]
+                        with m.If(round_ != p.rounds_per_sweep - 1):
+                            m.d.sync += round_.eq(round_ + 1)
+                        with m.Else():
+                            m.d.sync += [round_.eq(0), rotated_any.eq(0),
+                                         self.sweeps_run.eq(sweep + 1)]
+                            converged = ~rotated_any if p.skip_shift is not None else Const(0)
+                            with m.If((sweep == p.sweeps - 1) | converged):
+                                m.d.sync += [final.eq(1), sweep.eq(0)]
+                                m.next = "NORM" if fused else "DOT"
+                            with m.Else():
+                                m.d.sync += sweep.eq(sweep + 1)
+
+            with m.State("NORM"):
+                m.d.comb += self.busy.eq(1)
+                for unit in units:
+                    m.d.comb += unit.norm_start.eq(count == 0)
+                m.d.sync += count.eq(1)
+                with m.If(units[0].norm_done):
+                    for u, unit in enumerate(units):
+                        for s in range(steps):
+                            with m.If(step == s):
+                                m.d.sync += [sigma[u * steps + s].eq(unit.sigma_top),
+                                             sigma[half + u * steps + s].eq(unit.sigma_bottom)]
+                    m.d.sync += count.eq(0)
+                    with m.If(step != steps - 1):
+                        m.d.sync += step.eq(step + 1)
+                        m.next = "DOT"
+                    with m.Else():
+                        m.d.sync += [step.eq(0)] + [r.eq(0) for r in rank]
+                        m.next = "RANK"
+
+            with m.State("RANK"):
+                # rank[i] = #{j : sigma[j] > sigma[i], or equal with j < i}
+                m.d.comb += self.busy.eq(1)
+                probe = Array(sigma)[count]
+                for i in range(n):
+                    ahead = (probe > sigma[i]) | ((probe == sigma[i]) & (count < i))
+                    m.d.sync += rank[i].eq(rank[i] + ahead)
+                m.d.sync += count.eq(count + 1)
+                with m.If(count == n - 1):
+                    m.d.sync += [count.eq(0), out_index.eq(0)]
+                    m.next = "SIGMA"
+
+            with m.State("SIGMA"):
+                m.d.comb += self.busy.eq(1)
+                hits = [rank[i] == out_index for i in range(n)]
+                value = 0
+                slot_hit = 0
+                for i in range(n):
+                    value = value | Mux(hits[i], sigma[i], 0)
+                    slot_hit = slot_hit | Mux(hits[i], i, 0)
+                m.d.comb += [self.result.valid.eq(1), self.result.payload.data.eq(value)]
+                with m.If(fire):
+                    m.d.sync += out_index.eq(out_index + 1)
+                    for r in range(p.k):
+                        with m.If(out_index == r):
+                            m.d.sync += top_slot[r].eq(slot_hit)
+                    with m.If(out_index == n - 1):
+                        m.d.sync += [out_index.eq(0), out_vector.eq(0)]
+                        m.next = "PRIME"
+
+            with m.State("PRIME"):
+                # Present row 0 so the first vector element is read out next cycle.
+                m.d.comb += [self.busy.eq(1), rd_row.eq(0), rd_bank.eq(parity)]
+                m.next = "VECTOR"
+
+            with m.State("VECTOR"):
+                m.d.comb += self.busy.eq(1)
+                slot_now = Array(top_slot)[out_vector]
+                last = (out_vector == p.k - 1) & (out_index == n - 1)
+                m.d.comb += [
+                    self.result.valid.eq(1),
+                    self.result.payload.data.eq(Array(port.data for port in v_read)[slot_now]),
+                    self.result.payload.last.eq(last),
+                    rd_bank.eq(parity),
+                    rd_row.eq(Mux(fire, out_index + 1, out_index)),
+                ]
+                with m.If(fire):
+                    m.d.sync += out_index.eq(out_index + 1)
+                    with m.If(out_index == n - 1):
+                        m.d.sync += [out_index.eq(0), out_vector.eq(out_vector + 1)]
+                    with m.If(last):
+                        m.d.sync += [load_row.eq(0), load_col.eq(0)]
+                        m.next = "LOAD"
+        return m
+

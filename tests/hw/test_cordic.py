@@ -1,0 +1,204 @@
+"""RotationAngle in Amaranth's simulator equals model.skip_rotation + model.cordic_cos_sin."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from amaranth.back import verilog
+from amaranth.sim import Simulator
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rosvd.hw.svd import model
+from rosvd.hw.svd.cordic import RotationAngle
+from rosvd.hw.svd.params import SVDParams
+
+SMALL = SVDParams(n=8, units=4, data_width=8, cordic_width=22, cordic_iters=16, skip_shift=10)
+#: Extremes of the CORDIC parameters: widest fraction, iterations == width, inputs
+#: narrower than ``input_bits`` (normalising shift always 0); and the fewest iterations.
+WIDE = SVDParams(n=8, units=4, data_width=4, guard_bits=0, cs_frac=24, cordic_width=30,
+                 cordic_iters=30, skip_shift=1)
+SHORT = SVDParams(n=64, units=32, data_width=12, cs_frac=8, cordic_width=12, cordic_iters=4,
+                  skip_shift=30)
+PARAM_SETS = {"default": SVDParams(), "small": SMALL, "wide": WIDE, "short": SHORT}
+
+MAX_EXAMPLES = 25
+CASES_PER_EXAMPLE = 12
+
+
+def dot_max(params: SVDParams) -> int:
+    """Largest alpha/beta the port holds."""
+    return (1 << (params.dot_width - 1)) - 1
+
+
+def model_angle(params: SVDParams, alpha: int, beta: int, gamma: int) -> tuple[int, int, int]:
+    """(c, s, skip) the model uses for one pair, skip applied."""
+    a, b, g = (np.array([v], dtype=np.int64) for v in (alpha, beta, gamma))
+    skip = bool(model.skip_rotation(params, a, b, g)[0])
+    if skip:
+        return 1 << params.cs_frac, 0, 1
+    c, s = model.cordic_cos_sin(params, a, b, g)
+    return int(c[0]), int(s[0]), 0
+
+
+def rtl_angle(params: SVDParams, cases, *, gap: int = 0, stray_start_after: int | None = None):
+    """Run ``cases`` (alpha, beta, gamma) through one RotationAngle.
+
+    Starts are back to back (in the ``done`` cycle) with ``gap`` idle cycles between.
+    Inputs are scrambled outside the ``start`` cycle, to show they are sampled once.
+    With ``stray_start_after``, a second start with other inputs is pulsed that many
+    cycles after each real start (it must be ignored).
+    Returns ``[(c, s, skip, cycles from start to done)]``.
+    """
+    dut = RotationAngle(params)
+    results = []
+
+    async def testbench(ctx):
+        def scramble(step):
+            ctx.set(dut.alpha, (step * 0x9E3779B97F4A7C15) % (dot_max(params) + 1))
+            ctx.set(dut.beta, (step * 0xC2B2AE3D27D4EB4F) % (dot_max(params) + 1))
+            ctx.set(dut.gamma, (step * 0x165667B19E3779F9) % (1 << (params.dot_width - 1)))
+
+        for alpha, beta, gamma in cases:
+            ctx.set(dut.alpha, alpha)
+            ctx.set(dut.beta, beta)
+            ctx.set(dut.gamma, gamma)
+            ctx.set(dut.start, 1)
+            await ctx.tick()
+            ctx.set(dut.start, 0)
+            cycles = 1
+            while not ctx.get(dut.done):
+                assert cycles <= dut.latency + 8, "done never came"
+                scramble(cycles)
+                ctx.set(dut.start, int(cycles == stray_start_after))
+                await ctx.tick()
+                ctx.set(dut.start, 0)
+                cycles += 1
+            results.append((ctx.get(dut.c), ctx.get(dut.s), ctx.get(dut.skip), cycles))
+            for _ in range(gap):
+                await ctx.tick()
+                assert not ctx.get(dut.done), "done is a one-cycle strobe"
+                assert (ctx.get(dut.c), ctx.get(dut.s), ctx.get(dut.skip)) == results[-1][:3]
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(testbench)
+    sim.run()
+    return dut, results
+
+
+def check(params: SVDParams, cases, **kwargs):
+    dut, results = rtl_angle(params, cases, **kwargs)
+    for (alpha, beta, gamma), (c, s, skip, cycles) in zip(cases, results, strict=True):
+        assert (c, s, skip) == model_angle(params, alpha, beta, gamma), (alpha, beta, gamma)
+        assert cycles == dut.latency
+
+
+def edge_cases(params: SVDParams) -> list[tuple[int, int, int]]:
+    top = dot_max(params)
+    in_bits = model.cordic_constants(params).input_bits
+    cases = [
+        (0, 0, 0), (1, 1, 0), (1, 1, 1), (1, 1, -1), (1, 2, 1), (2, 1, -1), (2, 1, 1),
+        (top, top, 0), (top, top, top), (top, top, -top), (top, top, 1), (top, top, -1),
+        (top, 0, 0), (0, top, 0), (top, 1, 1), (1, top, -1), (top, 1, -math.isqrt(top)),
+        (top - 1, top, top - 1), (top, top - 1, -(top - 1)),
+        (5, 5, 5), (5, 5, -5),                              # x = 0: theta = +-pi/4
+        (0, 1, 0), (1, 0, 0),
+        # outside Cauchy-Schwarz: still the model's arithmetic, full port range
+        (0, 0, -(1 << (params.dot_width - 1))), (top, 0, -(1 << (params.dot_width - 1))),
+        (0, top, (1 << (params.dot_width - 1)) - 1), (0, 0, 1), (0, 0, -1),
+    ]
+    # normalising shift boundaries: |beta - alpha| and |2 gamma| around 2**input_bits
+    for d in (-1, 0, 1):
+        for magnitude in ((1 << in_bits) + d, (1 << (in_bits - 1)) + d):
+            if 0 <= magnitude <= top:
+                cases += [(0, magnitude, 0), (magnitude, 0, 1), (magnitude, magnitude, magnitude // 2),
+                          (magnitude, magnitude, -(magnitude // 2)), (top, top - magnitude, 3)]
+    # skip threshold boundaries: 2 bl(|gamma|) + 2T + 2 against bl(alpha) + bl(beta)
+    if params.skip_shift is not None:
+        for bits in range(params.skip_shift + 2, params.dot_width - 1):
+            alpha = beta = (1 << bits) - 1
+            for gamma_bits in (bits - params.skip_shift - 2, bits - params.skip_shift - 1,
+                               bits - params.skip_shift):
+                if gamma_bits >= 1:
+                    cases += [(alpha, beta, 1 << (gamma_bits - 1)), (alpha, beta, -((1 << gamma_bits) - 1))]
+    return [c for c in cases if 0 <= c[0] <= top and 0 <= c[1] <= top]
+
+
+def realistic_cases(params: SVDParams, count: int, seed: int) -> list[tuple[int, int, int]]:
+    """Dot products of random column words, some nearly orthogonal or nearly parallel."""
+    rng = np.random.default_rng(seed)
+    col_max = ((1 << (params.data_width - 1)) << params.guard_bits) * params.n // 4
+    cases = []
+    for i in range(count):
+        scale = int(rng.integers(1, col_max + 1))
+        top = rng.integers(-scale, scale + 1, size=params.n)
+        bottom = rng.integers(-scale, scale + 1, size=params.n)
+        if i % 3 == 1:      # nearly orthogonal: remove the projection
+            bottom = bottom - (bottom @ top) * top // max(int(top @ top), 1)
+        elif i % 3 == 2:    # nearly parallel
+            bottom = top + rng.integers(-2, 3, size=params.n)
+        top_list, bottom_list = [int(v) for v in top], [int(v) for v in bottom]
+        cases.append((sum(v * v for v in top_list), sum(v * v for v in bottom_list),
+                      sum(t * b for t, b in zip(top_list, bottom_list, strict=True))))
+    return [c for c in cases if max(c[0], c[1]) <= dot_max(params)]
+
+
+@st.composite
+def pair_sums(draw, params: SVDParams):
+    """alpha, beta, gamma with gamma**2 <= alpha*beta, magnitudes log-uniform 0..max."""
+    def magnitude(limit):
+        bits = draw(st.integers(0, limit.bit_length()))
+        return draw(st.integers(0, min((1 << bits) - 1, limit)))
+
+    top = dot_max(params)
+    alpha = magnitude(top)
+    beta = alpha if draw(st.booleans()) else magnitude(top)
+    bound = math.isqrt(alpha * beta)
+    kind = draw(st.sampled_from(["zero", "bound", "uniform", "log"]))
+    if kind == "zero":
+        gamma = 0
+    elif kind == "bound":
+        gamma = bound
+    elif kind == "uniform":
+        gamma = draw(st.integers(0, bound))
+    else:
+        gamma = magnitude(bound)
+    if draw(st.booleans()):
+        gamma = -gamma
+    return alpha, beta, gamma
+
+
+@pytest.mark.parametrize("name", PARAM_SETS)
+def test_edge_and_realistic_cases_match_model(name):
+    params = PARAM_SETS[name]
+    check(params, edge_cases(params) + realistic_cases(params, 24, seed=len(name)))
+
+
+@pytest.mark.parametrize("name", ["default", "small"])
+def test_random_pairs_match_model(name):
+    params = PARAM_SETS[name]
+
+    @settings(max_examples=MAX_EXAMPLES, deadline=None)
+    @given(st.lists(pair_sums(params), min_size=1, max_size=CASES_PER_EXAMPLE))
+    def run(cases):
+        check(params, cases)
+
+    run()
+
+
+def test_results_hold_between_pairs_and_stray_start_is_ignored():
+    cases = edge_cases(SMALL)[:6] + realistic_cases(SMALL, 6, seed=1)
+    check(SMALL, cases, gap=5)
+    check(SMALL, cases, stray_start_after=7)
+
+
+def test_latency_is_small_and_documented():
+    for params in PARAM_SETS.values():
+        assert RotationAngle(params).latency == 2 * params.cordic_iters + 4
+
+
+def test_converts_to_verilog():
+    for params in (SVDParams(), SMALL):
+        assert "module" in verilog.convert(RotationAngle(params), name="rotation_angle")
