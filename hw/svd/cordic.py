@@ -128,7 +128,7 @@ class RotationAngle(wiring.Component):
                 else:
                     # 2 bl(|gamma|) + 2T + 2 <= bl(alpha) + bl(beta), bl(|2 gamma|) = bl(|gamma|) + 1
                     threshold = 2 * p.skip_shift
-                    m.d.sync += skip.eq(gamma_zero | (2 * bit_length(y_mag) + threshold < ab_bits))
+                    m.d.sync += skip.eq(gamma_zero | (2 * bit_length(y_mag) + threshold <= ab_bits))
                 m.next = "LOAD"
             with m.State("LOAD"):
                 m.d.sync += [

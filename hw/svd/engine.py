@@ -6,6 +6,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from .isqrt import IterativeSqrt
 from .params import SVDParams, clog2
 from .rotation_unit import MAC_LATENCY, ROTATE_LATENCY, RotationUnit
 from .schedule import source_slot
@@ -48,6 +49,7 @@ class SVDEngine(wiring.Component):
     def __init__(self, params: SVDParams | None = None):
         self.params = p = params or SVDParams()
         self._units = [RotationUnit(p) for _ in range(p.units)]
+        self._sqrt = IterativeSqrt(p.dot_width - 1)
         super().__init__({
             "matrix": In(stream.Signature(signed(p.data_width))),
             "result": Out(stream.Signature(result_layout(p))),
@@ -81,7 +83,7 @@ class SVDEngine(wiring.Component):
         pair = dot_per_pair + unit.angle_latency + 1 + self.rotate_cycles
         rounds = sweeps * p.rounds_per_sweep * p.pairs_per_unit
         load = p.n * p.n + (self.dot_cycles if self.fused else 0)
-        norm = p.pairs_per_unit * (dot_per_pair + unit.norm_latency + 1)
+        norm = p.pairs_per_unit * (dot_per_pair + 2 * p.units * (self._sqrt.latency + 1))
         rank, output = p.n, p.n + 1 + p.k * p.n
         return load + rounds * pair + norm + rank + output
 
@@ -104,6 +106,9 @@ class SVDEngine(wiring.Component):
         units = self._units
         for index, unit in enumerate(units):
             m.submodules[f"unit{index}"] = unit
+        # One square root serves all slots: it runs once per matrix, so sharing it
+        # costs n * (sqrt latency) cycles and saves a wide datapath per unit.
+        m.submodules.sqrt = sqrt = self._sqrt
 
         # Controller state.
         parity = Signal()                          # bank holding the current columns
@@ -194,6 +199,7 @@ class SVDEngine(wiring.Component):
         rank = [Signal(range(n), name=f"rank{i}") for i in range(n)]
         top_slot = [Signal(range(n), name=f"top_slot{i}") for i in range(p.k)]
         out_index = Signal(range(n))
+        norm_index = Signal(range(2 * p.units))
         out_vector = Signal(range(p.k))
         fire = Signal()
         m.d.comb += fire.eq(self.result.valid & self.result.ready)
@@ -261,23 +267,26 @@ class SVDEngine(wiring.Component):
                                 m.d.sync += sweep.eq(sweep + 1)
 
             with m.State("NORM"):
+                # sigma of the slots in this step: unit u's top (alpha) then bottom (beta)
                 m.d.comb += self.busy.eq(1)
-                for unit in units:
-                    m.d.comb += unit.norm_start.eq(count == 0)
+                norms = Array([u.alpha for u in units] + [u.beta for u in units])
+                m.d.comb += [sqrt.start.eq(count == 0), sqrt.value.eq(norms[norm_index])]
                 m.d.sync += count.eq(1)
-                with m.If(units[0].norm_done):
-                    for u, unit in enumerate(units):
+                with m.If(sqrt.done):
+                    for u in range(p.units):
                         for s in range(steps):
-                            with m.If(step == s):
-                                m.d.sync += [sigma[u * steps + s].eq(unit.sigma_top),
-                                             sigma[half + u * steps + s].eq(unit.sigma_bottom)]
-                    m.d.sync += count.eq(0)
-                    with m.If(step != steps - 1):
-                        m.d.sync += step.eq(step + 1)
-                        m.next = "DOT"
-                    with m.Else():
-                        m.d.sync += [step.eq(0)] + [r.eq(0) for r in rank]
-                        m.next = "RANK"
+                            for side, slot in ((u, u * steps + s), (p.units + u, half + u * steps + s)):
+                                with m.If((norm_index == side) & (step == s)):
+                                    m.d.sync += sigma[slot].eq(sqrt.root)
+                    m.d.sync += [count.eq(0), norm_index.eq(norm_index + 1)]
+                    with m.If(norm_index == 2 * p.units - 1):
+                        m.d.sync += norm_index.eq(0)
+                        with m.If(step != steps - 1):
+                            m.d.sync += step.eq(step + 1)
+                            m.next = "DOT"
+                        with m.Else():
+                            m.d.sync += [step.eq(0)] + [r.eq(0) for r in rank]
+                            m.next = "RANK"
 
             with m.State("RANK"):
                 # rank[i] = #{j : sigma[j] > sigma[i], or equal with j < i}

@@ -43,8 +43,8 @@ class IterativeSqrt(wiring.Component):
         digits = self.root_width
         # Radicand, padded to 2 bits per result bit and consumed from the top.
         radicand = Signal(unsigned(2 * digits))
-        # Partial remainder value_so_far - root**2 <= 2 * root, so digits + 2 bits suffice.
-        remainder = Signal(unsigned(digits + 2))
+        # Partial remainder value_so_far - root**2 <= 2 * root < 2**(digits + 1).
+        remainder = Signal(unsigned(digits + 1))
         count = Signal(range(digits + 1))
         busy = Signal()
 

@@ -65,7 +65,7 @@ class SVDParams:
     sweeps: int = 8
     skip_shift: int | None = None
     units: int = 16
-    guard_bits: int = 3
+    guard_bits: int = 2
     cs_frac: int = 16
     v_width: int = 18
     cordic_width: int = 24

@@ -6,7 +6,6 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .cordic import RotationAngle
-from .isqrt import IterativeSqrt
 from .params import SVDParams
 
 #: Register stages from ``accumulate`` to the accumulators holding the new sum:
@@ -35,9 +34,6 @@ class RotationUnit(wiring.Component):
       later with ``c``, ``s`` and ``skip`` (identical to the model's pair rotation).
     * *rotate*: present rows of ``a`` and ``v`` with ``rotate``; ``ROTATE_LATENCY``
       cycles later ``rotated`` strobes with the rotated, rounded, saturated rows.
-    * *norm* (after the last sweep): after a dot phase, pulse ``norm_start``;
-      ``norm_done`` strobes with ``sigma_top = isqrt(alpha)``, ``sigma_bottom = isqrt(beta)``
-      after ``norm_latency`` cycles.
 
     Throughput: one row per cycle in the dot and rotate phases. Reset clears the
     pipeline valid flags; the accumulators are cleared by ``clear``.
@@ -46,9 +42,7 @@ class RotationUnit(wiring.Component):
     def __init__(self, params: SVDParams):
         self.params = p = params
         self._angle = RotationAngle(params)
-        self._sqrt = IterativeSqrt(p.dot_width - 1)
         self.angle_latency = self._angle.latency
-        self.norm_latency = 2 * self._sqrt.latency + 2
         super().__init__({
             "a_top": In(signed(p.col_width)), "a_bottom": In(signed(p.col_width)),
             "v_top": In(signed(p.v_width)), "v_bottom": In(signed(p.v_width)),
@@ -60,15 +54,12 @@ class RotationUnit(wiring.Component):
             "rotate": In(1), "rotated": Out(1),
             "a_top_out": Out(signed(p.col_width)), "a_bottom_out": Out(signed(p.col_width)),
             "v_top_out": Out(signed(p.v_width)), "v_bottom_out": Out(signed(p.v_width)),
-            "norm_start": In(1), "norm_done": Out(1),
-            "sigma_top": Out(unsigned(p.sigma_width)), "sigma_bottom": Out(unsigned(p.sigma_width)),
         })
 
     def elaborate(self, platform):
         p = self.params
         m = Module()
         m.submodules.angle = angle = self._angle
-        m.submodules.sqrt = sqrt = self._sqrt
 
         # Dot products: exact, so the order of accumulation is irrelevant.
         prod_width = 2 * p.col_width
@@ -95,38 +86,27 @@ class RotationUnit(wiring.Component):
         ]
 
         # Rotation: x' = rnd(c x - s y), y' = rnd(s x + c y), rnd = round half up, saturate.
+        # Three products instead of four (a complex multiply): k1 = c (x + y),
+        # k2 = x (s - c), k3 = y (c + s); x' = k1 - k3, y' = k1 + k2. The products are
+        # exact, so the result is the model's bit for bit. With col_width <= 24 each
+        # product fits one DSP48 (25 x 18; x + y uses its pre-adder), and s - c, c + s
+        # lie in [-2, 2) (|theta| <= pi/4), so they keep the cs_width of c and s.
         half = 1 << (p.cs_frac - 1)
+        c_plus_s = Signal(signed(p.cs_width))
+        s_minus_c = Signal(signed(p.cs_width))
+        m.d.sync += [c_plus_s.eq(angle.c + angle.s), s_minus_c.eq(angle.s - angle.c)]
         stage_valid = Signal()
         m.d.sync += [stage_valid.eq(self.rotate), self.rotated.eq(stage_valid)]
         for top, bottom, top_out, bottom_out, width in (
                 (self.a_top, self.a_bottom, self.a_top_out, self.a_bottom_out, p.col_width),
                 (self.v_top, self.v_bottom, self.v_top_out, self.v_bottom_out, p.v_width)):
-            product_width = width + p.cs_width
-            ct, sb, st, cb = (Signal(signed(product_width), name=f"{top_out.name}_{n}")
-                              for n in ("ct", "sb", "st", "cb"))
-            m.d.sync += [ct.eq(angle.c * top), sb.eq(angle.s * bottom),
-                         st.eq(angle.s * top), cb.eq(angle.c * bottom)]
+            product_width = width + 1 + p.cs_width
+            k1, k2, k3 = (Signal(signed(product_width), name=f"{top_out.name}_k{i}") for i in (1, 2, 3))
+            m.d.sync += [k1.eq(angle.c * (top + bottom)), k2.eq(top * s_minus_c),
+                         k3.eq(bottom * c_plus_s)]
             m.d.sync += [
-                top_out.eq(saturated((ct - sb + half) >> p.cs_frac, width)),
-                bottom_out.eq(saturated((st + cb + half) >> p.cs_frac, width)),
+                top_out.eq(saturated((k1 - k3 + half) >> p.cs_frac, width)),
+                bottom_out.eq(saturated((k1 + k2 + half) >> p.cs_frac, width)),
             ]
 
-        # Norms: sigma = isqrt(alpha), then isqrt(beta), on one iterative square root.
-        m.d.sync += self.norm_done.eq(0)
-        with m.FSM(name="norm"):
-            with m.State("IDLE"):
-                m.d.comb += [sqrt.start.eq(self.norm_start), sqrt.value.eq(self.alpha)]
-                with m.If(self.norm_start):
-                    m.next = "TOP"
-            with m.State("TOP"):
-                with m.If(sqrt.done):
-                    m.d.sync += self.sigma_top.eq(sqrt.root)
-                    m.next = "START_BOTTOM"
-            with m.State("START_BOTTOM"):
-                m.d.comb += [sqrt.start.eq(1), sqrt.value.eq(self.beta)]
-                m.next = "BOTTOM"
-            with m.State("BOTTOM"):
-                with m.If(sqrt.done):
-                    m.d.sync += [self.sigma_bottom.eq(sqrt.root), self.norm_done.eq(1)]
-                    m.next = "IDLE"
         return m

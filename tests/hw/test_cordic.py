@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """RotationAngle in Amaranth's simulator equals model.skip_rotation + model.cordic_cos_sin."""
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from amaranth.back import verilog
 from amaranth.sim import Simulator
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from rosvd.hw.svd import model
 from rosvd.hw.svd.cordic import RotationAngle
 from rosvd.hw.svd.params import SVDParams
@@ -115,6 +115,14 @@ def edge_cases(params: SVDParams) -> list[tuple[int, int, int]]:
             if 0 <= magnitude <= top:
                 cases += [(0, magnitude, 0), (magnitude, 0, 1), (magnitude, magnitude, magnitude // 2),
                           (magnitude, magnitude, -(magnitude // 2)), (top, top - magnitude, 3)]
+    # |x| == |y| near 2**input_bits after the shift: the vector of largest norm
+    # (sqrt 2 * 2**input_bits), so the CORDIC gain uses the datapath's top bit.
+    for bits in range(in_bits - 1, params.dot_width - 1):
+        x = (1 << bits) - 2
+        for alpha in (x, x // 2 + 1, top - x):
+            if 0 <= alpha <= top - x and x * x <= 4 * alpha * (alpha + x):
+                cases += [(alpha, alpha + x, x // 2), (alpha + x, alpha, -(x // 2)),
+                          (alpha + x, alpha, x // 2 - 1), (alpha, alpha + x + 1, -(x // 2))]
     # skip threshold boundaries: 2 bl(|gamma|) + 2T + 2 against bl(alpha) + bl(beta)
     if params.skip_shift is not None:
         for bits in range(params.skip_shift + 2, params.dot_width - 1):
@@ -194,7 +202,7 @@ def test_results_hold_between_pairs_and_stray_start_is_ignored():
     check(SMALL, cases, stray_start_after=7)
 
 
-def test_latency_is_small_and_documented():
+def test_latency_formula():
     for params in PARAM_SETS.values():
         assert RotationAngle(params).latency == 2 * params.cordic_iters + 4
 
