@@ -8,9 +8,9 @@ from amaranth.lib.wiring import In, Out
 from .model import cordic_constants
 from .params import SVDParams, clog2
 
-#: Register stages before the first CORDIC iteration: sign fold, bit length and skip
-#: test, normalising shift.
-PREPARE_STAGES = 3
+#: Register stages before the first CORDIC iteration: wide differences and bit
+#: lengths; normalising shift amount and skip test; the shift; the sign fold.
+PREPARE_STAGES = 4
 #: Register stages after the last CORDIC iteration: rounding to ``cs_frac``.
 FINISH_STAGES = 1
 
@@ -35,19 +35,21 @@ class RotationAngle(wiring.Component):
     Ports:
 
     * ``start`` (in): one-cycle strobe; ``alpha``, ``beta`` (unsigned sums of squares)
-      and ``gamma`` (signed cross sum) are sampled in that cycle only.
+      and ``gamma`` (signed cross sum) are sampled in that cycle only. They are dot
+      products of two columns, so ``gamma**2 <= alpha*beta`` (Cauchy-Schwarz); the
+      normalisation relies on it, and other inputs give unspecified ``c``, ``s``.
     * ``done`` (out): one-cycle strobe exactly :attr:`latency` clock cycles after the
       ``start`` cycle, ``latency = 2 * cordic_iters + PREPARE_STAGES + FINISH_STAGES``
-      (36 with the defaults). ``c``, ``s`` and ``skip`` are valid from that cycle and
+      (37 with the defaults). ``c``, ``s`` and ``skip`` are valid from that cycle and
       hold until the next ``done``.
 
     Throughput: one pair per :attr:`latency` cycles; ``start`` is accepted in the
     ``done`` cycle (back to back) or any later cycle. A ``start`` while a pair is in
     flight is ignored (no extra ``done``; the pair in flight is unaffected).
 
-    Datapath: a sign fold of ``(beta - alpha, 2 gamma)`` into the right half plane, the
-    normalising arithmetic right shift by ``max(bit_length(x | |y|) - input_bits, 0)``,
-    then one iterative CORDIC stage (one iteration per cycle, shared by the
+    Datapath: the normalising arithmetic right shift of ``(beta - alpha, 2 gamma)`` by
+    ``max(bit_length(alpha | beta) + 1 - input_bits, 0)``, a sign fold into the right
+    half plane, then one iterative CORDIC stage (one iteration per cycle, shared by the
     ``cordic_iters`` vectoring and the ``cordic_iters`` rotation iterations), then
     round half up to ``cs_frac``. Constants come from :func:`.model.cordic_constants`.
 
@@ -75,16 +77,14 @@ class RotationAngle(wiring.Component):
         in_bits = const.input_bits
         last_iter = p.cordic_iters - 1
 
-        # Stage 1: fold (beta - alpha, 2 gamma) into the right half plane; bit lengths
-        # of alpha and beta for the skip test. Both differences and both signs of gamma
-        # are formed in parallel, so each register sees one carry chain.
-        x_fold = Signal(unsigned(p.dot_width - 1))     # |beta - alpha|
-        y_fold = Signal(signed(p.dot_width + 2))       # +-2 gamma, sign flipped with x
-        y_mag = Signal(unsigned(p.dot_width + 1))      # |2 gamma|
+        # Stage 1: the wide operands: beta - alpha, 2 gamma, and the bit lengths that
+        # the normalising shift and the skip test need.
+        x_wide = Signal(signed(p.dot_width))           # beta - alpha
+        y_wide = Signal(signed(p.dot_width + 1))       # 2 gamma
+        ab_or = Signal(unsigned(p.dot_width - 1))      # alpha | beta: bounds |x| and |gamma|
         ab_bits = Signal(range(2 * p.dot_width))       # bl(alpha) + bl(beta)
+        gamma_bits = Signal(range(p.dot_width + 1))    # bl(|gamma|)
         gamma_zero = Signal()
-        flip = self.beta < self.alpha
-        neg_gamma = -self.gamma
         # Stage 2: normalising shift and skip decision.
         shift = Signal(range(p.dot_width + 2))
         skip = Signal()
@@ -113,28 +113,34 @@ class RotationAngle(wiring.Component):
             with m.State("IDLE"):
                 with m.If(self.start):
                     m.d.sync += [
-                        x_fold.eq(Mux(flip, self.alpha - self.beta, self.beta - self.alpha)),
-                        y_fold.eq(Mux(flip, neg_gamma, self.gamma) << 1),
-                        y_mag.eq(Mux(self.gamma < 0, neg_gamma, self.gamma) << 1),
-                        ab_bits.eq(bit_length(self.alpha) + bit_length(self.beta)),
+                        x_wide.eq(self.beta - self.alpha),
+                        y_wide.eq(self.gamma << 1),
+                        ab_or.eq(self.alpha | self.beta),
                         gamma_zero.eq(self.gamma == 0),
                     ]
+                    if p.skip_shift is not None:
+                        magnitude = Mux(self.gamma < 0, -self.gamma, self.gamma)
+                        m.d.sync += [ab_bits.eq(bit_length(self.alpha) + bit_length(self.beta)),
+                                     gamma_bits.eq(bit_length(magnitude[:p.dot_width - 1]))]
                     m.next = "NORMALISE"
             with m.State("NORMALISE"):
-                # shift = max(bl(x | |y|) - input_bits, 0) = bl((x | |y|) >> input_bits)
-                m.d.sync += shift.eq(bit_length((x_fold | y_mag)[in_bits:]))
+                # shift = max(bl(alpha | beta) + 1 - input_bits, 0)
+                m.d.sync += shift.eq(bit_length(ab_or[in_bits - 1:]))
                 if p.skip_shift is None:
                     m.d.sync += skip.eq(gamma_zero)
                 else:
-                    # 2 bl(|gamma|) + 2T + 2 <= bl(alpha) + bl(beta), bl(|2 gamma|) = bl(|gamma|) + 1
-                    threshold = 2 * p.skip_shift
-                    m.d.sync += skip.eq(gamma_zero | (2 * bit_length(y_mag) + threshold <= ab_bits))
+                    # 2 bl(|gamma|) + 2T + 2 <= bl(alpha) + bl(beta)
+                    threshold = 2 * p.skip_shift + 2
+                    m.d.sync += skip.eq(gamma_zero | (2 * gamma_bits + threshold <= ab_bits))
                 m.next = "LOAD"
             with m.State("LOAD"):
-                m.d.sync += [
-                    x.eq(x_fold >> shift), y.eq(y_fold >> shift), z.eq(0),
-                    step_index.eq(0), rotation_mode.eq(0),
-                ]
+                m.d.sync += [x.eq(x_wide >> shift), y.eq(y_wide >> shift)]
+                m.next = "FOLD"
+            with m.State("FOLD"):
+                # into the right half plane: (x, y) and (-x, -y) give the same tan 2 theta
+                with m.If(x < 0):
+                    m.d.sync += [x.eq(-x), y.eq(-y)]
+                m.d.sync += [z.eq(0), step_index.eq(0), rotation_mode.eq(0)]
                 m.next = "ITERATE"
             with m.State("ITERATE"):
                 m.d.sync += [x.eq(x_next), y.eq(y_next), z.eq(z_next), step_index.eq(step_index + 1)]

@@ -10,7 +10,7 @@ Algorithm (one-sided Hestenes Jacobi), for each matrix:
    * the pair is *skipped* (``c = 1, s = 0``) when ``gamma == 0`` or, with a threshold
      ``T``, when ``2*bl(|gamma|) + 2T + 2 <= bl(alpha) + bl(beta)`` (``bl`` is the bit
      length), which guarantees ``|gamma| < 2**-T sqrt(alpha*beta)``;
-   * otherwise ``(c, s) = cordic_cos_sin(alpha, beta, gamma)`` with
+   * otherwise ``(c, s) = cordic_cos_sin(alpha, beta, gamma)`` (CORDIC) with
      ``tan 2θ = 2γ/(β-α)``, ``|θ| <= π/4``;
    * ``a_t' = rnd(c*a_t - s*a_b)``, ``a_b' = rnd(s*a_t + c*a_b)``, likewise ``v``, where
      ``rnd(p) = sat((p + 2**(cs_frac-1)) >> cs_frac)`` (round half up, saturate);
@@ -89,19 +89,21 @@ def skip_rotation(params: SVDParams, alpha, beta, gamma) -> np.ndarray:
 def cordic_cos_sin(params: SVDParams, alpha, beta, gamma):
     """Rotation ``(c, s)`` in Q2.cs_frac that orthogonalises a column pair.
 
-    Vectoring mode on ``(beta-alpha, 2 gamma)`` (sign-folded into the right half plane
-    and shifted right to ``input_bits``) yields ``2θ``; rotation mode from
-    ``(x0, 0)`` by ``θ = 2θ >> 1`` yields ``(cos θ, sin θ)``, rounded to ``cs_frac``.
+    Vectoring mode on ``(beta-alpha, 2 gamma)`` yields ``2θ``: both are first shifted
+    right so that ``max(alpha, beta)``, which bounds ``|beta-alpha|`` and ``|gamma|``,
+    fits ``input_bits - 1`` bits, then folded into the right half plane. Rotation mode
+    from ``(x0, 0)`` by ``θ = 2θ >> 1`` yields ``(cos θ, sin θ)``, rounded to ``cs_frac``.
+    Inputs are dot products of two columns, so ``gamma**2 <= alpha*beta``.
+    (Normalising by ``alpha | beta`` rather than by ``|x| | |y|`` keeps the hardware's
+    wide operands to one subtraction and one bit-length encoder.)
     """
     const = cordic_constants(params)
-    x = beta - alpha
-    y = 2 * gamma
+    shift = np.maximum(bit_length(alpha | beta) + 1 - const.input_bits, 0)
+    x = (beta - alpha) >> shift
+    y = (2 * gamma) >> shift
     flip = x < 0
     x = np.where(flip, -x, x)
     y = np.where(flip, -y, y)
-    shift = np.maximum(bit_length(x | np.abs(y)) - const.input_bits, 0)
-    x = x >> shift
-    y = y >> shift
     z = np.zeros_like(x)
     for i, step in enumerate(const.atan_table):
         down = y >= 0
