@@ -47,9 +47,10 @@ def _hw_report(args):
 
 
 def _hw_verilog(args):
-    from rosvd.sim.verilog import export
-    from rosvd.hw.svd.engine import SVDEngine
     from pathlib import Path
+
+    from rosvd.hw.svd.engine import SVDEngine
+    from rosvd.sim.verilog import export
     path = export(SVDEngine(svd_params(args)), "rosvd_svd", Path(args.output).parent)
     print(path)
 

@@ -131,7 +131,7 @@ class SVDEngine(wiring.Component):
         wr_row = Signal(row_bits)
         row_pipe = [Signal(row_bits, name=f"row_pipe{i}")
                     for i in range(MEM_READ_LATENCY + ROTATE_LATENCY)]
-        m.d.sync += [row_pipe[0].eq(rd_row)] + [b.eq(a) for a, b in zip(row_pipe, row_pipe[1:])]
+        m.d.sync += [row_pipe[0].eq(rd_row)] + [b.eq(a) for a, b in zip(row_pipe, row_pipe[1:], strict=False)]
         m.d.comb += wr_row.eq(row_pipe[-1])
 
         # Columns each slot receives in the rotate phase: the unit output that the

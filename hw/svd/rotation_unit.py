@@ -9,11 +9,11 @@ from .cordic import RotationAngle
 from .params import SVDParams
 
 #: Register stages from ``accumulate`` to the accumulators holding the new sum:
-#: product register, then accumulator register (maps onto a DSP48's MREG + PREG).
-MAC_LATENCY = 2
-#: Register stages from ``rotate`` to ``rotated``: product register, then the
-#: register after adding the two products, rounding and saturating.
-ROTATE_LATENCY = 2
+#: input, product and accumulator registers (a DSP48's AREG/BREG, MREG, PREG).
+MAC_LATENCY = 3
+#: Register stages from ``rotate`` to ``rotated``: inputs (with the pre-added sum),
+#: products, then the sum of two products rounded and saturated.
+ROTATE_LATENCY = 3
 
 
 def saturated(value, width: int):
@@ -64,10 +64,14 @@ class RotationUnit(wiring.Component):
         # Dot products: exact, so the order of accumulation is irrelevant.
         prod_width = 2 * p.col_width
         tt, bb, tb = (Signal(signed(prod_width), name=n) for n in ("prod_tt", "prod_bb", "prod_tb"))
-        prod_valid = Signal()
+        dot_top = Signal(signed(p.col_width))
+        dot_bottom = Signal(signed(p.col_width))
+        in_valid, prod_valid = Signal(), Signal()
+        m.d.sync += [dot_top.eq(self.dot_top), dot_bottom.eq(self.dot_bottom),
+                     in_valid.eq(self.accumulate)]
         m.d.sync += [
-            tt.eq(self.dot_top * self.dot_top), bb.eq(self.dot_bottom * self.dot_bottom),
-            tb.eq(self.dot_top * self.dot_bottom), prod_valid.eq(self.accumulate),
+            tt.eq(dot_top * dot_top), bb.eq(dot_bottom * dot_bottom),
+            tb.eq(dot_top * dot_bottom), prod_valid.eq(in_valid),
         ]
         acc_alpha = Signal(signed(p.dot_width))
         acc_beta = Signal(signed(p.dot_width))
@@ -95,15 +99,19 @@ class RotationUnit(wiring.Component):
         c_plus_s = Signal(signed(p.cs_width))
         s_minus_c = Signal(signed(p.cs_width))
         m.d.sync += [c_plus_s.eq(angle.c + angle.s), s_minus_c.eq(angle.s - angle.c)]
-        stage_valid = Signal()
-        m.d.sync += [stage_valid.eq(self.rotate), self.rotated.eq(stage_valid)]
+        in_valid, product_valid = Signal(), Signal()
+        m.d.sync += [in_valid.eq(self.rotate), product_valid.eq(in_valid),
+                     self.rotated.eq(product_valid)]
         for top, bottom, top_out, bottom_out, width in (
                 (self.a_top, self.a_bottom, self.a_top_out, self.a_bottom_out, p.col_width),
                 (self.v_top, self.v_bottom, self.v_top_out, self.v_bottom_out, p.v_width)):
             product_width = width + 1 + p.cs_width
+            x = Signal(signed(width), name=f"{top_out.name}_x")
+            y = Signal(signed(width), name=f"{top_out.name}_y")
+            x_plus_y = Signal(signed(width + 1), name=f"{top_out.name}_x_plus_y")
+            m.d.sync += [x.eq(top), y.eq(bottom), x_plus_y.eq(top + bottom)]
             k1, k2, k3 = (Signal(signed(product_width), name=f"{top_out.name}_k{i}") for i in (1, 2, 3))
-            m.d.sync += [k1.eq(angle.c * (top + bottom)), k2.eq(top * s_minus_c),
-                         k3.eq(bottom * c_plus_s)]
+            m.d.sync += [k1.eq(angle.c * x_plus_y), k2.eq(x * s_minus_c), k3.eq(y * c_plus_s)]
             m.d.sync += [
                 top_out.eq(saturated((k1 - k3 + half) >> p.cs_frac, width)),
                 bottom_out.eq(saturated((k1 + k2 + half) >> p.cs_frac, width)),
