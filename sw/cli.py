@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 
 
@@ -23,27 +25,48 @@ def svd_params(args: argparse.Namespace):
                      skip_shift=args.skip_shift, units=args.units or args.n // 2)
 
 
-def _emit(result: dict, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(result, indent=2, sort_keys=True))
-    else:
-        for key, value in result.items():
-            print(f"{key}: {value}")
+@contextlib.contextmanager
+def _stdout_for_results():
+    """Send everything written to file descriptor 1 (tools, simulators) to stderr while a
+    command works, so stdout carries only its result; yields a stream to the real stdout."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        with os.fdopen(os.dup(saved), "w") as real_stdout:
+            yield real_stdout
+            real_stdout.flush()
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def _emit(compute, as_json: bool) -> None:
+    with _stdout_for_results() as out:
+        result = compute()
+        if as_json:
+            print(json.dumps(result, indent=2, sort_keys=True), file=out)
+        else:
+            for key, value in result.items():
+                print(f"{key}: {value}", file=out)
 
 
 def _bench_svd(args):
     from rosvd.bench.svd import bench_svd
-    _emit(bench_svd(svd_params(args), matrices=args.matrices, simulator=args.simulator), args.json)
+    params = svd_params(args)
+    _emit(lambda: bench_svd(params, matrices=args.matrices, simulator=args.simulator), args.json)
 
 
 def _bench_accuracy(args):
     from rosvd.bench.svd import accuracy_table
-    _emit(accuracy_table(matrices=args.matrices), args.json)
+    _emit(lambda: accuracy_table(matrices=args.matrices), args.json)
 
 
 def _hw_report(args):
     from rosvd.bench.hw_report import hw_report
-    _emit(hw_report(svd_params(args), args.target), args.json)
+    params = svd_params(args)
+    _emit(lambda: hw_report(params, args.target), args.json)
 
 
 def _hw_verilog(args):
