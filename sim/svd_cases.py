@@ -6,6 +6,7 @@ Plain numpy (no simulator, no Amaranth), so pytest, the cocotb testbench
 from __future__ import annotations
 
 import numpy as np
+
 from rosvd.hw.svd.params import SVDParams
 
 

@@ -39,8 +39,9 @@ import numpy as np
 from amaranth.hdl import signed, unsigned
 from amaranth.lib import data
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge, with_timeout
+from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge, SimTimeoutError, with_timeout
 from cocotb.utils import get_sim_steps
+
 from rosvd.hw.svd.model import decompose
 from rosvd.hw.svd.params import SVDParams
 from rosvd.sim.runner import tb_params
@@ -102,12 +103,15 @@ def reset_cases(params: SVDParams, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return first, second
 
 
-def engine_class(spec: str | None = None):
-    """The class named ``module:Class`` (default: the real engine)."""
+def engine_for_estimates(params: SVDParams, spec: str | None = None):
+    """An instance of the class named ``module:Class`` (default: the real engine), used
+    only for its documented ``cycle_estimate``, never elaborated."""
     import importlib
 
     module, _, name = (spec or os.environ.get(ENGINE_ENV) or DEFAULT_ENGINE).partition(":")
-    return getattr(importlib.import_module(module), name)
+    engine = getattr(importlib.import_module(module), name)(params)
+    engine._MustUse__silence = True          # not meant to be elaborated: no UnusedElaboratable
+    return engine
 
 
 def result_layout(params: SVDParams) -> data.StructLayout:
@@ -135,7 +139,7 @@ class SVDTB:
         self.sink = StreamSink(dut, "result", dut.clk)
         self.period_steps = get_sim_steps(CLOCK_NS, "ns")
         cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
-        self.engine = engine_class()(self.params)     # for its documented cycle_estimate only
+        self.engine = engine_for_estimates(self.params)
         self.log = dut._log
 
     async def reset(self, cycles: int = 4):
@@ -211,9 +215,18 @@ class SVDTB:
             return lasts
 
         feeder = cocotb.start_soon(feed())
-        lasts = await with_timeout(drain(), self.timeout_ns(len(matrices)), "ns")
+        lasts = await drain()
         await feeder
         return firsts, lasts
+
+    async def guarded(self, body, matrices: int):
+        """Run a test body under a watchdog sized for ``matrices`` decompositions."""
+        budget = self.timeout_ns(matrices)
+        try:
+            return await with_timeout(body, budget, "ns")
+        except SimTimeoutError:
+            raise AssertionError(f"watchdog: no completion within {budget // CLOCK_NS} cycles "
+                                 f"({matrices} matrices); a stream is stuck") from None
 
 
 @cocotb.test()
@@ -223,12 +236,16 @@ async def svd_random(dut):
     count, seed = env_int(MATRICES_ENV, 4), env_int(SEED_ENV, 1)
     cases = random_cases(tb.params, count, seed)
     tb.log.info("svd_random: %d matrices, seed %d, n=%d", count, seed, tb.params.n)
-    await tb.reset()
-    assert await tb.busy() == 0, "busy after reset"
-    await tb.stream(list(cases), np.stack(list(cases.values())),
-                    lambda i: STALL_MIX[i % len(STALL_MIX)], seed)
-    await ClockCycles(dut.clk, 2)
-    assert await tb.busy() == 0, "busy after the last result word"
+
+    async def body():
+        await tb.reset()
+        assert await tb.busy() == 0, "busy after reset"
+        await tb.stream(list(cases), np.stack(list(cases.values())),
+                        lambda i: STALL_MIX[i % len(STALL_MIX)], seed)
+        await ClockCycles(dut.clk, 2)
+        assert await tb.busy() == 0, "busy after the last result word"
+
+    await tb.guarded(body(), count)
 
 
 @cocotb.test()
@@ -237,10 +254,14 @@ async def svd_edge_cases(dut):
     tb = SVDTB(dut)
     cases = edge_cases(tb.params)
     seed = env_int(SEED_ENV, 1)
-    await tb.reset()
     names = list(cases)
-    await tb.stream(names, np.stack([cases[k] for k in names]),
-                    lambda i: STALL_MIX[i % len(STALL_MIX)], seed)
+
+    async def body():
+        await tb.reset()
+        await tb.stream(names, np.stack([cases[k] for k in names]),
+                        lambda i: STALL_MIX[i % len(STALL_MIX)], seed)
+
+    await tb.guarded(body(), len(names))
 
 
 @cocotb.test()
@@ -249,11 +270,15 @@ async def svd_reset_mid_matrix(dut):
     tb = SVDTB(dut)
     p = tb.params
     first, second = reset_cases(p, env_int(SEED_ENV, 1))
-    await tb.reset()
-    await tb.source.send(first.ravel()[: p.n * p.n // 2].tolist())
-    await tb.reset()
-    assert await tb.busy() == 0, "busy after reset"
-    await tb.stream(["after_reset"], second[None], lambda i: ("random", "random"), 3)
+
+    async def body():
+        await tb.reset()
+        await tb.source.send(first.ravel()[: p.n * p.n // 2].tolist())
+        await tb.reset()
+        assert await tb.busy() == 0, "busy after reset"
+        await tb.stream(["after_reset"], second[None], lambda i: ("random", "random"), 3)
+
+    await tb.guarded(body(), 2)
 
 
 @cocotb.test()
@@ -267,7 +292,8 @@ async def svd_cycles(dut):
     await tb.reset()
     records = []
     for i, (name, matrix) in enumerate(cases.items()):
-        firsts, lasts = await tb.stream([name], matrix[None], lambda _: ("none", "none"), seed)
+        stream = tb.stream([name], matrix[None], lambda _: ("none", "none"), seed)
+        firsts, lasts = await tb.guarded(stream, 1)
         cycles = (lasts[0] - firsts[0]) // tb.period_steps + 1
         sweeps = int(model.sweeps_run[i])
         record = {"case": name, "cycles": cycles, "sweeps_run": sweeps,

@@ -28,15 +28,19 @@ def export(design: Elaboratable | Callable[[], Elaboratable], name: str,
     if not isinstance(component, Elaboratable):
         raise TypeError(f"export: expected an Amaranth component or a factory of one, got {component!r}")
     text = verilog.convert(component, name=name)
-    build_dir = Path(build_dir)
-    build_dir.mkdir(parents=True, exist_ok=True)
-    path = build_dir / f"{name}.v"
+    return write_if_changed(Path(build_dir) / f"{name}.v", text)
+
+
+def write_if_changed(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` unless it already holds exactly that text (mtime kept)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     try:
         if path.read_text() == text:
             return path
     except FileNotFoundError:
         pass
-    fd, tmp = tempfile.mkstemp(dir=build_dir, prefix=f".{name}.", suffix=".v")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)

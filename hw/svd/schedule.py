@@ -1,8 +1,9 @@
 """Parallel Jacobi ordering: the round-robin ("circle") tournament over column slots.
 
 Input column c starts in slot c. The n columns live in n *slots*: slot ``p``
-(0 <= p < n/2) is the top of pair ``p``, slot ``n/2 + p`` its bottom. In every round the n/2 pairs are disjoint, so they can
-be rotated in any order or in parallel with the same result. After a round each
+(0 <= p < n/2) is the top of pair ``p``, slot ``n/2 + p`` its bottom. In every round
+the n/2 pairs are disjoint, so they can be rotated in any order or in parallel with
+the same result. After a round each
 column moves to a new slot: slot 0 stays, all others move one place around the circle
 ``top1 -> top2 -> ... -> top(h-1) -> bottom(h-1) -> ... -> bottom0 -> top1``.
 After n-1 rounds (one sweep) every pair of columns has met exactly once and every

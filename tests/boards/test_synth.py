@@ -12,7 +12,8 @@ from amaranth.back import verilog
 from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
-from rosvd.boards.synth import SynthesisError, ecp5_fmax, report, xilinx_resources
+
+from rosvd.boards.synth import SynthesisError, classify_cells, ecp5_fmax, report, xilinx_resources
 from rosvd.boards.targets import TARGETS, target
 
 COUNTER_WIDTH = 20
@@ -49,6 +50,20 @@ class Counter(wiring.Component):
         return m
 
 
+class CounterTop(wiring.Component):
+    """A :class:`Counter` one level down, so the flows see a module hierarchy."""
+
+    def __init__(self, width):
+        self.width = width
+        super().__init__({"enable": In(1), "count": Out(width)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.counter = counter = Counter(self.width)
+        m.d.comb += [counter.enable.eq(self.enable), self.count.eq(counter.count)]
+        return m
+
+
 @pytest.fixture
 def mac_verilog(tmp_path):
     path = tmp_path / "mac.v"
@@ -59,7 +74,7 @@ def mac_verilog(tmp_path):
 @pytest.fixture
 def counter_verilog(tmp_path):
     path = tmp_path / "counter.v"
-    path.write_text(verilog.convert(Counter(COUNTER_WIDTH), name="counter"))
+    path.write_text(verilog.convert(CounterTop(COUNTER_WIDTH), name="counter"))
     return path
 
 
@@ -143,3 +158,20 @@ def test_target_data():
         assert t.ff == 2 * t.lut, "every Xilinx CLB has two flip-flops per LUT"
         assert t.capacity()["BRAM"] == t.bram36
     assert TARGETS["xc7z020"].dsp_cell == "DSP48E1" and TARGETS["xck26"].dsp_cell == "DSP48E2"
+
+
+def test_cell_classification_follows_the_slice_rules():
+    cells = {"LUT6": 10, "LUT3": 2, "INV": 1, "RAM64M": 2, "RAM32X1D": 1, "SRLC32E": 3,
+             "RAMB36E1": 1, "RAMB18E1": 3, "FDRE": 5, "FDCE": 2, "LDCE": 1, "DSP48E1": 4,
+             "CARRY4": 6, "MUXF7": 2, "BUFG": 1, "$_DFF_P_": 1, "$scopeinfo": 4}
+    res = classify_cells(cells, TARGETS["xc7z020"])
+    assert res["LUTRAM"]["lut"] == 2 * 4 + 2      # RAM64M: 4 LUTs, RAM32X1D: 2
+    assert res["SRL"]["lut"] == 3
+    assert res["LUT"] == 13 + 10 + 3              # logic + memory + shift registers
+    assert (res["FF"], res["LATCH"], res["DSP"]) == (7, 1, 4)
+    assert (res["BRAM"], res["BRAM18"]) == (2.5, 5)
+    assert res["other_cells"] == {"$_DFF_P_": 1, "BUFG": 1}, "unmapped cells stay visible"
+    assert res["utilisation_pct"]["BRAM"] == round(100 * 2.5 / 140, 2)
+    assert res["utilisation_pct"]["LUTRAM"] == round(100 * 13 / 17_400, 2)
+    full = classify_cells({"DSP48E1": 221}, TARGETS["xc7z020"])
+    assert full["fits"] is False and full["utilisation_pct"]["DSP"] > 100

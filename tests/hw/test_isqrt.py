@@ -10,6 +10,7 @@ from amaranth.back import verilog
 from amaranth.sim import Simulator
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from rosvd.hw.svd import model
 from rosvd.hw.svd.isqrt import IterativeSqrt
 

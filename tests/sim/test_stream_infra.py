@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from rosvd.hw.svd.model import decompose
 from rosvd.hw.svd.params import SVDParams
 from rosvd.sim import svd_tb
@@ -132,15 +133,16 @@ def test_payload_slicing():
 # The SVD testbench itself, against a stand-in with the engine's ports ------------------
 REPLAY_PARAMS = SVDParams(n=8, units=4)
 SVD_TOP = "rosvd_svd"
+REPLAY_ENGINE = "rosvd.sim.passthrough:ReplayEngine"
 
 
-def run_replay(simulator, name, cases, testcase, **env):
+def run_replay(simulator, name, cases, testcase, latency=5, **env):
     """Run ``testcase`` of svd_tb on a ReplayEngine holding the model results of ``cases``."""
     model = decompose(REPLAY_PARAMS, np.stack(list(cases.values())))
-    engine = ReplayEngine(REPLAY_PARAMS, [model.words(i) for i in range(len(cases))])
+    engine = ReplayEngine(REPLAY_PARAMS, [model.words(i) for i in range(len(cases))], latency)
     build_dir = BUILD_ROOT / f"svd-replay-{name}"
     verilog = export(engine, SVD_TOP, build_dir)
-    env = {svd_tb.ENGINE_ENV: "rosvd.sim.passthrough:ReplayEngine", **{k: str(v) for k, v in env.items()}}
+    env = {svd_tb.ENGINE_ENV: REPLAY_ENGINE, **{k: str(v) for k, v in env.items()}}
     return run_cocotb(simulator, verilog, SVD_TOP, "rosvd.sim.svd_tb", build_dir, testcase=testcase,
                       params=dataclasses.asdict(REPLAY_PARAMS), extra_env=env)
 
@@ -160,7 +162,7 @@ def test_svd_tb_measures_cycles(simulator, tmp_path):
     run_replay(simulator, "cycles", cases, "svd_cycles", ROSVD_TB_CYCLES_MATRICES=2, ROSVD_TB_SEED=1,
                ROSVD_TB_CYCLES_OUT=out)
     report = json.loads(out.read_text())
-    expected = ReplayEngine(REPLAY_PARAMS).cycle_estimate()
+    expected = svd_tb.engine_for_estimates(REPLAY_PARAMS, REPLAY_ENGINE).cycle_estimate()
     assert [m["case"] for m in report["matrices"]] == ["random0", "random1", "zero"]
     assert [m["cycles"] for m in report["matrices"]] == [expected] * 3
     assert report["params"] == dataclasses.asdict(REPLAY_PARAMS) and report["simulator"]
@@ -170,3 +172,9 @@ def test_svd_tb_edge_cases_and_reset():
     run_replay("icarus", "edge", edge_cases(REPLAY_PARAMS), "svd_edge_cases")
     _, after_reset = svd_tb.reset_cases(REPLAY_PARAMS, seed=1)
     run_replay("icarus", "reset", {"after_reset": after_reset}, "svd_reset_mid_matrix")
+
+
+def test_svd_tb_watchdog_stops_a_stuck_engine():
+    cases = svd_tb.cycles_cases(REPLAY_PARAMS, 2, seed=1)
+    with pytest.raises(CocotbFailure, match="watchdog: no completion within"):
+        run_replay("icarus", "stuck", cases, "svd_cycles", latency=1 << 20, ROSVD_TB_CYCLES_MATRICES=2)
