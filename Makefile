@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml scripts/setup-system.sh
 
 test: setup
 	$(PY) -m ruff check .
-	$(PY) -m pytest -n $(PYTEST_WORKERS) -m "not slow"
+	$(PY) -m pytest -n $(PYTEST_WORKERS) -m "not slow" --durations=12
 
 test-long: setup
 	$(PY) -m pytest -n $(PYTEST_WORKERS) -m slow

@@ -19,13 +19,14 @@ the untraced build to be redone.
 Layout under ``build_dir`` (one directory per exported design)::
 
     <simulator>[-waves]/           simulator build, reused while the Verilog is unchanged
-    <simulator>[-waves]/runs/<testcase>-<pid>/   results.xml, waves, per run
+    <simulator>[-waves]/runs/<testcase>-<pid>-<n>/   results.xml, waves, per run
 """
 from __future__ import annotations
 
 import contextlib
 import fcntl
 import functools
+import itertools
 import json
 import os
 import subprocess
@@ -42,6 +43,9 @@ PARAMS_ENV = "ROSVD_TB_PARAMS"
 SIMULATORS = ("verilator", "icarus")
 #: Amaranth's Verilog carries no timescale; Icarus needs one to run cocotb.
 TIMESCALE = ("1ns", "1ps")
+
+
+_RUNS = itertools.count()           # run directories stay distinct within one process
 
 
 class CocotbFailure(AssertionError):
@@ -162,7 +166,7 @@ def run_cocotb(simulator: str, verilog: Path, toplevel: str, test_module: str, b
     verilog = Path(verilog).resolve()
     sim_dir = Path(build_dir).resolve() / (simulator + ("-waves" if waves else ""))
     sim_dir.mkdir(parents=True, exist_ok=True)
-    run_dir = sim_dir / "runs" / f"{(testcase or 'all').replace(',', '+')}-{os.getpid()}"
+    run_dir = sim_dir / "runs" / f"{(testcase or 'all').replace(',', '+')}-{os.getpid()}-{next(_RUNS)}"
     run_dir.mkdir(parents=True, exist_ok=True)
     results_xml = run_dir / "results.xml"
     results_xml.unlink(missing_ok=True)

@@ -17,8 +17,9 @@ from rosvd.sim.runner import run_cocotb
 from rosvd.sim.verilog import export
 
 TOP = "rosvd_svd"
-#: Simulator builds, one directory per parameter set (shared with the test suite).
-BUILD_ROOT = Path(os.environ.get("ROSVD_SIM_BUILD", Path.cwd() / "build" / "sim"))
+#: Simulator builds, one directory per parameter set (shared by the tests, the demo and
+#: the bench), under the directory the command runs in unless ROSVD_SIM_BUILD says.
+BUILD_ROOT = Path(os.environ.get("ROSVD_SIM_BUILD", Path("build") / "sim")).resolve()
 
 
 def build_dir(params: SVDParams) -> Path:

@@ -6,20 +6,15 @@ the testbench through ``ROSVD_TB_PARAMS``. Random matrices are split into chunks
 their own seeds so pytest-xdist can spread them over cores.
 """
 import dataclasses
-import hashlib
 import json
-import os
 from pathlib import Path
 
 import pytest
 
-from rosvd.hw.svd.engine import SVDEngine
 from rosvd.hw.svd.params import SVDParams
-from rosvd.sim.runner import SIMULATORS, run_cocotb
-from rosvd.sim.verilog import export
+from rosvd.sim import svd_bench
+from rosvd.sim.runner import SIMULATORS
 
-BUILD_ROOT = Path(os.environ.get("ROSVD_SIM_BUILD", Path(__file__).resolve().parents[2] / "build" / "sim"))
-TOP = "rosvd_svd"
 TEST_MODULE = "rosvd.sim.svd_tb"
 
 #: Parameter sets: the default product configuration, and two small ones covering the
@@ -58,11 +53,7 @@ def params_dict(params: SVDParams) -> dict:
 
 
 def run_svd(simulator: str, params: SVDParams, testcase: str, **env) -> Path:
-    digest = hashlib.sha1(json.dumps(params_dict(params), sort_keys=True).encode()).hexdigest()[:10]
-    build_dir = BUILD_ROOT / f"{TOP}-n{params.n}-u{params.units}-{digest}"
-    verilog = export(lambda: SVDEngine(params), TOP, build_dir)
-    return run_cocotb(simulator, verilog, TOP, TEST_MODULE, build_dir, testcase=testcase,
-                      params=params_dict(params), extra_env={k: str(v) for k, v in env.items()})
+    return svd_bench.run_svd(simulator, params, TEST_MODULE, testcase, **env)
 
 
 @pytest.mark.parametrize("simulator, name, start, count", [
