@@ -7,12 +7,6 @@ from rosvd.hw.svd.model import decompose, to_float
 from rosvd.hw.svd.params import SVDParams
 
 
-def random_full_scale(params: SVDParams, count: int, seed: int) -> np.ndarray:
-    """Uniform random integer matrices over the whole input range."""
-    rng = np.random.default_rng(seed)
-    return rng.integers(params.input_min, params.input_max + 1, size=(count, params.n, params.n))
-
-
 def separated_spectrum(params: SVDParams, count: int, seed: int, ratio: float = 0.75) -> np.ndarray:
     """Matrices ``U diag(ratio**i) V^T`` scaled to full range: well-separated singular
     values, so the singular vectors are well defined and their angle error meaningful."""

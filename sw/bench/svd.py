@@ -7,7 +7,8 @@ import numpy as np
 
 from rosvd.hw.svd.model import decompose
 from rosvd.hw.svd.params import SVDParams
-from rosvd.svd_accuracy import accuracy, random_full_scale, separated_spectrum
+from rosvd.sim.svd_cases import random_matrices
+from rosvd.svd_accuracy import accuracy, separated_spectrum
 
 #: Seed of the fixed matrix sets, so every run measures the same inputs.
 BENCH_SEED = 2406
@@ -31,7 +32,7 @@ def rtl_cycles(params: SVDParams, simulator: str) -> dict:
 
 
 def bench_svd(params: SVDParams, matrices: int = 32, simulator: str = "verilator") -> dict:
-    random_set = random_full_scale(params, matrices, BENCH_SEED)
+    random_set = random_matrices(params, matrices, BENCH_SEED)
     separated_set = separated_spectrum(params, matrices, BENCH_SEED + 1)
     random_acc = accuracy(params, random_set)
     separated_acc = accuracy(params, separated_set)
@@ -60,7 +61,7 @@ def accuracy_table(matrices: int = 20) -> dict:
             params = SVDParams(n=n, units=n // 2, data_width=width)
             rows.append({
                 "n": n, "data_width": width, "sweeps": params.sweeps,
-                "random": accuracy(params, random_full_scale(params, matrices, BENCH_SEED)),
+                "random": accuracy(params, random_matrices(params, matrices, BENCH_SEED)),
                 "separated": accuracy(params, separated_spectrum(params, matrices, BENCH_SEED + 1)),
             })
     return {"matrices_per_cell": matrices, "rows": rows}

@@ -9,33 +9,14 @@ import pytest
 from rosvd.hw.svd.engine import SVDEngine
 from rosvd.hw.svd.model import decompose
 from rosvd.hw.svd.params import SVDParams
+from rosvd.sim.svd_cases import edge_cases, random_matrices
 from rosvd.sim.svd_pysim import rtl_decompose
-
-
-def edge_cases(params):
-    n, hi, lo = params.n, params.input_max, params.input_min
-    rank_one = np.outer(np.arange(1, n + 1), np.arange(n, 0, -1))
-    rank_one = rank_one * hi // rank_one.max()
-    checker = np.where(np.add.outer(np.arange(n), np.arange(n)) % 2 == 0, hi, lo)
-    return np.stack([
-        np.zeros((n, n), dtype=np.int64),
-        np.eye(n, dtype=np.int64) * hi,                 # repeated singular values
-        rank_one,
-        np.full((n, n), hi), np.full((n, n), lo),       # full scale, rank one
-        checker,
-        np.diag(np.r_[np.full(n // 2, hi), np.full(n // 2, hi // 2)]),
-    ])
-
-
-def random_matrices(params, count, seed):
-    rng = np.random.default_rng(seed)
-    return rng.integers(params.input_min, params.input_max + 1, size=(count, params.n, params.n))
 
 
 @pytest.mark.parametrize("units", [4, 2, 1])
 def test_engine_matches_model_and_cycle_formula(units):
     params = SVDParams(n=8, units=units, sweeps=3, data_width=12)
-    x = np.concatenate([random_matrices(params, 3, seed=units), edge_cases(params)])
+    x = np.concatenate([random_matrices(params, 3, seed=units), np.stack(list(edge_cases(params).values()))])
     run = rtl_decompose(params, x)
     expected = decompose(params, x)
     engine = SVDEngine(params)

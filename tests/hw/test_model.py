@@ -5,13 +5,9 @@ import pytest
 from rosvd.hw.svd.model import bit_length, decompose, isqrt, to_float
 from rosvd.hw.svd.params import SVDParams
 from rosvd.hw.svd.schedule import destination_slot, source_slot
+from rosvd.sim.svd_cases import random_matrices
 
 SMALL = SVDParams(n=8, units=4, sweeps=6)
-
-
-def random_matrices(params, count, seed):
-    rng = np.random.default_rng(seed)
-    return rng.integers(params.input_min, params.input_max + 1, size=(count, params.n, params.n))
 
 
 @pytest.mark.parametrize("n", [4, 8, 16, 32, 64])
