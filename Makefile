@@ -11,11 +11,12 @@ PYTEST_WORKERS ?= 2
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml scripts/setup-system.sh
+$(STAMP): pyproject.toml package.json package-lock.json scripts/setup-system.sh
 	bash scripts/setup-system.sh
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
+	npm ci --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
 test: setup
@@ -30,6 +31,8 @@ demo: setup
 
 bench: setup
 	$(VENV)/bin/rosvd bench svd --n 32 --json
+	$(VENV)/bin/rosvd bench certify --json
+	$(VENV)/bin/rosvd bench fingerprint --json
 	$(VENV)/bin/rosvd hw report --target xc7z020 --json
 
 lint: setup

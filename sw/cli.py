@@ -104,6 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     acc.add_argument("--json", action="store_true")
     acc.set_defaults(handler=_bench_accuracy)
 
+    from rosvd.host_cli import add_benches, add_commands
+    add_benches(bench)
+    add_commands(commands)
+
     hw = commands.add_parser("hw", help="gateware").add_subparsers(dest="hw", required=True)
     report = hw.add_parser("report", help="resources (yosys synth_xilinx) and Fmax estimate")
     _add_svd_params(report)
@@ -124,6 +128,16 @@ def main(argv=None) -> int:
     except ValueError as error:
         print(f"rosvd: {error}", file=sys.stderr)
         return 2
+    except RuntimeError as error:
+        # Refusals the user can act on: not enrolled, unsafe key file, simulated entropy.
+        from rosvd.certify import ApplianceError
+        from rosvd.device import SimulatedEntropyRefused
+        from rosvd.identity import IdentityError
+        from rosvd.store import StoreError
+        if isinstance(error, (ApplianceError, IdentityError, StoreError, SimulatedEntropyRefused)):
+            print(f"rosvd: {error}", file=sys.stderr)
+            return 2
+        raise
 
 
 if __name__ == "__main__":

@@ -1,67 +1,118 @@
-"""``make demo``: decompose sample content through the RTL engine and its model.
+"""``make demo``: certify sample content end to end and verify it, on the RTL-simulated device.
 
-Until the certificate pipeline lands, the demo shows the engine's half of the job: a
-synthetic picture is reduced to the engine's n x n integer matrix, streamed through
-the Verilator-simulated RTL, and the result is compared with the bit-exact model and
-with LAPACK.
+1. Enroll a device in a fresh home directory (dev mode: the entropy is simulated).
+2. Certify sample content: three synthetic pictures as PNG files, one in-memory array,
+   one text file. Decompositions run on the engine's Verilog in Verilator, and every
+   one is checked against the bit-exact model.
+3. Seal the epoch: Merkle root, fresh entropy, Wesolowski VDF; verify the chain.
+4. Verify as an outsider would: a JPEG re-encoding of one picture is found by its robust
+   fingerprint, and its proof bundle checks out using nothing but the bundle.
+(Anchoring on a devnet comes with the chain issue.)
 """
 from __future__ import annotations
 
+import io
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
-from rosvd.hw.svd.model import decompose, to_float
-from rosvd.hw.svd.params import SVDParams
+from rosvd import ingest
+from rosvd.certify import Appliance, ApplianceConfig, initialise
+from rosvd.device import ModelDevice, RtlDevice
+from rosvd.epochs import EpochPolicy
+from rosvd.fingerprint import fingerprint_images
+from rosvd.verify import check_bundle, find, proof_bundle
+
+#: Largest normalised Hamming distance the demo accepts as "the same picture".
+DEMO_MATCH_DISTANCE = 0.2
+DEMO_POLICY = EpochPolicy(max_certificates=64, max_age_s=3600.0, vdf_iterations=50_000)
 
 
-def sample_picture(size: int = 256) -> np.ndarray:
-    """A deterministic grey picture: a lit sphere on a gradient with stripes (uint8)."""
+def sample_picture(variant: int, size: int = 256) -> np.ndarray:
+    """A deterministic RGB picture: a lit sphere on a gradient with stripes, per variant."""
     y, x = np.mgrid[0:size, 0:size] / size
-    picture = 0.35 + 0.3 * x + 0.1 * np.sin(24 * np.pi * y) * (x > 0.7)
-    r2 = (x - 0.45) ** 2 + (y - 0.5) ** 2
+    cx = 0.3 + 0.2 * variant
+    picture = 0.35 + 0.3 * x + 0.1 * np.sin((12 + 8 * variant) * np.pi * y) * (x > 0.7)
+    r2 = (x - cx) ** 2 + (y - 0.5) ** 2
     sphere = r2 < 0.09
     shade = np.sqrt(np.clip(1 - r2 / 0.09, 0, 1)) * (0.6 + 0.4 * (x - y))
-    picture = np.where(sphere, 0.2 + 0.7 * shade, picture)
-    return np.clip(picture * 255, 0, 255).astype(np.uint8)
+    grey = np.where(sphere, 0.2 + 0.7 * shade, picture)
+    tint = np.array([1.0, 0.85 + 0.05 * variant, 0.7])
+    return np.clip(grey[..., None] * tint * 255, 0, 255).astype(np.uint8)
 
 
-def to_engine_matrix(picture: np.ndarray, params: SVDParams) -> np.ndarray:
-    """Block-average to n x n, remove the mean, scale to the signed input range."""
-    n = params.n
-    h, w = picture.shape
-    blocks = picture[: h - h % n, : w - w % n].reshape(n, h // n, n, w // n).mean(axis=(1, 3))
-    centred = blocks - blocks.mean()
-    scale = params.input_max / max(np.abs(centred).max(), 1e-9)
-    return np.round(centred * scale).astype(np.int64)
+def run_demo(simulator: str = "verilator", out=sys.stdout, home: Path | None = None) -> int:
+    def say(text=""):
+        print(text, file=out, flush=True)
 
+    failures = []
 
-def run_demo(simulator: str = "verilator", out=sys.stdout) -> int:
-    from rosvd.sim.svd_bench import rtl_decompose
+    def check(ok: bool, what: str):
+        say(f"  [{'ok' if ok else 'FAILED'}] {what}")
+        if not ok:
+            failures.append(what)
 
-    params = SVDParams()
-    matrix = to_engine_matrix(sample_picture(), params)
-    print(f"sample content: 256x256 synthetic picture -> {params.n}x{params.n} matrix of "
-          f"{params.data_width}-bit integers", file=out)
-    print(f"running the RTL engine on {simulator} (first run builds the simulator; "
-          "this takes a minute or two)...", file=out, flush=True)
-    started = time.monotonic()
-    rtl = rtl_decompose(params, matrix, simulator=simulator)[0]
-    seconds = time.monotonic() - started
-    model = decompose(params, matrix)
-    exact = rtl["words"] == model.words(0)
-    sigma, vectors = to_float(params, model)
-    reference = np.linalg.svd(matrix.astype(np.float64), compute_uv=False)
-    k = params.k
-    print(f"RTL: {rtl['cycles']} cycles ({rtl['sweeps_run']} sweeps), "
-          f"{len(rtl['words'])} words in {seconds:.1f} s of simulation", file=out)
-    print(f"RTL output equals the bit-exact model: {exact}", file=out)
-    print(f"top {k} singular values (engine | LAPACK):", file=out)
-    for i in range(k):
-        print(f"  sigma{i}: {sigma[0, i]:12.3f} | {reference[i]:12.3f}", file=out)
-    err = np.abs(sigma[0] - reference).max() / reference[0]
-    print(f"max |sigma - LAPACK| / sigma_max: {err:.2e}", file=out)
-    print(f"first right singular vector (first 8 of {params.n}): "
-          + " ".join(f"{v:+.3f}" for v in vectors[0, 0, :8]), file=out)
-    return 0 if exact else 1
+    with tempfile.TemporaryDirectory(prefix="rosvd-demo-") as scratch:
+        scratch = Path(scratch)
+        home = home or scratch / "home"
+        say(f"1. enroll a device in {home} (dev mode: simulated entropy)")
+        address = initialise(home, ApplianceConfig(dev_mode=True, policy=DEMO_POLICY))
+        say(f"   device address {address}")
+
+        files = []
+        for variant in range(3):
+            path = scratch / f"picture{variant}.png"
+            Image.fromarray(sample_picture(variant)).save(path)
+            files.append(path)
+        notes = scratch / "notes.txt"
+        notes.write_text("certified as exact bytes only\n")
+        contents = [ingest.from_path(path) for path in files]
+        contents.append(ingest.from_array(sample_picture(3)[..., 1], "accelerator-output"))
+        contents.append(ingest.from_path(notes))
+
+        say(f"2. certify {len(contents)} items on the RTL engine ({simulator}; the first run builds"
+            " the simulator, a minute or two)")
+        device = RtlDevice(simulator=simulator, cross_check=True)
+        started = time.monotonic()
+        with Appliance(home, device=device) as appliance:
+            issued = appliance.certify(contents)
+            say(f"   {len(device.cycles)} decompositions, {device.cycles} cycles each, in "
+                f"{time.monotonic() - started:.1f} s; RTL output equals the bit-exact model: True")
+            for item in issued:
+                cert = item.certificate
+                say(f"   #{cert.sequence} {item.name}: id {cert.id.hex()[:16]}..."
+                    f" fingerprint {cert.fingerprint.hex()[:16]}...")
+
+            say("3. seal the epoch: Merkle root, fresh entropy, VDF "
+                f"({DEMO_POLICY.vdf_iterations} squarings)")
+            number = appliance.seal()
+            epoch = appliance.store.epoch(number)
+            say(f"   epoch {number}: {epoch.count} certificates, root {epoch.merkle_root.hex()[:16]}...")
+            report = appliance.verify_chain()
+            check(report.ok, f"verify-chain from genesis: {report.epochs_checked} epoch(s), "
+                              f"{report.certificates_checked} certificates")
+
+            say("4. verify as an outsider: a JPEG re-encoding of picture1.png")
+            buffer = io.BytesIO()
+            Image.open(files[1]).save(buffer, format="JPEG", quality=75)
+            probe = ingest.from_bytes(buffer.getvalue(), "picture1.jpg")
+            fingerprint = fingerprint_images(ModelDevice().params, [probe.pixels])[0]
+            matches = find(appliance.store, probe, fingerprint, DEMO_MATCH_DISTANCE)
+            best = matches[0] if matches else None
+            check(best is not None and best.certificate_id == issued[1].certificate.id,
+                  f"closest certificate is #{best.sequence if best else '-'} ({best.name if best else '-'}),"
+                  f" fingerprint distance {best.distance if best else float('nan'):.3f}, exact bytes: "
+                  f"{best.exact if best else '-'}")
+            exact = find(appliance.store, contents[0], None, 0.0)
+            check(len(exact) == 1 and exact[0].exact, "picture0.png found by its exact bytes (BLAKE3)")
+            bundle = proof_bundle(appliance.store, issued[1].certificate.id)
+            problems = check_bundle(bundle)
+            check(not problems, "proof bundle (signature, entropy commitment, Merkle path, VDF) checks out"
+                  + (f": {problems}" if problems else ""))
+    say()
+    say("demo passed" if not failures else f"demo FAILED: {failures}")
+    return 0 if not failures else 1

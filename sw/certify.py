@@ -1,0 +1,304 @@
+"""The certify pipeline: content -> hashes, fingerprint, signed certificate -> store -> epochs.
+
+An appliance home directory holds everything one device needs::
+
+    config.json       device backend, dev mode, epoch policy (written at enrollment)
+    device-key.json   the secp256k1 device key (mode 0600)
+    rosvd.sqlite      certificates and epochs (WAL)
+
+:meth:`Appliance.certify` takes a batch of :class:`~.ingest.Content`, computes every
+certificate and commits them in one transaction: when it returns they are durable
+(acknowledged). Then, if the open epoch is full or old enough, it is sealed and its VDF
+proved. Opening an appliance first finishes any epoch a crash left sealed but unproved.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import threading
+import time
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import ingest
+from .certificate import NONCE_BYTES, Certificate, ContentKind, FingerprintScheme, entropy_commitment, sign
+from .device import Device, fresh_entropy, open_device
+from .epochs import (
+    EPOCH_ENTROPY_BYTES,
+    BlockSource,
+    EpochPolicy,
+    NoChain,
+    close_sealed_epochs,
+    seal_open_epoch,
+    verify_chain,
+)
+from .identity import enroll, load_identity
+from .store import Store, now_ms
+
+CONFIG_FILE = "config.json"
+KEY_FILE = "device-key.json"
+STORE_FILE = "rosvd.sqlite"
+CONFIG_VERSION = 1
+KIND_CODES = {"file": ContentKind.FILE, "image": ContentKind.IMAGE, "array": ContentKind.ARRAY}
+
+
+class ApplianceError(RuntimeError):
+    """Home directory missing or misconfigured; the message says what to run."""
+
+
+@dataclass(frozen=True)
+class ApplianceConfig:
+    device: str = "model"
+    dev_mode: bool = False
+    policy: EpochPolicy = EpochPolicy()
+
+    def to_json(self) -> dict:
+        return {"version": CONFIG_VERSION, "device": self.device, "dev_mode": self.dev_mode,
+                "policy": asdict(self.policy)}
+
+    @classmethod
+    def from_json(cls, record: dict) -> ApplianceConfig:
+        if record.get("version") != CONFIG_VERSION:
+            raise ApplianceError(f"config version {record.get('version')} is not supported")
+        return cls(record["device"], bool(record["dev_mode"]), EpochPolicy(**record["policy"]))
+
+
+@dataclass(frozen=True)
+class Issued:
+    """An acknowledged certificate and what the store keeps beside it."""
+
+    certificate: Certificate
+    signature: bytes
+    nonce: bytes
+    name: str
+
+    def to_json(self) -> dict:
+        return {"name": self.name, **self.certificate.to_json(), "signature": self.signature.hex(),
+                "nonce": self.nonce.hex()}
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("ROSVD_HOME", Path.home() / ".rosvd"))
+
+
+def initialise(home: Path, config: ApplianceConfig) -> str:
+    """Enroll a device into a new home directory; returns its address."""
+    home = Path(home)
+    if (home / CONFIG_FILE).exists():
+        raise ApplianceError(f"{home} already holds an enrolled device")
+    home.mkdir(parents=True, exist_ok=True)
+    os.chmod(home, 0o700)
+    device = open_device(config.device)
+    identity = enroll(device, home / KEY_FILE, config.dev_mode)
+    store = Store(home / STORE_FILE)
+    store.set_meta("device_address", identity.address)
+    store.close()
+    tmp = home / (CONFIG_FILE + ".tmp")
+    tmp.write_text(json.dumps(config.to_json(), indent=1))
+    os.replace(tmp, home / CONFIG_FILE)  # config last: its presence means enrolled
+    return identity.address
+
+
+class Appliance:
+    """One enrolled device's host side."""
+
+    def __init__(self, home: Path, device: Device | None = None, blocks: BlockSource | None = None,
+                 policy: EpochPolicy | None = None):
+        self.home = Path(home)
+        config_path = self.home / CONFIG_FILE
+        if not config_path.exists():
+            raise ApplianceError(f"no enrolled device in {self.home}; run `rosvd enroll --home {self.home}`"
+                                 " (add --dev to accept simulated entropy)")
+        self.config = ApplianceConfig.from_json(json.loads(config_path.read_text()))
+        self.policy = policy or self.config.policy
+        self.device = device or open_device(self.config.device)
+        self.identity = load_identity(self.home / KEY_FILE)
+        self.blocks = blocks or NoChain()
+        self.store = Store(self.home / STORE_FILE)
+        if self.store.get_meta("device_address") != self.identity.address:
+            raise ApplianceError(f"{self.home}: the store belongs to another device key")
+        self._pool: ThreadPoolExecutor | None = None
+        self.recovered_epochs = close_sealed_epochs(self.store)
+        #: Seconds sealing (Merkle root), proving (VDF, in the background) and waiting for
+        #: a proof, and epochs sealed, by this instance.
+        self.timings = {"seal_s": 0.0, "vdf_s": 0.0, "vdf_wait_s": 0.0, "epochs": 0}
+        self._prover: threading.Thread | None = None
+        self._prover_error: BaseException | None = None
+
+    def close(self) -> None:
+        self.wait_for_proofs()
+        if self._pool is not None:
+            self._pool.shutdown()
+        self.store.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @property
+    def address(self) -> str:
+        return self.identity.address
+
+    def _prepare(self, content: ingest.Content) -> tuple[bytes, np.ndarray | None]:
+        """BLAKE3 of the exact bytes and the engine matrix (None for plain files)."""
+        from .preprocess_fast import preprocess_fast
+        matrix = None if content.pixels is None else preprocess_fast(self.device.params, content.pixels)
+        return content.blake3(), matrix
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="rosvd-prep")
+        return self._pool
+
+    def _submit(self, contents: list[ingest.Content]) -> list[Future]:
+        """Start hashing and preprocessing in the thread pool (both release the GIL)."""
+        return [self._executor().submit(self._prepare, content) for content in contents]
+
+    def _fingerprints(self, prepared: list[tuple[bytes, np.ndarray | None]]) -> list[bytes]:
+        """One device batch for every item that has a matrix; zero for plain files."""
+        from .fingerprint import robust_fingerprints
+        fingerprints = [bytes(32)] * len(prepared)
+        indices = [i for i, (_, matrix) in enumerate(prepared) if matrix is not None]
+        if indices:
+            matrices = np.stack([prepared[i][1] for i in indices])
+            decomposition = self.device.decompose(matrices)
+            computed = robust_fingerprints(self.device.params, matrices, decomposition)
+            for i, fingerprint in zip(indices, computed, strict=True):
+                fingerprints[i] = fingerprint
+        return fingerprints
+
+    def warm_up(self) -> None:
+        """Compile and load the fingerprint path (JIT) now, so the first batch is not slow."""
+        self._fingerprints([self._prepare(ingest.from_array(np.zeros((8, 8), np.uint8), "warm-up"))])
+
+    def certify(self, contents: list[ingest.Content]) -> list[Issued]:
+        """Certify a batch (at most the room left in the open epoch); durable on return."""
+        if len(contents) > 1:
+            prepared = [future.result() for future in self._submit(contents)]
+        else:
+            prepared = [self._prepare(content) for content in contents]
+        return self._issue(contents, prepared)
+
+    def _issue(self, contents: list[ingest.Content], prepared: list[tuple[bytes, np.ndarray | None]]
+               ) -> list[Issued]:
+        if not contents:
+            return []
+        epoch = self.store.open_epoch()
+        room = self.policy.max_certificates - self.store.count_in(epoch.number)
+        if len(contents) > room:
+            raise ValueError(f"batch of {len(contents)} exceeds the {room} left in epoch {epoch.number};"
+                             " use certify_all to split it")
+        fingerprints = self._fingerprints(prepared)
+        entropy = fresh_entropy(self.device, NONCE_BYTES * len(contents), self.config.dev_mode)
+        sequence = self.store.next_sequence()
+        timestamp = now_ms()
+        issued, rows = [], []
+        for offset, (content, (content_hash, _), fingerprint) in enumerate(
+                zip(contents, prepared, fingerprints, strict=True)):
+            nonce = entropy[offset * NONCE_BYTES:(offset + 1) * NONCE_BYTES]
+            cert = Certificate(
+                content_kind=KIND_CODES[content.kind],
+                fingerprint_scheme=FingerprintScheme.NONE if content.pixels is None
+                else FingerprintScheme.ROSVD_SVD,
+                content_hash=content_hash, fingerprint=fingerprint, device=self.address,
+                entropy_commitment=entropy_commitment(nonce), timestamp_ms=timestamp,
+                epoch=epoch.number, sequence=sequence + offset)
+            signature = sign(self.identity, cert)
+            issued.append(Issued(cert, signature, nonce, content.name))
+            rows.append((cert.sequence, cert.id, cert.encode(), signature, nonce, content_hash,
+                         fingerprint, epoch.number, content.name))
+        self.store.insert_certificates(rows)
+        return issued
+
+    def certify_all(self, contents: Iterable[ingest.Content], batch: int = 256):
+        """Certify ``contents`` (any iterable, consumed lazily) in batches that respect epoch
+        boundaries; yields each acknowledged batch.
+
+        The next batch is hashed and preprocessed in the thread pool while the current one
+        is decomposed, signed and committed. Epochs that fill up are sealed at once and
+        proved in the background; the generator waits for the last proof before it ends.
+        """
+        if batch < 1:
+            raise ValueError("batch must be at least 1")
+        source = iter(contents)
+
+        def next_chunk():
+            chunk = list(itertools.islice(source, batch))
+            return chunk, self._submit(chunk)
+
+        chunk, futures = next_chunk()
+        while chunk:
+            upcoming = next_chunk()
+            prepared = [future.result() for future in futures]
+            while chunk:
+                self.maybe_seal()
+                epoch = self.store.open_epoch()
+                room = self.policy.max_certificates - self.store.count_in(epoch.number)
+                yield self._issue(chunk[:room], prepared[:room])
+                chunk, prepared = chunk[room:], prepared[room:]
+            chunk, futures = upcoming
+        self.maybe_seal()
+        self.wait_for_proofs()
+
+    def maybe_seal(self) -> int | None:
+        """Seal the open epoch if the policy says it is due; prove it in the background."""
+        epoch = self.store.open_epoch()
+        count = self.store.count_in(epoch.number)
+        full = count >= self.policy.max_certificates
+        old = count > 0 and now_ms() - epoch.opened_ms >= self.policy.max_age_s * 1000
+        return self.seal(wait=False) if full or old else None
+
+    def seal(self, wait: bool = True) -> int:
+        """Seal the open epoch now and prove its VDF (in a background thread unless ``wait``).
+
+        Sealing needs the previous epoch proved, so a proof still running is waited for
+        first. The sealed state is committed before proving starts: a crash during the
+        proof is finished on the next start.
+        """
+        self.wait_for_proofs()
+        entropy = fresh_entropy(self.device, EPOCH_ENTROPY_BYTES, self.config.dev_mode)
+        start = time.perf_counter()
+        number = seal_open_epoch(self.store, self.address, entropy, self.blocks, self.policy.vdf_iterations)
+        self.timings["seal_s"] += time.perf_counter() - start
+        self.timings["epochs"] += 1
+        self._prover = threading.Thread(target=self._prove_sealed, name="rosvd-vdf", daemon=True)
+        self._prover.start()
+        if wait:
+            self.wait_for_proofs()
+        return number
+
+    def _prove_sealed(self) -> None:
+        # chiavdf releases the GIL, so this overlaps with certification. SQLite
+        # connections belong to one thread: the prover opens its own.
+        start = time.perf_counter()
+        try:
+            store = Store(self.store.path)
+            try:
+                close_sealed_epochs(store)
+            finally:
+                store.close()
+        except BaseException as error:  # handed to the thread that waits
+            self._prover_error = error
+        self.timings["vdf_s"] += time.perf_counter() - start
+
+    def wait_for_proofs(self) -> None:
+        """Block until the background VDF proof (if any) is stored; re-raise its failure."""
+        if self._prover is not None:
+            start = time.perf_counter()
+            self._prover.join()
+            self.timings["vdf_wait_s"] += time.perf_counter() - start
+            self._prover = None
+        error, self._prover_error = self._prover_error, None
+        if error is not None:
+            raise error
+
+    def verify_chain(self):
+        self.wait_for_proofs()
+        return verify_chain(self.store, self.address)

@@ -1,0 +1,112 @@
+"""Device backends behind one interface: what the host asks of an RO-SVD core.
+
+A device decomposes batches of N x N matrices (the SVD engine) and yields conditioned
+entropy (the RO source). Backends: ``model`` (the bit-exact Python model: the default
+and what verifiers use), later ``rtl`` (Verilator co-simulation) and ``pynq`` (a board).
+
+Entropy carries a ``simulated`` flag: until the RO source and its health tests run on a
+board, the model backend's entropy comes from the operating system and is labelled
+simulated. The host refuses simulated entropy unless it runs in dev mode.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from .hw.svd.model import Decomposition
+from .hw.svd.params import SVDParams
+
+
+@dataclass(frozen=True)
+class Entropy:
+    """Conditioned entropy bytes from a device."""
+
+    data: bytes
+    simulated: bool   #: True unless the bytes come from a health-tested physical source
+
+
+class SimulatedEntropyRefused(RuntimeError):
+    """Production mode asked for entropy and the device only has a simulated source."""
+
+
+class Device(Protocol):
+    params: SVDParams
+    kind: str
+
+    def decompose(self, matrices: np.ndarray) -> Decomposition:
+        """Decompose a (B, n, n) batch exactly as the engine does."""
+
+    def entropy(self, nbytes: int) -> Entropy:
+        """``nbytes`` of conditioned entropy."""
+
+
+class ModelDevice:
+    """The bit-exact model as a device; entropy from the OS, labelled simulated."""
+
+    kind = "model"
+
+    def __init__(self, params: SVDParams | None = None):
+        self.params = params or SVDParams()
+
+    def decompose(self, matrices: np.ndarray) -> Decomposition:
+        from .fast_model import decompose
+        return decompose(self.params, matrices)
+
+    def entropy(self, nbytes: int) -> Entropy:
+        if nbytes < 1:
+            raise ValueError(f"entropy request must be at least 1 byte, not {nbytes}")
+        return Entropy(os.urandom(nbytes), simulated=True)
+
+
+class RtlDevice(ModelDevice):
+    """The engine's Verilog simulated by Verilator (or Icarus), driven over its streams.
+
+    Decompositions come from the RTL; with ``cross_check`` each batch is also run on the
+    model and a mismatch raises. Entropy is the model's (the RO source is not in this
+    build yet), labelled simulated. Slow (~0.5 s per n=32 matrix on Verilator, plus a
+    one-off build): for demos and co-simulation, not throughput.
+    """
+
+    kind = "rtl"
+
+    def __init__(self, params: SVDParams | None = None, simulator: str = "verilator",
+                 cross_check: bool = True):
+        super().__init__(params)
+        self.simulator, self.cross_check = simulator, cross_check
+        self.cycles: list[int] = []
+
+    def decompose(self, matrices: np.ndarray) -> Decomposition:
+        from .sim.svd_bench import rtl_decompose
+        p = self.params
+        records = rtl_decompose(p, matrices, simulator=self.simulator)
+        words = np.array([record["words"] for record in records], dtype=np.int64).reshape(len(records), -1)
+        result = Decomposition(sigma=words[:, :p.n], vectors=words[:, p.n:].reshape(-1, p.k, p.n),
+                               sweeps_run=np.array([r["sweeps_run"] for r in records], dtype=np.int64))
+        self.cycles += [record["cycles"] for record in records]
+        if self.cross_check:
+            model = super().decompose(matrices)
+            same = np.array_equal(model.sigma, result.sigma) and np.array_equal(model.vectors, result.vectors)
+            if not same:
+                raise RuntimeError("RTL output differs from the bit-exact model")
+        return result
+
+
+def fresh_entropy(device: Device, nbytes: int, dev_mode: bool) -> bytes:
+    """Entropy for keys and commitments; refuses a simulated source outside dev mode."""
+    drawn = device.entropy(nbytes)
+    if drawn.simulated and not dev_mode:
+        raise SimulatedEntropyRefused(
+            f"the {device.kind} device's entropy is simulated; refusing it outside dev mode"
+            " (pass --dev for development, or use a board with a health-tested RO source)")
+    return drawn.data
+
+
+def open_device(kind: str = "model", params: SVDParams | None = None) -> Device:
+    if kind == "model":
+        return ModelDevice(params)
+    if kind == "rtl":
+        return RtlDevice(params)
+    raise ValueError(f"unknown device backend {kind!r}; available: model, rtl")

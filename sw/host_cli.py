@@ -1,0 +1,200 @@
+"""``rosvd`` host commands: enroll, certify, fingerprint, epoch seal, verify-chain, status."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+#: Files read and certified per store transaction by `rosvd certify`.
+CERTIFY_BATCH = 64
+
+
+def _home(args) -> Path:
+    from .certify import default_home
+    return Path(args.home) if args.home else default_home()
+
+
+def _print_json(record) -> None:
+    print(json.dumps(record, indent=2, sort_keys=True))
+
+
+def _enroll(args) -> int:
+    from .certify import ApplianceConfig, initialise
+    from .epochs import EpochPolicy
+    policy = EpochPolicy(max_certificates=args.epoch_size, max_age_s=args.epoch_age,
+                         vdf_iterations=args.vdf_iterations)
+    address = initialise(_home(args), ApplianceConfig(args.device, args.dev, policy))
+    _print_json({"address": address, "home": str(_home(args)), "dev_mode": args.dev})
+    return 0
+
+
+def _certify(args) -> int:
+    from tqdm import tqdm
+
+    from . import ingest
+    from .certify import Appliance
+    refused, issued, sealed = [], [], []
+    with Appliance(_home(args)) as appliance:
+        paths = list(args.paths)
+        with tqdm(total=len(paths), unit="file", desc="certify", file=sys.stderr,
+                  disable=args.quiet) as progress:
+            def readable():
+                for path, loaded in ingest.load_paths(paths, workers=os.cpu_count() or 1):
+                    if isinstance(loaded, ingest.ContentError):
+                        refused.append({"name": path, "error": type(loaded).__name__, "message": str(loaded)})
+                        print(f"rosvd: refused {loaded}", file=sys.stderr)
+                        progress.update(1)
+                    else:
+                        yield loaded
+
+            for batch in appliance.certify_all(readable(), batch=CERTIFY_BATCH):
+                issued.extend(batch)
+                progress.update(len(batch))
+                if not args.json:
+                    for item in batch:
+                        print(f"{item.certificate.id.hex()}  epoch {item.certificate.epoch}  {item.name}")
+                    sys.stdout.flush()
+        if args.seal and appliance.store.count_in(appliance.store.open_epoch().number):
+            sealed.append(appliance.seal())
+    if args.json:
+        _print_json({"certificates": [item.to_json() for item in issued], "refused": refused,
+                     "sealed_epochs": sealed})
+    return 1 if refused else 0
+
+
+def _fingerprint(args) -> int:
+    from . import ingest
+    from .fingerprint import fingerprint_images
+    from .hw.svd.params import SVDParams
+    params = SVDParams()
+    results, status = [], 0
+    for path in args.paths:
+        try:
+            content = ingest.from_path(path)
+        except ingest.ContentError as error:
+            results.append({"file": path, "error": type(error).__name__, "message": str(error)})
+            print(f"rosvd: {error}", file=sys.stderr)
+            status = 1
+            continue
+        record = {"file": path, "kind": content.kind, "blake3": content.blake3().hex(),
+                  "fingerprint": None}
+        if content.pixels is not None:
+            record["fingerprint"] = fingerprint_images(params, [content.pixels])[0].hex()
+        results.append(record)
+    if args.json:
+        _print_json(results)
+    else:
+        for record in results:
+            print(f"{record.get('blake3', '-')}  {record.get('fingerprint') or '-'}  {record['file']}")
+    return status
+
+
+def _seal(args) -> int:
+    from .certify import Appliance
+    with Appliance(_home(args)) as appliance:
+        number = appliance.seal()
+        epoch = appliance.store.epoch(number)
+        _print_json({"epoch": number, "certificates": epoch.count, "merkle_root": epoch.merkle_root.hex(),
+                     "vdf_output": epoch.vdf_output.hex(), "iterations": epoch.iterations})
+    return 0
+
+
+def _verify_chain(args) -> int:
+    from .certify import Appliance
+    with Appliance(_home(args)) as appliance:
+        report = appliance.verify_chain()
+    if args.json:
+        _print_json(report.to_json())
+    else:
+        print(f"{'OK' if report.ok else 'FAILED'}: {report.epochs_checked} epochs,"
+              f" {report.certificates_checked} certificates checked")
+        for problem in report.problems:
+            print(f"  {problem}")
+    return 0 if report.ok else 1
+
+
+def _status(args) -> int:
+    from .certify import Appliance
+    with Appliance(_home(args)) as appliance:
+        store = appliance.store
+        epochs = store.epochs()
+        _print_json({"address": appliance.address, "device": appliance.config.device,
+                     "dev_mode": appliance.config.dev_mode, "certificates": store.certificate_count(),
+                     "epochs": {state: sum(e.state == state for e in epochs)
+                                for state in ("open", "sealed", "closed")},
+                     "open_epoch": store.open_epoch().number,
+                     "recovered_epochs": appliance.recovered_epochs})
+    return 0
+
+
+def add_commands(commands) -> None:
+    def with_home(parser):
+        parser.add_argument("--home", help="appliance directory (default $ROSVD_HOME or ~/.rosvd)")
+        return parser
+
+    enroll = with_home(commands.add_parser("enroll", help="create the device key and the store"))
+    enroll.add_argument("--dev", action="store_true",
+                        help="development mode: accept the model device's simulated entropy")
+    enroll.add_argument("--device", default="model", choices=["model", "rtl"],
+                        help="model (bit-exact Python) or rtl (Verilator co-simulation)")
+    enroll.add_argument("--epoch-size", type=int, default=4096,
+                        help="seal an epoch at this many certificates")
+    enroll.add_argument("--epoch-age", type=float, default=60.0, help="... or when it is this old (s)")
+    enroll.add_argument("--vdf-iterations", type=int, default=20_000, help="VDF squarings per epoch")
+    enroll.set_defaults(handler=_enroll)
+
+    certify = with_home(commands.add_parser("certify", help="certify files (images are fingerprinted)"))
+    certify.add_argument("paths", nargs="+", metavar="PATH")
+    certify.add_argument("--seal", action="store_true", help="seal the open epoch afterwards")
+    certify.add_argument("--json", action="store_true")
+    certify.add_argument("--quiet", action="store_true", help="no progress bar")
+    certify.set_defaults(handler=_certify)
+
+    fingerprint = commands.add_parser("fingerprint", help="BLAKE3 and robust fingerprint of files (model)")
+    fingerprint.add_argument("paths", nargs="+", metavar="FILE")
+    fingerprint.add_argument("--json", action="store_true")
+    fingerprint.set_defaults(handler=_fingerprint)
+
+    epoch = commands.add_parser("epoch", help="epochs").add_subparsers(dest="epoch", required=True)
+    with_home(epoch.add_parser("seal", help="seal the open epoch and prove its VDF")).set_defaults(
+        handler=_seal)
+
+    verify = with_home(commands.add_parser("verify-chain", help="re-verify every epoch from genesis"))
+    verify.add_argument("--json", action="store_true")
+    verify.set_defaults(handler=_verify_chain)
+
+    with_home(commands.add_parser("status", help="device, store and epoch summary")).set_defaults(
+        handler=_status)
+
+
+def add_benches(bench) -> None:
+    certify = bench.add_parser("certify", help="certificates/s end to end, VDF share, C2PA baseline")
+    certify.add_argument("--count", type=int, default=8192, help="arrays certified (two 4096 epochs)")
+    certify.add_argument("--json", action="store_true")
+    certify.set_defaults(handler=_bench_certify)
+    fingerprint = bench.add_parser("fingerprint", help="robustness against PDQ and pHash")
+    fingerprint.add_argument("--quick", action="store_true")
+    fingerprint.add_argument("--json", action="store_true")
+    fingerprint.set_defaults(handler=_bench_fingerprint)
+    model = bench.add_parser("model", help="spec model against the fast bit-exact model")
+    model.add_argument("--json", action="store_true")
+    model.set_defaults(handler=_bench_model)
+
+
+def _bench_certify(args):
+    from .bench.certify import run
+    from .cli import _emit
+    _emit(lambda: run(count=args.count), args.json)
+
+
+def _bench_fingerprint(args):
+    from .bench.fingerprint import run
+    from .cli import _emit
+    _emit(lambda: run(quick=args.quick), args.json)
+
+
+def _bench_model(args):
+    from .bench.model_speed import run
+    from .cli import _emit
+    _emit(lambda: run(), args.json)

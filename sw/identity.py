@@ -1,0 +1,122 @@
+"""Device identity: a secp256k1 key made from device entropy at enrollment.
+
+The key file is JSON, created with mode 0600 in a directory the host owns; loading
+refuses a file that others can read. Its Ethereum address is what the consortium
+registry knows the device by. Signatures are Ethereum ``personal_sign`` (EIP-191) over
+a 32-byte digest, 65 bytes ``r || s || v`` with ``v`` in {27, 28}, so Solidity's
+``ECDSA.recover(MessageHashUtils.toEthSignedMessageHash(digest), sig)`` checks them.
+"""
+from __future__ import annotations
+
+import json
+import os
+import stat
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import coincurve
+from eth_hash.auto import keccak
+
+from .device import Device, fresh_entropy
+
+KEY_FILE_VERSION = 1
+#: Order of the secp256k1 group: a private key is an integer in [1, ORDER).
+SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+#: Entropy drawn per candidate key: twice the key size, so reducing it is unbiased enough.
+KEY_ENTROPY_BYTES = 64
+PERSONAL_SIGN_PREFIX = b"\x19Ethereum Signed Message:\n32"
+
+
+class IdentityError(RuntimeError):
+    """Missing, unsafe or malformed key file."""
+
+
+def checksum_address(address: bytes) -> str:
+    """EIP-55 mixed-case hex of a 20-byte address."""
+    raw = address.hex()
+    digest = keccak(raw.encode()).hex()
+    return "0x" + "".join(c.upper() if int(d, 16) >= 8 else c for c, d in zip(raw, digest[:40], strict=True))
+
+
+def address_of(public_key: coincurve.PublicKey) -> str:
+    """Checksummed Ethereum address of a public key."""
+    return checksum_address(keccak(public_key.format(compressed=False)[1:])[-20:])
+
+
+def personal_digest(digest: bytes) -> bytes:
+    """The hash an EIP-191 signature over a 32-byte digest actually signs."""
+    return keccak(PERSONAL_SIGN_PREFIX + digest)
+
+
+def recover_address(digest: bytes, signature: bytes) -> str:
+    """Address that produced ``signature`` over ``digest``; raises ValueError if malformed."""
+    if len(signature) != 65 or signature[64] not in (27, 28):
+        raise ValueError("signature must be 65 bytes r || s || v with v in {27, 28}")
+    rsv = signature[:64] + bytes([signature[64] - 27])
+    public = coincurve.PublicKey.from_signature_and_message(rsv, personal_digest(digest), hasher=None)
+    return address_of(public)
+
+
+@dataclass(frozen=True)
+class DeviceIdentity:
+    private_key: coincurve.PrivateKey
+    address: str
+    simulated_entropy: bool
+
+    def sign(self, digest: bytes) -> bytes:
+        if len(digest) != 32:
+            raise ValueError("only 32-byte digests are signed")
+        rsv = self.private_key.sign_recoverable(personal_digest(digest), hasher=None)
+        return rsv[:64] + bytes([rsv[64] + 27])
+
+
+def enroll(device: Device, path: Path, dev_mode: bool) -> DeviceIdentity:
+    """Create the device key from fresh device entropy; refuse to overwrite one."""
+    path = Path(path)
+    if path.exists():
+        raise IdentityError(f"{path} already exists; a device is enrolled once")
+    while True:
+        value = int.from_bytes(fresh_entropy(device, KEY_ENTROPY_BYTES, dev_mode), "big") % SECP256K1_ORDER
+        if value:
+            break
+    key = coincurve.PrivateKey(value.to_bytes(32, "big"))
+    identity = DeviceIdentity(key, address_of(key.public_key), simulated_entropy=dev_mode)
+    record = {
+        "version": KEY_FILE_VERSION,
+        "address": identity.address,
+        "private_key": key.secret.hex(),
+        "device": device.kind,
+        "simulated_entropy": dev_mode,
+        "created": int(time.time()),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # O_EXCL: two enrollments racing cannot both write; 0600 from the first byte.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(record, handle, indent=1)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return identity
+
+
+def load_identity(path: Path) -> DeviceIdentity:
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise IdentityError(f"no device key at {path}; run `rosvd enroll` first") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise IdentityError(f"{path} is accessible by group or others (mode {stat.S_IMODE(mode):o});"
+                            " run chmod 600 on it")
+    try:
+        record = json.loads(path.read_text())
+        if record.get("version") != KEY_FILE_VERSION:
+            raise IdentityError(f"{path}: key file version {record.get('version')} is not supported")
+        key = coincurve.PrivateKey(bytes.fromhex(record["private_key"]))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise IdentityError(f"{path}: malformed key file ({exc})") from exc
+    identity = DeviceIdentity(key, address_of(key.public_key), bool(record.get("simulated_entropy")))
+    if identity.address != record.get("address"):
+        raise IdentityError(f"{path}: stored address does not match the key")
+    return identity

@@ -1,0 +1,236 @@
+"""Durable storage of certificates and epochs: SQLite in WAL mode.
+
+Durability: ``synchronous=FULL`` with WAL, so a transaction that has committed survives
+a crash of the process or of the machine. Every state change is one transaction:
+a batch of certificates, sealing an epoch (its Merkle root, entropy and VDF challenge,
+and opening the next), closing it (the VDF output and proof). A process killed at any
+point therefore leaves either the state before a step or the state after it.
+
+Epoch states: ``open`` (receiving certificates) -> ``sealed`` (membership and VDF input
+fixed) -> ``closed`` (VDF proved). Exactly one epoch is open at any time.
+"""
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+#: Waiting for another writer (a second `rosvd certify`) before giving up, in seconds.
+BUSY_TIMEOUT_S = 30
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS certificates (
+    sequence     INTEGER PRIMARY KEY,
+    id           BLOB NOT NULL UNIQUE,
+    encoding     BLOB NOT NULL,
+    signature    BLOB NOT NULL,
+    nonce        BLOB NOT NULL,
+    content_hash BLOB NOT NULL,
+    fingerprint  BLOB NOT NULL,
+    epoch        INTEGER NOT NULL REFERENCES epochs(number),
+    name         TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS certificates_content ON certificates(content_hash);
+CREATE INDEX IF NOT EXISTS certificates_epoch ON certificates(epoch);
+CREATE TABLE IF NOT EXISTS epochs (
+    number       INTEGER PRIMARY KEY,
+    state        TEXT NOT NULL CHECK (state IN ('open', 'sealed', 'closed')),
+    opened_ms    INTEGER NOT NULL,
+    count        INTEGER,
+    merkle_root  BLOB,
+    entropy      BLOB,
+    block_number INTEGER,
+    block_hash   BLOB,
+    prev_output  BLOB,
+    challenge    BLOB,
+    iterations   INTEGER,
+    vdf_output   BLOB,
+    vdf_proof    BLOB,
+    sealed_ms    INTEGER,
+    closed_ms    INTEGER
+);
+CREATE UNIQUE INDEX IF NOT EXISTS one_open_epoch ON epochs(state) WHERE state = 'open';
+"""
+
+
+class StoreError(RuntimeError):
+    """The store is missing, from another schema, or inconsistent."""
+
+
+@dataclass(frozen=True)
+class Epoch:
+    number: int
+    state: str
+    opened_ms: int
+    count: int | None
+    merkle_root: bytes | None
+    entropy: bytes | None
+    block_number: int | None
+    block_hash: bytes | None
+    prev_output: bytes | None
+    challenge: bytes | None
+    iterations: int | None
+    vdf_output: bytes | None
+    vdf_proof: bytes | None
+    sealed_ms: int | None
+    closed_ms: int | None
+
+
+@dataclass(frozen=True)
+class StoredCertificate:
+    sequence: int
+    id: bytes
+    encoding: bytes
+    signature: bytes
+    nonce: bytes
+    epoch: int
+    name: str
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Store:
+    """One SQLite database; one instance per process."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so every write step is
+        # exactly one transaction and concurrent writers queue instead of failing mid-step.
+        self.db = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_S)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        with self.transaction():
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    self.db.execute(statement)
+            version = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            if version is None:
+                self.db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+            elif int(version[0]) != SCHEMA_VERSION:
+                raise StoreError(f"{self.path}: schema {version[0]}, this rosvd reads {SCHEMA_VERSION}")
+            if self.db.execute("SELECT 1 FROM epochs WHERE state='open'").fetchone() is None:
+                last = self.db.execute("SELECT MAX(number) FROM epochs").fetchone()[0] or 0
+                self.db.execute("INSERT INTO epochs (number, state, opened_ms) VALUES (?, 'open', ?)",
+                                (last + 1, now_ms()))
+
+    def close(self) -> None:
+        self.db.close()
+
+    def transaction(self):
+        return _Transaction(self.db)
+
+    # -- meta ---------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction():
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    # -- certificates -------------------------------------------------------------------
+    def next_sequence(self) -> int:
+        return (self.db.execute("SELECT MAX(sequence) FROM certificates").fetchone()[0] or 0) + 1
+
+    def insert_certificates(self, rows: list[tuple]) -> None:
+        """Rows of (sequence, id, encoding, signature, nonce, content_hash, fingerprint,
+        epoch, name), durable when this returns. Refuses rows for an epoch not open."""
+        with self.transaction():
+            open_epoch = self.open_epoch()
+            if any(row[7] != open_epoch.number for row in rows):
+                raise StoreError("certificates must belong to the open epoch")
+            self.db.executemany("INSERT INTO certificates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+    def certificates_of(self, epoch: int) -> list[StoredCertificate]:
+        rows = self.db.execute(
+            "SELECT sequence, id, encoding, signature, nonce, epoch, name FROM certificates"
+            " WHERE epoch=? ORDER BY sequence", (epoch,)).fetchall()
+        return [StoredCertificate(*row) for row in rows]
+
+    def certificate_ids(self, epoch: int) -> list[bytes]:
+        return [row[0] for row in self.db.execute(
+            "SELECT id FROM certificates WHERE epoch=? ORDER BY sequence", (epoch,))]
+
+    def find_by_content(self, content_hash: bytes) -> list[StoredCertificate]:
+        rows = self.db.execute(
+            "SELECT sequence, id, encoding, signature, nonce, epoch, name FROM certificates"
+            " WHERE content_hash=? ORDER BY sequence", (content_hash,)).fetchall()
+        return [StoredCertificate(*row) for row in rows]
+
+    def certificate_count(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM certificates").fetchone()[0]
+
+    # -- epochs -------------------------------------------------------------------------
+    def _epoch(self, row) -> Epoch | None:
+        return None if row is None else Epoch(*row)
+
+    def open_epoch(self) -> Epoch:
+        epoch = self._epoch(self.db.execute("SELECT * FROM epochs WHERE state='open'").fetchone())
+        if epoch is None:
+            raise StoreError(f"{self.path}: no open epoch")
+        return epoch
+
+    def epoch(self, number: int) -> Epoch | None:
+        return self._epoch(self.db.execute("SELECT * FROM epochs WHERE number=?", (number,)).fetchone())
+
+    def epochs(self, state: str | None = None) -> list[Epoch]:
+        if state is None:
+            rows = self.db.execute("SELECT * FROM epochs ORDER BY number").fetchall()
+        else:
+            rows = self.db.execute("SELECT * FROM epochs WHERE state=? ORDER BY number", (state,)).fetchall()
+        return [Epoch(*row) for row in rows]
+
+    def count_in(self, epoch: int) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM certificates WHERE epoch=?", (epoch,)).fetchone()[0]
+
+    def seal(self, number: int, *, count: int, merkle_root: bytes, entropy: bytes, block_number: int,
+             block_hash: bytes, prev_output: bytes, challenge: bytes, iterations: int) -> None:
+        """Fix an open epoch's membership and VDF input, and open the next, atomically."""
+        with self.transaction():
+            epoch = self.open_epoch()
+            if epoch.number != number:
+                raise StoreError(f"epoch {number} is not the open epoch ({epoch.number} is)")
+            if self.count_in(number) != count:
+                raise StoreError(f"epoch {number} changed while sealing")
+            self.db.execute(
+                "UPDATE epochs SET state='sealed', count=?, merkle_root=?, entropy=?, block_number=?,"
+                " block_hash=?, prev_output=?, challenge=?, iterations=?, sealed_ms=? WHERE number=?",
+                (count, merkle_root, entropy, block_number, block_hash, prev_output, challenge,
+                 iterations, now_ms(), number))
+            self.db.execute("INSERT INTO epochs (number, state, opened_ms) VALUES (?, 'open', ?)",
+                            (number + 1, now_ms()))
+
+    def close_epoch(self, number: int, vdf_output: bytes, vdf_proof: bytes) -> None:
+        with self.transaction():
+            epoch = self.epoch(number)
+            if epoch is None or epoch.state != "sealed":
+                raise StoreError(f"epoch {number} is not sealed")
+            self.db.execute("UPDATE epochs SET state='closed', vdf_output=?, vdf_proof=?, closed_ms=?"
+                            " WHERE number=?", (vdf_output, vdf_proof, now_ms(), number))
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (or ``ROLLBACK`` on error); not re-entrant-safe
+    across threads, re-entrant within one (inner blocks join the outer transaction)."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+        self.outer = False
+
+    def __enter__(self):
+        if not self.db.in_transaction:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.outer = True
+        return self.db
+
+    def __exit__(self, kind, value, traceback):
+        if self.outer:
+            self.db.execute("ROLLBACK" if kind else "COMMIT")
+        return False

@@ -1,0 +1,119 @@
+"""Certificates: pinned canonical bytes, ABI compatibility, signatures Ethereum tools accept."""
+from dataclasses import replace
+
+import coincurve
+import pytest
+from eth_abi import encode as abi_encode
+from eth_account import Account
+from eth_account.messages import encode_defunct
+from eth_hash.auto import keccak
+
+from rosvd.certificate import (
+    ENCODED_SIZE,
+    Certificate,
+    CertificateError,
+    decode,
+    entropy_commitment,
+    sign,
+    verify_signature,
+)
+from rosvd.identity import DeviceIdentity, address_of
+
+KEY = coincurve.PrivateKey(bytes.fromhex("4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"))
+IDENTITY = DeviceIdentity(KEY, address_of(KEY.public_key), simulated_entropy=True)
+KNOWN = Certificate(content_kind=1, fingerprint_scheme=1, content_hash=bytes(range(32)),
+                    fingerprint=bytes(range(32, 64)), device=IDENTITY.address,
+                    entropy_commitment=entropy_commitment(bytes(32)), timestamp_ms=1_764_331_200_000,
+                    epoch=7, sequence=42)
+
+# The pinned encoding of KNOWN: changing the format must change this test on purpose.
+KNOWN_HEX = (
+    "0000000000000000000000000000000000000000000000000000000000000001"
+    "0000000000000000000000000000000000000000000000000000000000000001"
+    "0000000000000000000000000000000000000000000000000000000000000001"
+    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+    "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+    "0000000000000000000000002c7536e3605d9c16a7a3d7b1898e529396a65c23"
+    "7163fce8fdb3a4df6df95797171f113c72dd4cf609b5b2347bae0b0330431c56"
+    "0000000000000000000000000000000000000000000000000000019aca559e00"
+    "0000000000000000000000000000000000000000000000000000000000000007"
+    "000000000000000000000000000000000000000000000000000000000000002a"
+)
+
+
+def test_known_key_has_the_published_address():
+    # The example key of the eth-account documentation and its address.
+    assert IDENTITY.address == "0x2c7536E3605D9C16a7a3D7b1898e529396a65c23"
+    assert Account.from_key(KEY.secret).address == IDENTITY.address
+
+
+def test_encoding_is_pinned():
+    assert KNOWN.encode().hex() == KNOWN_HEX
+    assert KNOWN.id.hex() == "9d04285cd8b26edddbc7e3a6e374a581753eb2e3af9a9ee2d03bc1c5744afe9c"
+    assert len(KNOWN.encode()) == ENCODED_SIZE
+
+
+def test_entropy_commitment_is_blake3_of_the_domain_and_nonce():
+    import blake3
+    expected = blake3.blake3(b"rosvd/entropy-commitment/v1\x00" + bytes(32)).digest()
+    assert entropy_commitment(bytes(32)) == expected
+    with pytest.raises(ValueError):
+        entropy_commitment(bytes(31))
+
+
+def test_encoding_equals_solidity_abi_encode():
+    abi = abi_encode(
+        ["uint8", "uint8", "uint16", "bytes32", "bytes32", "address", "bytes32",
+         "uint64", "uint64", "uint64"],
+        [1, KNOWN.content_kind, KNOWN.fingerprint_scheme, KNOWN.content_hash, KNOWN.fingerprint,
+         KNOWN.device, KNOWN.entropy_commitment, KNOWN.timestamp_ms, KNOWN.epoch, KNOWN.sequence])
+    assert abi == KNOWN.encode()
+    assert KNOWN.id == keccak(abi)
+
+
+def test_decode_round_trip_and_refusals():
+    assert decode(KNOWN.encode()) == KNOWN
+    raw = bytearray(KNOWN.encode())
+    with pytest.raises(CertificateError, match="320 bytes"):
+        decode(bytes(raw[:-1]))
+    bad_version = bytearray(raw)
+    bad_version[31] = 2
+    with pytest.raises(CertificateError, match="version 2"):
+        decode(bytes(bad_version))
+    padded_address = bytearray(raw)
+    padded_address[5 * 32] = 1
+    with pytest.raises(CertificateError, match="padding"):
+        decode(bytes(padded_address))
+    wide_kind = bytearray(raw)
+    wide_kind[32 + 30] = 1   # content_kind = 257 does not fit uint8
+    with pytest.raises(CertificateError):
+        decode(bytes(wide_kind))
+
+
+def test_field_range_checks():
+    with pytest.raises(CertificateError, match="uint64"):
+        replace(KNOWN, epoch=1 << 64).encode()
+    with pytest.raises(CertificateError, match="32 bytes"):
+        replace(KNOWN, fingerprint=bytes(31)).encode()
+
+
+def test_signature_is_pinned_and_eth_account_recovers_it():
+    signature = sign(IDENTITY, KNOWN)
+    # RFC 6979 deterministic nonces: the same key and certificate always sign alike.
+    assert signature.hex() == (
+        "e531f10599551e567b0ff8eaf91290acb22935eb94c75ea0ac5ba927582340ef"
+        "62cb873caee4056315d05e361de510d5bf1c9f5f72293ff9198f2af70bcb149e1c")
+    recovered = Account.recover_message(encode_defunct(primitive=KNOWN.id), signature=signature)
+    assert recovered == IDENTITY.address
+    assert verify_signature(KNOWN, signature)
+
+
+def test_tampered_certificate_or_signature_fails():
+    signature = sign(IDENTITY, KNOWN)
+    tampered = replace(KNOWN, sequence=43)
+    assert not verify_signature(tampered, signature)
+    assert not verify_signature(KNOWN, signature[:64] + bytes([signature[64] ^ 1]))
+    assert not verify_signature(KNOWN, signature[:-1])
+    other = replace(KNOWN, device="0x" + "11" * 20)
+    with pytest.raises(CertificateError, match="another device"):
+        sign(IDENTITY, other)

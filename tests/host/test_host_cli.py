@@ -1,0 +1,89 @@
+"""The host commands as a user runs them: enroll, certify, fingerprint, epoch seal, verify-chain, status."""
+import json
+
+import blake3
+import numpy as np
+from PIL import Image
+
+from rosvd.cli import main
+
+
+def write_png(path, seed):
+    Image.fromarray(np.random.default_rng(seed).integers(0, 256, (40, 56, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_certify_flow(tmp_path, capsys):
+    home = str(tmp_path / "home")
+    code, out, _ = run(capsys, "enroll", "--home", home, "--dev", "--epoch-size", "2",
+                       "--vdf-iterations", "300")
+    assert code == 0 and json.loads(out)["address"].startswith("0x")
+    good = [str(write_png(tmp_path / f"g{i}.png", i)) for i in range(3)]
+    text = tmp_path / "notes.txt"
+    text.write_text("exact bytes only")
+    bad = tmp_path / "bad.png"
+    bad.write_bytes((tmp_path / "g0.png").read_bytes()[:100])
+    code, out, err = run(capsys, "certify", "--home", home, "--json", "--quiet", *good, str(bad), str(text))
+    assert code == 1                        # one input refused
+    result = json.loads(out)
+    assert [r["name"] for r in result["refused"]] == [str(bad)]
+    assert result["refused"][0]["error"] == "CorruptContent" and "refused" in err
+    names = [c["name"] for c in result["certificates"]]
+    assert names == good + [str(text)]
+    assert result["certificates"][-1]["fingerprint"] == "00" * 32
+    assert result["certificates"][-1]["content_hash"] == blake3.blake3(b"exact bytes only").hexdigest()
+
+    code, out, _ = run(capsys, "status", "--home", home)
+    status = json.loads(out)
+    assert code == 0 and status["certificates"] == 4 and status["epochs"]["closed"] == 2
+
+    code, out, _ = run(capsys, "epoch", "seal", "--home", home)    # the open epoch is empty: still sealable
+    assert code == 0 and json.loads(out)["certificates"] == 0
+    code, out, _ = run(capsys, "verify-chain", "--home", home, "--json")
+    report = json.loads(out)
+    assert code == 0 and report["ok"]
+    assert report["epochs_checked"] == 3 and report["certificates_checked"] == 4
+
+
+def test_certify_without_enrollment_says_what_to_run(tmp_path, capsys):
+    png = write_png(tmp_path / "a.png", 0)
+    code, _, err = run(capsys, "certify", "--home", str(tmp_path / "nowhere"), str(png))
+    assert code == 2 and "rosvd enroll" in err
+
+
+def test_enroll_without_dev_refuses_simulated_entropy(tmp_path, capsys):
+    code, _, err = run(capsys, "enroll", "--home", str(tmp_path / "h"))
+    assert code == 2 and "simulated" in err
+    assert not (tmp_path / "h" / "config.json").exists()
+
+
+def test_fingerprint_command(tmp_path, capsys):
+    png = write_png(tmp_path / "a.png", 1)
+    jpeg = tmp_path / "a.jpg"
+    Image.open(png).save(jpeg, quality=90)
+    text = tmp_path / "t.txt"
+    text.write_text("hello")
+    code, out, _ = run(capsys, "fingerprint", "--json", str(png), str(jpeg), str(text))
+    records = json.loads(out)
+    assert code == 0 and [r["kind"] for r in records] == ["image", "image", "file"]
+    assert records[0]["blake3"] == blake3.blake3(png.read_bytes()).hexdigest()
+    assert records[0]["blake3"] != records[1]["blake3"]
+    assert len(bytes.fromhex(records[0]["fingerprint"])) == 32 and records[2]["fingerprint"] is None
+    # Same picture re-encoded: the robust fingerprints stay close.
+    a, b = (int(r["fingerprint"], 16) for r in records[:2])
+    assert bin(a ^ b).count("1") < 256 * 0.25
+
+
+def test_fingerprint_of_a_corrupt_file_fails_clearly(tmp_path, capsys):
+    bad = tmp_path / "x.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(10))
+    code, out, err = run(capsys, "fingerprint", "--json", str(bad))
+    assert code == 1 and json.loads(out)[0]["error"] == "CorruptContent"
+
+
