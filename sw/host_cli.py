@@ -167,6 +167,31 @@ def add_commands(commands) -> None:
     with_home(commands.add_parser("status", help="device, store and epoch summary")).set_defaults(
         handler=_status)
 
+    entropy = commands.add_parser("entropy", help="entropy source").add_subparsers(
+        dest="entropy", required=True)
+    assess = entropy.add_parser("assess", help="SP 800-90B min-entropy and SP 800-22 tests of a raw capture")
+    assess.add_argument("file", metavar="FILE", help="one sample per byte (NIST tool convention)")
+    assess.add_argument("--packed", action="store_true", help="packed bits, MSB first")
+    assess.add_argument("--json", action="store_true")
+    assess.set_defaults(handler=_entropy_assess)
+    health = entropy.add_parser("health", help="health-test parameters and fault detection latency")
+    health.add_argument("--json", action="store_true")
+    health.set_defaults(handler=_entropy_health)
+
+
+def _entropy_assess(args) -> int:
+    from .cli import _emit
+    from .entropy.assess import assess_file
+    _emit(lambda: assess_file(args.file, packed=args.packed), args.json)
+    return 0
+
+
+def _entropy_health(args) -> int:
+    from .cli import _emit
+    from .entropy.health_report import run
+    _emit(run, args.json)
+    return 0
+
 
 def add_benches(bench) -> None:
     certify = bench.add_parser("certify", help="certificates/s end to end, VDF share, C2PA baseline")

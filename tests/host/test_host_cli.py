@@ -87,3 +87,14 @@ def test_fingerprint_of_a_corrupt_file_fails_clearly(tmp_path, capsys):
     assert code == 1 and json.loads(out)[0]["error"] == "CorruptContent"
 
 
+
+
+def test_entropy_assess_command(tmp_path, capsys):
+    capture = tmp_path / "capture.bin"
+    np.random.default_rng(3).integers(0, 2, 50_000, dtype=np.uint8).tofile(capture)
+    code, out, _ = run(capsys, "entropy", "assess", str(capture), "--json")
+    report = json.loads(out)
+    assert code == 0 and report["samples"] == 50_000 and 0.5 < report["min_entropy_per_sample"] <= 1.0
+    capture.write_bytes(b"0101")
+    code, _, err = run(capsys, "entropy", "assess", str(capture))
+    assert code == 2 and "outside 0..1" in err
