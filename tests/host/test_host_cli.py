@@ -89,12 +89,13 @@ def test_fingerprint_of_a_corrupt_file_fails_clearly(tmp_path, capsys):
 
 
 
-def test_entropy_assess_command(tmp_path, capsys):
+def test_entropy_assess_command(tmp_path, capfd):
+    # Benchmarks and reports write their JSON at file-descriptor level: capture fds.
     capture = tmp_path / "capture.bin"
     np.random.default_rng(3).integers(0, 2, 50_000, dtype=np.uint8).tofile(capture)
-    code, out, _ = run(capsys, "entropy", "assess", str(capture), "--json")
+    code, out, _ = run(capfd, "entropy", "assess", str(capture), "--json")
     report = json.loads(out)
     assert code == 0 and report["samples"] == 50_000 and 0.5 < report["min_entropy_per_sample"] <= 1.0
     capture.write_bytes(b"0101")
-    code, _, err = run(capsys, "entropy", "assess", str(capture))
+    code, _, err = run(capfd, "entropy", "assess", str(capture))
     assert code == 2 and "outside 0..1" in err
