@@ -6,6 +6,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from .cordic import AnglePipeline
 from .isqrt import IterativeSqrt
 from .params import SVDParams, clog2
 from .rotation_unit import MAC_LATENCY, ROTATE_LATENCY, RotationUnit
@@ -38,10 +39,13 @@ class SVDEngine(wiring.Component):
     and of V, two banks deep (read one round's columns from one bank, write the next
     round's into the other, so columns move between slots by where they are
     written, over fixed wires). ``units`` rotation units work in lock-step, each on
-    ``n/(2*units)`` pairs one after another. Per pair: dot phase
-    (``n + MEM_READ_LATENCY + MAC_LATENCY - 1`` cycles), angle phase
-    (``angle_latency + 1``), rotate phase (``n + MEM_READ_LATENCY + ROTATE_LATENCY``).
-    Latency per matrix, excluding stream stalls: see :meth:`cycle_estimate`.
+    ``n/(2*units)`` pairs one after another; ``angle_pipelines`` shared, fully
+    pipelined CORDIC angle pipelines serve them, ``angle_slots`` units each, one unit
+    per cycle. Per pair: dot phase (``n + MEM_READ_LATENCY + MAC_LATENCY - 1`` cycles),
+    angle phase (``angle_latency + angle_slots``), rotate phase
+    (``n + MEM_READ_LATENCY + ROTATE_LATENCY``). Latency per matrix, excluding stream
+    stalls: see :meth:`cycle_estimate`. Throughput: one matrix at a time; the next is
+    accepted once the last result word of the previous one is taken.
 
     Reset returns to waiting for a matrix; a matrix half-loaded is discarded.
     """
@@ -49,6 +53,10 @@ class SVDEngine(wiring.Component):
     def __init__(self, params: SVDParams | None = None):
         self.params = p = params or SVDParams()
         self._units = [RotationUnit(p) for _ in range(p.units)]
+        # Tags name the issue slot of a result; at least one bit so that a single slot
+        # needs no zero-width signal.
+        self._angles = [AnglePipeline(p, tag_shape=range(max(2, p.angle_slots)))
+                        for _ in range(p.angle_pipelines)]
         self._sqrt = IterativeSqrt(p.dot_width - 1)
         super().__init__({
             "matrix": In(stream.Signature(signed(p.data_width))),
@@ -68,6 +76,11 @@ class SVDEngine(wiring.Component):
         return self.params.n + MEM_READ_LATENCY + MAC_LATENCY - 1
 
     @property
+    def angle_cycles(self) -> int:
+        """Angle phase: ``angle_slots`` issue cycles, then the last result's latency."""
+        return self._angles[0].latency + self.params.angle_slots
+
+    @property
     def rotate_cycles(self) -> int:
         """Rotate phase: n reads, the rotation pipeline drains (and, fused, the MACs)."""
         drain = MEM_READ_LATENCY + ROTATE_LATENCY + (MAC_LATENCY if self.fused else 0)
@@ -78,9 +91,8 @@ class SVDEngine(wiring.Component):
         neither stream stalls; ``sweeps`` defaults to the maximum."""
         p = self.params
         sweeps = p.sweeps if sweeps is None else sweeps
-        unit = self._units[0]
         dot_per_pair = 0 if self.fused else self.dot_cycles
-        pair = dot_per_pair + unit.angle_latency + 1 + self.rotate_cycles
+        pair = dot_per_pair + self.angle_cycles + self.rotate_cycles
         rounds = sweeps * p.rounds_per_sweep * p.pairs_per_unit
         load = p.n * p.n + (self.dot_cycles if self.fused else 0)
         norm = p.pairs_per_unit * (dot_per_pair + 2 * p.units * (self._sqrt.latency + 1))
@@ -106,6 +118,18 @@ class SVDEngine(wiring.Component):
         units = self._units
         for index, unit in enumerate(units):
             m.submodules[f"unit{index}"] = unit
+        # Unit u is fed to angle pipeline u // angle_slots in issue slot u % angle_slots.
+        # All units finish their dot products in the same cycle and the angle is a few
+        # dozen cycles out of a round, so one unrolled pipeline per angle_slots units
+        # replaces angle_slots iterative ones for angle_slots - 1 cycles per round.
+        angles = self._angles
+        slots = p.angle_slots
+        for index, angle in enumerate(angles):
+            m.submodules[f"angle{index}"] = angle
+        angle_groups = [units[g * slots:(g + 1) * slots] for g in range(len(angles))]
+        for angle, group in zip(angles, angle_groups, strict=True):
+            for unit in group:
+                m.d.comb += [unit.c.eq(angle.c), unit.s.eq(angle.s)]
         # One square root serves all slots: it runs once per matrix, so sharing it
         # costs n * (sqrt latency) cycles and saves a wide datapath per unit.
         m.submodules.sqrt = sqrt = self._sqrt
@@ -231,13 +255,25 @@ class SVDEngine(wiring.Component):
                         m.next = "ANGLE"
 
             with m.State("ANGLE"):
+                # Issue slot `count` of every pipeline in cycles 0..slots-1; the results
+                # return in the same order latency cycles later.
                 m.d.comb += self.busy.eq(1)
-                for unit in units:
-                    m.d.comb += unit.angle_start.eq(count == 0)
-                m.d.sync += count.eq(1)
-                with m.If(units[0].angle_done):
-                    m.d.sync += [count.eq(0),
-                                 rotated_any.eq(rotated_any | ~Cat(u.skip for u in units).all())]
+                with m.If(count < slots):
+                    m.d.sync += count.eq(count + 1)
+                for angle, group in zip(angles, angle_groups, strict=True):
+                    m.d.comb += [
+                        angle.start.eq(count < len(group)),
+                        angle.tag.eq(count),
+                        angle.alpha.eq(Array(u.alpha for u in group)[count]),
+                        angle.beta.eq(Array(u.beta for u in group)[count]),
+                        angle.gamma.eq(Array(u.gamma for u in group)[count]),
+                    ]
+                    for slot, unit in enumerate(group):
+                        m.d.comb += unit.angle_load.eq(angle.done & (angle.tag_out == slot))
+                with m.If(Cat(a.done & ~a.skip for a in angles).any()):
+                    m.d.sync += rotated_any.eq(1)
+                with m.If(angles[0].done & (angles[0].tag_out == slots - 1)):
+                    m.d.sync += count.eq(0)
                     m.next = "ROTATE"
 
             with m.State("ROTATE"):
