@@ -14,6 +14,10 @@ from .schedule import source_slot
 
 #: Cycles from a memory read address to its data (synchronous read ports).
 MEM_READ_LATENCY = 1
+#: Register stages between the ranking's n:1 probe multiplexer and its n comparators
+#: (the multiplexer, a comparator and the rank increment in one cycle were the
+#: engine's longest path).
+RANK_PIPELINE = 1
 
 
 def result_layout(params: SVDParams) -> data.StructLayout:
@@ -96,7 +100,7 @@ class SVDEngine(wiring.Component):
         rounds = sweeps * p.rounds_per_sweep * p.pairs_per_unit
         load = p.n * p.n + (self.dot_cycles if self.fused else 0)
         norm = p.pairs_per_unit * (dot_per_pair + 2 * p.units * (self._sqrt.latency + 1))
-        rank, output = p.n, p.n + 1 + p.k * p.n
+        rank, output = p.n + RANK_PIPELINE, p.n + 1 + p.k * p.n
         return load + rounds * pair + norm + rank + output
 
     def elaborate(self, platform):
@@ -222,6 +226,9 @@ class SVDEngine(wiring.Component):
         sigma = [Signal(p.sigma_width, name=f"sigma{i}") for i in range(n)]
         rank = [Signal(range(n), name=f"rank{i}") for i in range(n)]
         top_slot = [Signal(range(n), name=f"top_slot{i}") for i in range(p.k)]
+        probe = Signal(p.sigma_width)
+        probe_slot = Signal(range(n))
+        probe_valid = Signal()
         out_index = Signal(range(n))
         norm_index = Signal(range(2 * p.units))
         out_vector = Signal(range(p.k))
@@ -325,14 +332,17 @@ class SVDEngine(wiring.Component):
                             m.next = "RANK"
 
             with m.State("RANK"):
-                # rank[i] = #{j : sigma[j] > sigma[i], or equal with j < i}
+                # rank[i] = #{j : sigma[j] > sigma[i], or equal with j < i}; sigma[count]
+                # is registered as the probe, compared with every sigma a cycle later.
                 m.d.comb += self.busy.eq(1)
-                probe = Array(sigma)[count]
-                for i in range(n):
-                    ahead = (probe > sigma[i]) | ((probe == sigma[i]) & (count < i))
-                    m.d.sync += rank[i].eq(rank[i] + ahead)
+                m.d.sync += [probe.eq(Array(sigma)[count]), probe_slot.eq(count),
+                             probe_valid.eq(count < n)]
+                with m.If(probe_valid):
+                    for i in range(n):
+                        ahead = (probe > sigma[i]) | ((probe == sigma[i]) & (probe_slot < i))
+                        m.d.sync += rank[i].eq(rank[i] + ahead)
                 m.d.sync += count.eq(count + 1)
-                with m.If(count == n - 1):
+                with m.If(count == n - 1 + RANK_PIPELINE):
                     m.d.sync += [count.eq(0), out_index.eq(0)]
                     m.next = "SIGMA"
 

@@ -239,7 +239,7 @@ def test_reset_mid_flight_drops_pairs_in_flight_and_later_pairs_are_exact():
     survivors = [i for i, cycle in enumerate(issued) if cycle > reset_at]
     assert survivors == list(range(10, 20))
     assert [r[0] for r in results] == survivors
-    for i, (tag, c, s, skip, cycle) in zip(survivors, results, strict=True):
+    for i, (_tag, c, s, skip, cycle) in zip(survivors, results, strict=True):
         assert (c, s, skip) == model_angle(params, *cases[i])
         assert cycle == issued[i] + latency
 
