@@ -379,12 +379,15 @@ def _clock_entry(fmax: dict, clock_port: str) -> tuple[str, dict]:
 _CRITICAL_PATH = re.compile(r"^Info: Critical path report for clock '([^']*)'")
 _PATH_STEP = re.compile(r"^Info:\s+(clk-to-q|logic|routing|setup)\s+([\d.]+)\s+([\d.]+)\s+"
                         r"(Source|Net)\s+(\S+)")
-_MAPPED_SUFFIX = re.compile(r"_TRELLIS|_LUT4|_CCU2C|_PFUMX|_L6MUX21|_DPRAM|\$|\.|\[")
+_MAPPED_SUFFIX = re.compile(r"_TRELLIS|_LUT4|_CCU2C|_PFUMX|_L6MUX21|_MULT18|_ALU54|_DPRAM|\$|\[")
+_PIN = re.compile(r"\.[A-Z][A-Z0-9_]*$")
 
 
 def _signal_name(cell_or_net: str) -> str:
-    """The design's signal in a mapped cell or net name (``rank13_TRELLIS_FF_Q_1_DI...`` -> ``rank13``)."""
-    return _MAPPED_SUFFIX.split(cell_or_net, maxsplit=1)[0] or cell_or_net
+    """The design's signal in a mapped cell, pin or net name: ``rank13_TRELLIS_FF_Q_1_DI...``
+    -> ``rank13``; hierarchy stays (``unit0.prod_tt_TRELLIS_FF_Q.Q`` -> ``unit0.prod_tt``)."""
+    name = _PIN.sub("", cell_or_net)
+    return _MAPPED_SUFFIX.split(name, maxsplit=1)[0] or name
 
 
 def critical_path(log_text: str, clock_net: str) -> dict | None:
