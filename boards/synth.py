@@ -376,6 +376,55 @@ def _clock_entry(fmax: dict, clock_port: str) -> tuple[str, dict]:
                          f"(clocks reported: {sorted(fmax) or 'none'})")
 
 
+_CRITICAL_PATH = re.compile(r"^Info: Critical path report for clock '([^']*)'")
+_PATH_STEP = re.compile(r"^Info:\s+(clk-to-q|logic|routing|setup)\s+([\d.]+)\s+([\d.]+)\s+"
+                        r"(Source|Net)\s+(\S+)")
+_MAPPED_SUFFIX = re.compile(r"_TRELLIS|_LUT4|_CCU2C|_PFUMX|_L6MUX21|_MULT18|_ALU54|_DPRAM|\$|\[")
+_PIN = re.compile(r"\.[A-Z][A-Z0-9_]*$")
+
+
+def _signal_name(cell_or_net: str) -> str:
+    """The design's signal in a mapped cell, pin or net name: ``rank13_TRELLIS_FF_Q_1_DI...``
+    -> ``rank13``; hierarchy stays (``unit0.prod_tt_TRELLIS_FF_Q.Q`` -> ``unit0.prod_tt``)."""
+    name = _PIN.sub("", cell_or_net)
+    return _MAPPED_SUFFIX.split(name, maxsplit=1)[0] or name
+
+
+def critical_path(log_text: str, clock_net: str) -> dict | None:
+    """The last (post-route) register-to-register critical path nextpnr logged for ``clock_net``.
+
+    Returns ``ns`` (total delay), ``from`` and ``to`` (the start and end registers) and
+    ``through``: the design signals the path passes, in order, without repeats (read
+    from the mapped cell and net names, so approximate), or None if none was logged.
+    """
+    found = None
+    lines = log_text.splitlines()
+    for index, line in enumerate(lines):
+        match = _CRITICAL_PATH.match(line)
+        if match and match[1] == clock_net:
+            found = index
+    if found is None:
+        return None
+    steps = []
+    for line in lines[found + 2:]:
+        step = _PATH_STEP.match(line)
+        if step:
+            steps.append(step)
+        elif not line.startswith("Info:   ") or "Critical path report" in line:
+            break
+    if not steps:
+        return None
+    through = []
+    for step in steps:
+        name = _signal_name(step[5])
+        if name.startswith("$"):        # a cell nextpnr inserted (carry-chain feed-in)
+            continue
+        if not through or through[-1] != name:
+            through.append(name)
+    return {"ns": float(steps[-1][3]), "from": _signal_name(steps[0][5]), "to": _signal_name(steps[-1][5]),
+            "through": through}
+
+
 def ecp5_fmax(verilog_path: str | Path, top: str, clock_port: str = "clk", *, freq_mhz: float = 150.0,
               seed: int = 1, io: str = "auto", timeout_s: float = DEFAULT_TIMEOUT_S,
               progress: bool = True, workdir: str | Path | None = None) -> dict:
@@ -409,7 +458,8 @@ def ecp5_fmax(verilog_path: str | Path, top: str, clock_port: str = "clk", *, fr
     Runtime grows fast with size: a 14k-LUT4 design takes about 6 minutes (mostly
     routing) on two cores, hence the progress lines and ``timeout_s`` (per tool stage).
 
-    Returns ``fmax_mhz`` and details (all clocks, mode, device, versions, commands).
+    Returns ``fmax_mhz`` and details (all clocks, the :func:`critical_path`, mode,
+    device, versions, commands).
     """
     if io not in ("auto", "pins", "scan", "ooc"):
         raise ValueError(f"io must be 'auto', 'pins', 'scan' or 'ooc', not {io!r}")
@@ -449,6 +499,7 @@ def ecp5_fmax(verilog_path: str | Path, top: str, clock_port: str = "clk", *, fr
         try:
             nextpnr_report = json.loads((work / "report.json").read_text())
             creator = json.loads((work / "stat_ecp5.json").read_text()).get("creator", "unknown")
+            log_text = (work / "nextpnr.log").read_text(errors="replace")
         except (OSError, ValueError) as error:
             raise SynthesisError(f"cannot read the nextpnr report: {error}") from error
     net, entry = _clock_entry(nextpnr_report.get("fmax", {}), clock_port)
@@ -459,6 +510,7 @@ def ecp5_fmax(verilog_path: str | Path, top: str, clock_port: str = "clk", *, fr
         "constraint_mhz": float(entry.get("constraint", freq_mhz)),
         "met": float(entry["achieved"]) >= freq_mhz,
         "clocks": nextpnr_report.get("fmax", {}),
+        "critical_path": critical_path(log_text, net),
         **ECP5_DEVICE, "seed": seed, "io_mode": mode, "port_bits": port_bits,
         "ecp5_utilisation": used,
         "yosys_version": creator, "nextpnr_version": _nextpnr_version(),

@@ -1,7 +1,12 @@
-"""Rotation angle of a Jacobi pair: skip test and CORDIC ``(cos θ, sin θ)``, bit-exact with the model."""
+"""Rotation angle of Jacobi pairs: skip test and CORDIC ``(cos θ, sin θ)``, bit-exact with the model.
+
+One :class:`AnglePipeline` is fully unrolled (one register stage per CORDIC iteration,
+each with fixed shifts), so it accepts a new pair every cycle; the engine shares it
+among several rotation units, which feed it in turn.
+"""
 from __future__ import annotations
 
-from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -25,8 +30,13 @@ def bit_length(value):
     return Mux(high.any(), bit_length(high) + low_width, bit_length(low))
 
 
-class RotationAngle(wiring.Component):
-    """Computes ``skip``, ``c`` and ``s`` for one column pair as :mod:`.model` does.
+def angle_latency(params: SVDParams) -> int:
+    """Cycles from a pair's ``start`` to its ``done`` in :class:`AnglePipeline`."""
+    return PREPARE_STAGES + 2 * params.cordic_iters + FINISH_STAGES
+
+
+class AnglePipeline(wiring.Component):
+    """Computes ``skip``, ``c`` and ``s`` for column pairs as :mod:`.model` does.
 
     ``skip`` equals :func:`.model.skip_rotation`; when it is low, ``(c, s)`` equals
     :func:`.model.cordic_cos_sin` (Q2.cs_frac); when it is high, ``c = 1 << cs_frac``
@@ -34,130 +44,147 @@ class RotationAngle(wiring.Component):
 
     Ports:
 
-    * ``start`` (in): one-cycle strobe; ``alpha``, ``beta`` (unsigned sums of squares)
-      and ``gamma`` (signed cross sum) are sampled in that cycle only. They are dot
-      products of two columns, so ``gamma**2 <= alpha*beta`` (Cauchy-Schwarz); the
-      normalisation relies on it, and other inputs give unspecified ``c``, ``s``.
-    * ``done`` (out): one-cycle strobe exactly :attr:`latency` clock cycles after the
-      ``start`` cycle, ``latency = 2 * cordic_iters + PREPARE_STAGES + FINISH_STAGES``
-      (37 with the defaults). ``c``, ``s`` and ``skip`` are valid from that cycle and
-      hold until the next ``done``.
+    * ``start`` (in): ``alpha``, ``beta`` (unsigned sums of squares), ``gamma`` (signed
+      cross sum) and ``tag`` (any value the caller uses to recognise the result) are
+      sampled in every cycle with ``start`` high. They are dot products of two
+      columns, so ``gamma**2 <= alpha*beta`` (Cauchy-Schwarz); the normalisation
+      relies on it, and other inputs give unspecified ``c``, ``s``.
+    * ``done`` (out): high exactly :attr:`latency` cycles after each ``start`` cycle,
+      ``latency = PREPARE_STAGES + 2 * cordic_iters + FINISH_STAGES`` (37 with the
+      defaults); ``c``, ``s``, ``skip`` and ``tag_out`` (the pair's ``tag``) are valid
+      in that cycle only.
 
-    Throughput: one pair per :attr:`latency` cycles; ``start`` is accepted in the
-    ``done`` cycle (back to back) or any later cycle. A ``start`` while a pair is in
-    flight is ignored (no extra ``done``; the pair in flight is unaffected).
+    Throughput: one pair per cycle; pairs may be issued back to back or with gaps, and
+    come out in order with the same spacing. There is no backpressure.
 
     Datapath: the normalising arithmetic right shift of ``(beta - alpha, 2 gamma)`` by
     ``max(bit_length(alpha | beta) + 1 - input_bits, 0)``, a sign fold into the right
-    half plane, then one iterative CORDIC stage (one iteration per cycle, shared by the
-    ``cordic_iters`` vectoring and the ``cordic_iters`` rotation iterations), then
-    round half up to ``cs_frac``. Constants come from :func:`.model.cordic_constants`.
+    half plane, ``cordic_iters`` vectoring stages, ``cordic_iters`` rotation stages
+    (stage ``i`` shifts by the constant ``i``), then round half up to ``cs_frac``.
+    Constants come from :func:`.model.cordic_constants`.
 
-    Reset: returns to idle, the pair in flight is dropped, ``c``, ``s``, ``skip`` read 0.
+    Reset: every pair in flight is dropped (no ``done`` for it); ``c``, ``s``, ``skip``
+    and ``tag_out`` are unspecified while ``done`` is low.
     """
 
-    def __init__(self, params: SVDParams):
+    def __init__(self, params: SVDParams, tag_shape=1):
         self.params = p = params
         self.constants = cordic_constants(p)
-        self.latency = 2 * p.cordic_iters + PREPARE_STAGES + FINISH_STAGES
+        self.latency = angle_latency(p)
+        self.tag_shape = Shape.cast(tag_shape)
         super().__init__({
             "start": In(1),
             "alpha": In(unsigned(p.dot_width - 1)),
             "beta": In(unsigned(p.dot_width - 1)),
             "gamma": In(signed(p.dot_width)),
+            "tag": In(self.tag_shape),
+            "done": Out(1),
             "c": Out(signed(p.cs_width)),
             "s": Out(signed(p.cs_width)),
             "skip": Out(1),
-            "done": Out(1),
+            "tag_out": Out(self.tag_shape),
         })
 
     def elaborate(self, platform):
         p, const = self.params, self.constants
         m = Module()
         in_bits = const.input_bits
-        last_iter = p.cordic_iters - 1
+
+        # Valid flags (reset) and the tag and skip flag travel beside the data.
+        valid = [Signal(name=f"valid{i}") for i in range(self.latency)]
+        tags = [Signal(self.tag_shape, name=f"tag{i}", reset_less=True) for i in range(self.latency)]
+        m.d.sync += [valid[0].eq(self.start), tags[0].eq(self.tag)]
+        m.d.sync += [b.eq(a) for a, b in zip(valid, valid[1:], strict=False)]
+        m.d.sync += [b.eq(a) for a, b in zip(tags, tags[1:], strict=False)]
+        m.d.comb += [self.done.eq(valid[-1]), self.tag_out.eq(tags[-1])]
+
+        def register(shape, name):
+            return Signal(shape, name=name, reset_less=True)
 
         # Stage 1: the wide operands: beta - alpha, 2 gamma, and the bit lengths that
         # the normalising shift and the skip test need.
-        x_wide = Signal(signed(p.dot_width))           # beta - alpha
-        y_wide = Signal(signed(p.dot_width + 1))       # 2 gamma
-        ab_or = Signal(unsigned(p.dot_width - 1))      # alpha | beta: bounds |x| and |gamma|
-        ab_bits = Signal(range(2 * p.dot_width))       # bl(alpha) + bl(beta)
-        gamma_bits = Signal(range(p.dot_width + 1))    # bl(|gamma|)
-        gamma_zero = Signal()
-        # Stage 2: normalising shift and skip decision.
-        shift = Signal(range(p.dot_width + 2))
-        skip = Signal()
-        # CORDIC state (cordic_width bits, see params: gain * sqrt 2 < 4 and angles < 2 rad).
-        x = Signal(signed(p.cordic_width))
-        y = Signal(signed(p.cordic_width))
-        z = Signal(signed(p.cordic_width))
-        step_index = Signal(range(p.cordic_iters))
-        rotation_mode = Signal()
+        x_wide = register(signed(p.dot_width), "x_wide")            # beta - alpha
+        y_wide = register(signed(p.dot_width + 1), "y_wide")        # 2 gamma
+        ab_or = register(unsigned(p.dot_width - 1), "ab_or")        # alpha | beta: bounds |x|, |gamma|
+        gamma_zero = register(1, "gamma_zero")
+        m.d.sync += [
+            x_wide.eq(self.beta - self.alpha),
+            y_wide.eq(self.gamma << 1),
+            ab_or.eq(self.alpha | self.beta),
+            gamma_zero.eq(self.gamma == 0),
+        ]
+        if p.skip_shift is not None:
+            ab_bits = register(range(2 * p.dot_width), "ab_bits")          # bl(alpha) + bl(beta)
+            gamma_bits = register(range(p.dot_width + 1), "gamma_bits")    # bl(|gamma|)
+            magnitude = Mux(self.gamma < 0, -self.gamma, self.gamma)
+            m.d.sync += [ab_bits.eq(bit_length(self.alpha) + bit_length(self.beta)),
+                         gamma_bits.eq(bit_length(magnitude[:p.dot_width - 1]))]
 
-        # One CORDIC iteration: counter-clockwise when rotating towards z = 0 from
-        # z >= 0 (rotation mode), or towards y = 0 from y < 0 (vectoring mode).
-        atan = Array(Const(step, signed(p.cordic_width)) for step in const.atan_table)
-        step = atan[step_index]
-        ccw = Mux(rotation_mode, z >= 0, y < 0)
-        x_shifted, y_shifted = x >> step_index, y >> step_index
-        x_next = Mux(ccw, x - y_shifted, x + y_shifted)
-        y_next = Mux(ccw, y + x_shifted, y - x_shifted)
-        z_next = Mux(ccw, z - step, z + step)
+        # Stage 2: normalising shift amount, max(bl(alpha | beta) + 1 - input_bits, 0),
+        # and the skip decision.
+        shift = register(range(p.dot_width + 2), "shift")
+        skip2 = register(1, "skip2")
+        x_wide2 = register(signed(p.dot_width), "x_wide2")
+        y_wide2 = register(signed(p.dot_width + 1), "y_wide2")
+        m.d.sync += [shift.eq(bit_length(ab_or[in_bits - 1:])), x_wide2.eq(x_wide), y_wide2.eq(y_wide)]
+        if p.skip_shift is None:
+            m.d.sync += skip2.eq(gamma_zero)
+        else:
+            # 2 bl(|gamma|) + 2T + 2 <= bl(alpha) + bl(beta)
+            threshold = 2 * p.skip_shift + 2
+            m.d.sync += skip2.eq(gamma_zero | (2 * gamma_bits + threshold <= ab_bits))
 
+        # Stage 3: the shift (cordic_width bits: see params, gain * sqrt 2 < 4).
+        x3 = register(signed(p.cordic_width), "x_shifted")
+        y3 = register(signed(p.cordic_width), "y_shifted")
+        skip = register(1, "skip3")
+        m.d.sync += [x3.eq(x_wide2 >> shift), y3.eq(y_wide2 >> shift), skip.eq(skip2)]
+
+        # Stage 4: into the right half plane: (x, y) and (-x, -y) give the same tan 2 theta.
+        x = register(signed(p.cordic_width), "x_folded")
+        y = register(signed(p.cordic_width), "y_folded")
+        m.d.sync += [x.eq(Mux(x3 < 0, -x3, x3)), y.eq(Mux(x3 < 0, -y3, y3))]
+        skips = [skip]
+
+        def carry_skip():
+            following = register(1, f"skip{len(skips) + 3}")
+            m.d.sync += following.eq(skips[-1])
+            skips.append(following)
+
+        carry_skip()
+
+        # One CORDIC stage per iteration with the constant shift i: counter-clockwise when
+        # rotating towards z = 0 from z >= 0 (rotation mode), or towards y = 0 from y < 0
+        # (vectoring mode). Angles in cordic_frac fraction bits per radian (< 2 rad).
+        def iteration(x, y, z, i, rotation_mode, name):
+            ccw = z >= 0 if rotation_mode else y < 0
+            step = const.atan_table[i]
+            x_next = register(signed(p.cordic_width), f"{name}_x{i}")
+            y_next = register(signed(p.cordic_width), f"{name}_y{i}")
+            z_next = register(signed(p.cordic_width), f"{name}_z{i}")
+            m.d.sync += [
+                x_next.eq(Mux(ccw, x - (y >> i), x + (y >> i))),
+                y_next.eq(Mux(ccw, y + (x >> i), y - (x >> i))),
+                z_next.eq(Mux(ccw, z - step, z + step)),
+            ]
+            carry_skip()
+            return x_next, y_next, z_next
+
+        z = 0
+        for i in range(p.cordic_iters):
+            x, y, z = iteration(x, y, z, i, False, "vector")
+        # theta = 2 theta >> 1; rotate (x0, 0) by it.
+        x, y, z = const.rotation_x0, 0, z >> 1
+        for i in range(p.cordic_iters):
+            x, y, z = iteration(x, y, z, i, True, "rotate")
+
+        # Finish: round half up to cs_frac; a skipped pair is the identity.
         drop = p.cordic_frac - p.cs_frac
         half = 1 << (drop - 1)
-
-        m.d.sync += self.done.eq(0)
-        with m.FSM(name="phase"):
-            with m.State("IDLE"):
-                with m.If(self.start):
-                    m.d.sync += [
-                        x_wide.eq(self.beta - self.alpha),
-                        y_wide.eq(self.gamma << 1),
-                        ab_or.eq(self.alpha | self.beta),
-                        gamma_zero.eq(self.gamma == 0),
-                    ]
-                    if p.skip_shift is not None:
-                        magnitude = Mux(self.gamma < 0, -self.gamma, self.gamma)
-                        m.d.sync += [ab_bits.eq(bit_length(self.alpha) + bit_length(self.beta)),
-                                     gamma_bits.eq(bit_length(magnitude[:p.dot_width - 1]))]
-                    m.next = "NORMALISE"
-            with m.State("NORMALISE"):
-                # shift = max(bl(alpha | beta) + 1 - input_bits, 0)
-                m.d.sync += shift.eq(bit_length(ab_or[in_bits - 1:]))
-                if p.skip_shift is None:
-                    m.d.sync += skip.eq(gamma_zero)
-                else:
-                    # 2 bl(|gamma|) + 2T + 2 <= bl(alpha) + bl(beta)
-                    threshold = 2 * p.skip_shift + 2
-                    m.d.sync += skip.eq(gamma_zero | (2 * gamma_bits + threshold <= ab_bits))
-                m.next = "LOAD"
-            with m.State("LOAD"):
-                m.d.sync += [x.eq(x_wide >> shift), y.eq(y_wide >> shift)]
-                m.next = "FOLD"
-            with m.State("FOLD"):
-                # into the right half plane: (x, y) and (-x, -y) give the same tan 2 theta
-                with m.If(x < 0):
-                    m.d.sync += [x.eq(-x), y.eq(-y)]
-                m.d.sync += [z.eq(0), step_index.eq(0), rotation_mode.eq(0)]
-                m.next = "ITERATE"
-            with m.State("ITERATE"):
-                m.d.sync += [x.eq(x_next), y.eq(y_next), z.eq(z_next), step_index.eq(step_index + 1)]
-                with m.If(step_index == last_iter):
-                    m.d.sync += step_index.eq(0)
-                    with m.If(rotation_mode):
-                        m.next = "ROUND"
-                    with m.Else():
-                        # theta = 2 theta >> 1; rotate (x0, 0) by it.
-                        m.d.sync += [x.eq(const.rotation_x0), y.eq(0), z.eq(z_next >> 1),
-                                     rotation_mode.eq(1)]
-            with m.State("ROUND"):
-                m.d.sync += [
-                    self.c.eq(Mux(skip, 1 << p.cs_frac, (x + half) >> drop)),
-                    self.s.eq(Mux(skip, 0, (y + half) >> drop)),
-                    self.skip.eq(skip),
-                    self.done.eq(1),
-                ]
-                m.next = "IDLE"
+        skip = skips[-1]        # the flag beside the last CORDIC stage
+        m.d.sync += [
+            self.c.eq(Mux(skip, 1 << p.cs_frac, (x + half) >> drop)),
+            self.s.eq(Mux(skip, 0, (y + half) >> drop)),
+            self.skip.eq(skip),
+        ]
         return m

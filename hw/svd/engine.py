@@ -6,6 +6,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from .cordic import AnglePipeline
 from .isqrt import IterativeSqrt
 from .params import SVDParams, clog2
 from .rotation_unit import MAC_LATENCY, ROTATE_LATENCY, RotationUnit
@@ -13,6 +14,10 @@ from .schedule import source_slot
 
 #: Cycles from a memory read address to its data (synchronous read ports).
 MEM_READ_LATENCY = 1
+#: Register stages between the ranking's n:1 probe multiplexer and its n comparators
+#: (the multiplexer, a comparator and the rank increment in one cycle were the
+#: engine's longest path).
+RANK_PIPELINE = 1
 
 
 def result_layout(params: SVDParams) -> data.StructLayout:
@@ -38,10 +43,13 @@ class SVDEngine(wiring.Component):
     and of V, two banks deep (read one round's columns from one bank, write the next
     round's into the other, so columns move between slots by where they are
     written, over fixed wires). ``units`` rotation units work in lock-step, each on
-    ``n/(2*units)`` pairs one after another. Per pair: dot phase
-    (``n + MEM_READ_LATENCY + MAC_LATENCY - 1`` cycles), angle phase
-    (``angle_latency + 1``), rotate phase (``n + MEM_READ_LATENCY + ROTATE_LATENCY``).
-    Latency per matrix, excluding stream stalls: see :meth:`cycle_estimate`.
+    ``n/(2*units)`` pairs one after another; ``angle_pipelines`` shared, fully
+    pipelined CORDIC angle pipelines serve them, ``angle_slots`` units each, one unit
+    per cycle. Per pair: dot phase (``n + MEM_READ_LATENCY + MAC_LATENCY - 1`` cycles),
+    angle phase (``angle_latency + angle_slots``), rotate phase
+    (``n + MEM_READ_LATENCY + ROTATE_LATENCY``). Latency per matrix, excluding stream
+    stalls: see :meth:`cycle_estimate`. Throughput: one matrix at a time; the next is
+    accepted once the last result word of the previous one is taken.
 
     Reset returns to waiting for a matrix; a matrix half-loaded is discarded.
     """
@@ -49,6 +57,10 @@ class SVDEngine(wiring.Component):
     def __init__(self, params: SVDParams | None = None):
         self.params = p = params or SVDParams()
         self._units = [RotationUnit(p) for _ in range(p.units)]
+        # Tags name the issue slot of a result; at least one bit so that a single slot
+        # needs no zero-width signal.
+        self._angles = [AnglePipeline(p, tag_shape=range(max(2, p.angle_slots)))
+                        for _ in range(p.angle_pipelines)]
         self._sqrt = IterativeSqrt(p.dot_width - 1)
         super().__init__({
             "matrix": In(stream.Signature(signed(p.data_width))),
@@ -68,6 +80,11 @@ class SVDEngine(wiring.Component):
         return self.params.n + MEM_READ_LATENCY + MAC_LATENCY - 1
 
     @property
+    def angle_cycles(self) -> int:
+        """Angle phase: ``angle_slots`` issue cycles, then the last result's latency."""
+        return self._angles[0].latency + self.params.angle_slots
+
+    @property
     def rotate_cycles(self) -> int:
         """Rotate phase: n reads, the rotation pipeline drains (and, fused, the MACs)."""
         drain = MEM_READ_LATENCY + ROTATE_LATENCY + (MAC_LATENCY if self.fused else 0)
@@ -78,13 +95,12 @@ class SVDEngine(wiring.Component):
         neither stream stalls; ``sweeps`` defaults to the maximum."""
         p = self.params
         sweeps = p.sweeps if sweeps is None else sweeps
-        unit = self._units[0]
         dot_per_pair = 0 if self.fused else self.dot_cycles
-        pair = dot_per_pair + unit.angle_latency + 1 + self.rotate_cycles
+        pair = dot_per_pair + self.angle_cycles + self.rotate_cycles
         rounds = sweeps * p.rounds_per_sweep * p.pairs_per_unit
         load = p.n * p.n + (self.dot_cycles if self.fused else 0)
         norm = p.pairs_per_unit * (dot_per_pair + 2 * p.units * (self._sqrt.latency + 1))
-        rank, output = p.n, p.n + 1 + p.k * p.n
+        rank, output = p.n + RANK_PIPELINE, p.n + 1 + p.k * p.n
         return load + rounds * pair + norm + rank + output
 
     def elaborate(self, platform):
@@ -106,6 +122,18 @@ class SVDEngine(wiring.Component):
         units = self._units
         for index, unit in enumerate(units):
             m.submodules[f"unit{index}"] = unit
+        # Unit u is fed to angle pipeline u // angle_slots in issue slot u % angle_slots.
+        # All units finish their dot products in the same cycle and the angle is a few
+        # dozen cycles out of a round, so one unrolled pipeline per angle_slots units
+        # replaces angle_slots iterative ones for angle_slots - 1 cycles per round.
+        angles = self._angles
+        slots = p.angle_slots
+        for index, angle in enumerate(angles):
+            m.submodules[f"angle{index}"] = angle
+        angle_groups = [units[g * slots:(g + 1) * slots] for g in range(len(angles))]
+        for angle, group in zip(angles, angle_groups, strict=True):
+            for unit in group:
+                m.d.comb += [unit.c.eq(angle.c), unit.s.eq(angle.s)]
         # One square root serves all slots: it runs once per matrix, so sharing it
         # costs n * (sqrt latency) cycles and saves a wide datapath per unit.
         m.submodules.sqrt = sqrt = self._sqrt
@@ -198,6 +226,9 @@ class SVDEngine(wiring.Component):
         sigma = [Signal(p.sigma_width, name=f"sigma{i}") for i in range(n)]
         rank = [Signal(range(n), name=f"rank{i}") for i in range(n)]
         top_slot = [Signal(range(n), name=f"top_slot{i}") for i in range(p.k)]
+        probe = Signal(p.sigma_width)
+        probe_slot = Signal(range(n))
+        probe_valid = Signal()
         out_index = Signal(range(n))
         norm_index = Signal(range(2 * p.units))
         out_vector = Signal(range(p.k))
@@ -231,13 +262,25 @@ class SVDEngine(wiring.Component):
                         m.next = "ANGLE"
 
             with m.State("ANGLE"):
+                # Issue slot `count` of every pipeline in cycles 0..slots-1; the results
+                # return in the same order latency cycles later.
                 m.d.comb += self.busy.eq(1)
-                for unit in units:
-                    m.d.comb += unit.angle_start.eq(count == 0)
-                m.d.sync += count.eq(1)
-                with m.If(units[0].angle_done):
-                    m.d.sync += [count.eq(0),
-                                 rotated_any.eq(rotated_any | ~Cat(u.skip for u in units).all())]
+                with m.If(count < slots):
+                    m.d.sync += count.eq(count + 1)
+                for angle, group in zip(angles, angle_groups, strict=True):
+                    m.d.comb += [
+                        angle.start.eq(count < len(group)),
+                        angle.tag.eq(count),
+                        angle.alpha.eq(Array(u.alpha for u in group)[count]),
+                        angle.beta.eq(Array(u.beta for u in group)[count]),
+                        angle.gamma.eq(Array(u.gamma for u in group)[count]),
+                    ]
+                    for slot, unit in enumerate(group):
+                        m.d.comb += unit.angle_load.eq(angle.done & (angle.tag_out == slot))
+                with m.If(Cat(a.done & ~a.skip for a in angles).any()):
+                    m.d.sync += rotated_any.eq(1)
+                with m.If(angles[0].done & (angles[0].tag_out == slots - 1)):
+                    m.d.sync += count.eq(0)
                     m.next = "ROTATE"
 
             with m.State("ROTATE"):
@@ -289,14 +332,17 @@ class SVDEngine(wiring.Component):
                             m.next = "RANK"
 
             with m.State("RANK"):
-                # rank[i] = #{j : sigma[j] > sigma[i], or equal with j < i}
+                # rank[i] = #{j : sigma[j] > sigma[i], or equal with j < i}; sigma[count]
+                # is registered as the probe, compared with every sigma a cycle later.
                 m.d.comb += self.busy.eq(1)
-                probe = Array(sigma)[count]
-                for i in range(n):
-                    ahead = (probe > sigma[i]) | ((probe == sigma[i]) & (count < i))
-                    m.d.sync += rank[i].eq(rank[i] + ahead)
+                m.d.sync += [probe.eq(Array(sigma)[count]), probe_slot.eq(count),
+                             probe_valid.eq(count < n)]
+                with m.If(probe_valid):
+                    for i in range(n):
+                        ahead = (probe > sigma[i]) | ((probe == sigma[i]) & (probe_slot < i))
+                        m.d.sync += rank[i].eq(rank[i] + ahead)
                 m.d.sync += count.eq(count + 1)
-                with m.If(count == n - 1):
+                with m.If(count == n - 1 + RANK_PIPELINE):
                     m.d.sync += [count.eq(0), out_index.eq(0)]
                     m.next = "SIGMA"
 

@@ -57,6 +57,10 @@ class SVDParams:
     v_width      bits of a singular vector element (Q2.(v_width-2)).
     cordic_width CORDIC datapath width.
     cordic_iters CORDIC iterations (each mode).
+    angle_share  rotation units that take turns on one shared, fully pipelined angle
+                 (CORDIC) pipeline; the engine has ``ceil(units / angle_share)`` of
+                 them. Each round waits ``angle_slots - 1`` cycles more than with one
+                 pipeline per unit, so this trades LUTs against cycles.
     """
 
     n: int = 32
@@ -70,6 +74,11 @@ class SVDParams:
     v_width: int = 18
     cordic_width: int = 24
     cordic_iters: int = 16
+    #: 8 by default: at n=32 with 16 units, two pipelines cost 7 cycles per round
+    #: (248 rounds: 1,736 cycles, 22,981 in all) and leave room under the 25,000-cycle
+    #: target for deeper pipelining; one pipeline (15 cycles per round, 24,965 in all)
+    #: would leave none.
+    angle_share: int = 8
 
     def __post_init__(self):
         def need(ok, message):
@@ -91,6 +100,7 @@ class SVDParams:
              f"cordic_width must be in cs_frac+4..42, not {self.cordic_width}")
         need(4 <= self.cordic_iters <= self.cordic_width,
              f"cordic_iters must be in 4..cordic_width, not {self.cordic_iters}")
+        need(self.angle_share >= 1, f"angle_share must be >= 1, not {self.angle_share}")
         need(self.dot_width + 1 <= MODEL_INT_BITS,
              f"2*col_width + clog2(n) + 1 = {self.dot_width + 1} exceeds {MODEL_INT_BITS} bits;"
              " lower data_width or guard_bits")
@@ -106,6 +116,16 @@ class SVDParams:
     def pairs_per_unit(self) -> int:
         """Pairs each rotation unit processes, one after another, in a round."""
         return self.half // self.units
+
+    @property
+    def angle_pipelines(self) -> int:
+        """Shared angle pipelines: ``ceil(units / angle_share)``."""
+        return -(-self.units // self.angle_share)
+
+    @property
+    def angle_slots(self) -> int:
+        """Units feeding one angle pipeline, one per cycle: the issue cycles of a round."""
+        return -(-self.units // self.angle_pipelines)
 
     @property
     def rounds_per_sweep(self) -> int:

@@ -1,11 +1,10 @@
-"""One Jacobi rotation unit: dot products, rotation angle, and the rotation itself."""
+"""One Jacobi rotation unit: dot products, and the rotation by an angle computed elsewhere."""
 from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .cordic import RotationAngle
 from .params import SVDParams
 
 #: Register stages from ``accumulate`` to the accumulators holding the new sum:
@@ -30,10 +29,12 @@ class RotationUnit(wiring.Component):
     * *dot*: pulse ``clear``, then present rows on ``dot_top``/``dot_bottom`` with
       ``accumulate``; ``MAC_LATENCY``
       cycles after the last row, ``alpha``, ``beta``, ``gamma`` hold the exact sums.
-    * *angle*: pulse ``angle_start``; ``angle_done`` strobes ``angle_latency`` cycles
-      later with ``c``, ``s`` and ``skip`` (identical to the model's pair rotation).
-    * *rotate*: present rows of ``a`` and ``v`` with ``rotate``; ``ROTATE_LATENCY``
-      cycles later ``rotated`` strobes with the rotated, rounded, saturated rows.
+    * *angle*: the engine hands ``alpha``, ``beta``, ``gamma`` to a shared
+      :class:`~.cordic.AnglePipeline` and presents its result on ``c`` and ``s`` with
+      ``angle_load``; the unit holds them until the next ``angle_load``.
+    * *rotate*: at least one cycle after ``angle_load``, present rows of ``a`` and
+      ``v`` with ``rotate``; ``ROTATE_LATENCY`` cycles later ``rotated`` strobes with
+      the rotated, rounded, saturated rows.
 
     Throughput: one row per cycle in the dot and rotate phases. Reset clears the
     pipeline valid flags; the accumulators are cleared by ``clear``.
@@ -41,8 +42,6 @@ class RotationUnit(wiring.Component):
 
     def __init__(self, params: SVDParams):
         self.params = p = params
-        self._angle = RotationAngle(params)
-        self.angle_latency = self._angle.latency
         super().__init__({
             "a_top": In(signed(p.col_width)), "a_bottom": In(signed(p.col_width)),
             "v_top": In(signed(p.v_width)), "v_bottom": In(signed(p.v_width)),
@@ -50,7 +49,7 @@ class RotationUnit(wiring.Component):
             "clear": In(1), "accumulate": In(1),
             "alpha": Out(unsigned(p.dot_width - 1)), "beta": Out(unsigned(p.dot_width - 1)),
             "gamma": Out(signed(p.dot_width)),
-            "angle_start": In(1), "angle_done": Out(1), "skip": Out(1),
+            "angle_load": In(1), "c": In(signed(p.cs_width)), "s": In(signed(p.cs_width)),
             "rotate": In(1), "rotated": Out(1),
             "a_top_out": Out(signed(p.col_width)), "a_bottom_out": Out(signed(p.col_width)),
             "v_top_out": Out(signed(p.v_width)), "v_bottom_out": Out(signed(p.v_width)),
@@ -59,7 +58,6 @@ class RotationUnit(wiring.Component):
     def elaborate(self, platform):
         p = self.params
         m = Module()
-        m.submodules.angle = angle = self._angle
 
         # Dot products: exact, so the order of accumulation is irrelevant.
         prod_width = 2 * p.col_width
@@ -82,12 +80,11 @@ class RotationUnit(wiring.Component):
                          self.gamma.eq(self.gamma + tb)]
         m.d.comb += [self.alpha.eq(acc_alpha), self.beta.eq(acc_beta)]
 
-        # Angle.
-        m.d.comb += [
-            angle.start.eq(self.angle_start), angle.alpha.eq(self.alpha),
-            angle.beta.eq(self.beta), angle.gamma.eq(self.gamma),
-            self.angle_done.eq(angle.done), self.skip.eq(angle.skip),
-        ]
+        # Angle of the current pair, held for the rotate phase.
+        c = Signal(signed(p.cs_width))
+        s = Signal(signed(p.cs_width))
+        with m.If(self.angle_load):
+            m.d.sync += [c.eq(self.c), s.eq(self.s)]
 
         # Rotation: x' = rnd(c x - s y), y' = rnd(s x + c y), rnd = round half up, saturate.
         # Three products instead of four (a complex multiply): k1 = c (x + y),
@@ -98,7 +95,7 @@ class RotationUnit(wiring.Component):
         half = 1 << (p.cs_frac - 1)
         c_plus_s = Signal(signed(p.cs_width))
         s_minus_c = Signal(signed(p.cs_width))
-        m.d.sync += [c_plus_s.eq(angle.c + angle.s), s_minus_c.eq(angle.s - angle.c)]
+        m.d.sync += [c_plus_s.eq(c + s), s_minus_c.eq(s - c)]
         in_valid, product_valid = Signal(), Signal()
         m.d.sync += [in_valid.eq(self.rotate), product_valid.eq(in_valid),
                      self.rotated.eq(product_valid)]
@@ -111,7 +108,7 @@ class RotationUnit(wiring.Component):
             x_plus_y = Signal(signed(width + 1), name=f"{top_out.name}_x_plus_y")
             m.d.sync += [x.eq(top), y.eq(bottom), x_plus_y.eq(top + bottom)]
             k1, k2, k3 = (Signal(signed(product_width), name=f"{top_out.name}_k{i}") for i in (1, 2, 3))
-            m.d.sync += [k1.eq(angle.c * x_plus_y), k2.eq(x * s_minus_c), k3.eq(y * c_plus_s)]
+            m.d.sync += [k1.eq(c * x_plus_y), k2.eq(x * s_minus_c), k3.eq(y * c_plus_s)]
             m.d.sync += [
                 top_out.eq(saturated((k1 - k3 + half) >> p.cs_frac, width)),
                 bottom_out.eq(saturated((k1 + k2 + half) >> p.cs_frac, width)),

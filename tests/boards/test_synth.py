@@ -13,7 +13,14 @@ from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from rosvd.boards.synth import SynthesisError, classify_cells, ecp5_fmax, report, xilinx_resources
+from rosvd.boards.synth import (
+    SynthesisError,
+    classify_cells,
+    critical_path,
+    ecp5_fmax,
+    report,
+    xilinx_resources,
+)
 from rosvd.boards.targets import TARGETS, target
 
 COUNTER_WIDTH = 20
@@ -127,6 +134,7 @@ def test_scan_wrapper_reaches_all_ports_through_four_pins(mac_verilog):
     assert used["TRELLIS_IO"]["used"] == 4, "clock, scan_in, scan_load, scan_out"
     assert used["MULT18X18D"]["used"] >= 1, "the multiplier must survive behind the wrapper"
     assert 0 < timing["fmax_mhz"] < 1000
+    assert timing["critical_path"]["ns"] > 0
 
 
 @pytest.mark.synth
@@ -175,3 +183,29 @@ def test_cell_classification_follows_the_slice_rules():
     assert res["utilisation_pct"]["LUTRAM"] == round(100 * 13 / 17_400, 2)
     full = classify_cells({"DSP48E1": 221}, TARGETS["xc7z020"])
     assert full["fits"] is False and full["utilisation_pct"]["DSP"] > 100
+
+
+NEXTPNR_LOG = """\
+Info: Critical path report for clock 'clk' (posedge -> posedge):
+Info:       type curr  total name
+Info:   clk-to-q  0.52  0.52 Source count_TRELLIS_FF_Q_2.Q
+Info:    routing  0.99  1.51 Net count[2] (89,20) -> (91,19)
+Info:                          Sink rank2_LUT4_Z.D
+Info:      logic  0.24  1.75 Source rank2_LUT4_Z.F
+Info:    routing  0.30  2.05 Net unit0.prod_tt_TRELLIS_FF_Q_DI (1,2) -> (3,4)
+Info:    routing  0.00  1.75 Net $nextpnr_CCU2C_1$CIN (95,16) -> (95,16)
+Info:      logic  0.44  2.49 Source unit0.prod_tt_CCU2C_S1$CCU2_COMB0.F
+Info:    routing  0.70  3.19 Net rank24_TRELLIS_FF_Q_4_DI (95,16) -> (95,16)
+Info:      setup  0.00  3.19 Source rank24_TRELLIS_FF_Q_4.DI
+Info:
+Info: Critical path report for cross-domain path '<async>' -> 'posedge clk':
+Info:     source  0.00  0.00 Source result__ready$tr_io.O
+"""
+
+
+def test_critical_path_is_read_from_the_last_report_for_the_clock():
+    path = critical_path("Info: Critical path report for clock 'clk' (posedge -> posedge):\n"
+                         "Info:   clk-to-q  0.52  0.52 Source early.Q\n" + NEXTPNR_LOG, "clk")
+    assert path == {"ns": 3.19, "from": "count", "to": "rank24",
+                    "through": ["count", "rank2", "unit0.prod_tt", "rank24"]}
+    assert critical_path(NEXTPNR_LOG, "other_clk") is None

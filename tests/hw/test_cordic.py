@@ -1,5 +1,5 @@
 # amaranth: UnusedElaboratable=no
-"""RotationAngle in Amaranth's simulator equals model.skip_rotation + model.cordic_cos_sin."""
+"""AnglePipeline in Amaranth's simulator equals model.skip_rotation + model.cordic_cos_sin."""
 from __future__ import annotations
 
 import math
@@ -7,12 +7,13 @@ import math
 import numpy as np
 import pytest
 from amaranth.back import verilog
+from amaranth.hdl import ClockDomain, Module
 from amaranth.sim import Simulator
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rosvd.hw.svd import model
-from rosvd.hw.svd.cordic import RotationAngle
+from rosvd.hw.svd.cordic import AnglePipeline
 from rosvd.hw.svd.params import SVDParams
 
 SMALL = SVDParams(n=8, units=4, data_width=8, cordic_width=22, cordic_iters=16, skip_shift=10)
@@ -43,57 +44,78 @@ def model_angle(params: SVDParams, alpha: int, beta: int, gamma: int) -> tuple[i
     return int(c[0]), int(s[0]), 0
 
 
-def rtl_angle(params: SVDParams, cases, *, gap: int = 0, stray_start_after: int | None = None):
-    """Run ``cases`` (alpha, beta, gamma) through one RotationAngle.
+def rtl_angle(params: SVDParams, cases, *, gaps=None, reset_at: int | None = None):
+    """Run ``cases`` (alpha, beta, gamma) through one AnglePipeline.
 
-    Starts are back to back (in the ``done`` cycle) with ``gap`` idle cycles between.
-    Inputs are scrambled outside the ``start`` cycle, to show they are sampled once.
-    With ``stray_start_after``, a second start with other inputs is pulsed that many
-    cycles after each real start (it must be ignored).
-    Returns ``[(c, s, skip, cycles from start to done)]``.
+    Pair ``i`` is issued with tag ``i`` (modulo the tag width), then ``gaps(i)`` idle
+    cycles (default 0: back to back). Inputs are scrambled in idle cycles, to show
+    they are sampled only with ``start``. With ``reset_at``, reset is held high for one
+    cycle that many cycles after the first issue. Returns the DUT and
+    ``[(tag, c, s, skip, done cycle)]`` in output order, and the issue cycle of each pair.
     """
-    dut = RotationAngle(params)
-    results = []
+    tag_bits = 8
+    dut = AnglePipeline(params, tag_shape=tag_bits)
+    results, issued = [], []
 
-    async def testbench(ctx):
-        def scramble(step):
-            ctx.set(dut.alpha, (step * 0x9E3779B97F4A7C15) % (dot_max(params) + 1))
-            ctx.set(dut.beta, (step * 0xC2B2AE3D27D4EB4F) % (dot_max(params) + 1))
-            ctx.set(dut.gamma, (step * 0x165667B19E3779F9) % (1 << (params.dot_width - 1)))
+    def scramble(ctx, step):
+        ctx.set(dut.alpha, (step * 0x9E3779B97F4A7C15) % (dot_max(params) + 1))
+        ctx.set(dut.beta, (step * 0xC2B2AE3D27D4EB4F) % (dot_max(params) + 1))
+        ctx.set(dut.gamma, (step * 0x165667B19E3779F9) % (1 << (params.dot_width - 1)))
+        ctx.set(dut.tag, step % (1 << tag_bits))
 
-        for alpha, beta, gamma in cases:
+    async def drive(ctx):
+        cycle = 0
+        for i, (alpha, beta, gamma) in enumerate(cases):
             ctx.set(dut.alpha, alpha)
             ctx.set(dut.beta, beta)
             ctx.set(dut.gamma, gamma)
+            ctx.set(dut.tag, i % (1 << tag_bits))
             ctx.set(dut.start, 1)
+            issued.append(cycle)
             await ctx.tick()
+            cycle += 1
             ctx.set(dut.start, 0)
-            cycles = 1
-            while not ctx.get(dut.done):
-                assert cycles <= dut.latency + 8, "done never came"
-                scramble(cycles)
-                ctx.set(dut.start, int(cycles == stray_start_after))
+            for _ in range(gaps(i) if gaps else 0):
+                scramble(ctx, cycle)
                 await ctx.tick()
-                ctx.set(dut.start, 0)
-                cycles += 1
-            results.append((ctx.get(dut.c), ctx.get(dut.s), ctx.get(dut.skip), cycles))
-            for _ in range(gap):
-                await ctx.tick()
-                assert not ctx.get(dut.done), "done is a one-cycle strobe"
-                assert (ctx.get(dut.c), ctx.get(dut.s), ctx.get(dut.skip)) == results[-1][:3]
+                cycle += 1
+        scramble(ctx, cycle)
 
-    sim = Simulator(dut)
+    async def watch(ctx):
+        cycle = 0
+        last = (issued[-1] if issued else 0) + dut.latency + 4
+        while not issued or cycle <= last:
+            if reset_at is not None and cycle == reset_at:
+                ctx.set(sync.rst, 1)
+            elif reset_at is not None and cycle == reset_at + 1:
+                ctx.set(sync.rst, 0)
+            if ctx.get(dut.done):
+                results.append((ctx.get(dut.tag_out), ctx.get(dut.c), ctx.get(dut.s),
+                                ctx.get(dut.skip), cycle))
+            await ctx.tick()
+            cycle += 1
+            if issued:
+                last = issued[-1] + dut.latency + 4
+
+    top = Module()
+    top.domains.sync = sync = ClockDomain()      # its reset is driven by the testbench
+    top.submodules.dut = dut
+    sim = Simulator(top)
     sim.add_clock(1e-8)
-    sim.add_testbench(testbench)
+    sim.add_testbench(drive)
+    sim.add_testbench(watch, background=False)
     sim.run()
-    return dut, results
+    return dut, results, issued
 
 
 def check(params: SVDParams, cases, **kwargs):
-    dut, results = rtl_angle(params, cases, **kwargs)
-    for (alpha, beta, gamma), (c, s, skip, cycles) in zip(cases, results, strict=True):
+    """Every pair comes out once, in order, ``latency`` cycles after its issue, equal to the model."""
+    dut, results, issued = rtl_angle(params, cases, **kwargs)
+    assert len(results) == len(cases)
+    for i, ((alpha, beta, gamma), (tag, c, s, skip, cycle)) in enumerate(zip(cases, results, strict=True)):
+        assert tag == i % 256
         assert (c, s, skip) == model_angle(params, alpha, beta, gamma), (alpha, beta, gamma)
-        assert cycles == dut.latency
+        assert cycle == issued[i] + dut.latency
 
 
 def edge_cases(params: SVDParams) -> list[tuple[int, int, int]]:
@@ -198,17 +220,35 @@ def test_random_pairs_match_model(name):
     run()
 
 
-def test_results_hold_between_pairs_and_stray_start_is_ignored():
+def test_gaps_between_pairs_keep_order_and_spacing():
     cases = edge_cases(SMALL)[:6] + realistic_cases(SMALL, 6, seed=1)
-    check(SMALL, cases, gap=5)
-    check(SMALL, cases, stray_start_after=7)
+    check(SMALL, cases, gaps=lambda i: (i * 7) % 5)
+    check(SMALL, cases, gaps=lambda i: 40 if i % 4 == 3 else 0)
+
+
+def test_reset_mid_flight_drops_pairs_in_flight_and_later_pairs_are_exact():
+    params = SMALL
+    cases = edge_cases(params)[:10] + realistic_cases(params, 10, seed=2)
+    first, second = cases[:10], cases[10:]
+    latency = AnglePipeline(params).latency
+    reset_at = 12           # pairs 0..9 issued in cycles 0..9: all in flight, none done
+    dut, results, issued = rtl_angle(params, first + second, gaps=lambda i: 6 if i == 9 else 0,
+                                     reset_at=reset_at)
+    assert latency > reset_at + 1
+    # pairs issued before or during reset never come out; those issued after do, exactly
+    survivors = [i for i, cycle in enumerate(issued) if cycle > reset_at]
+    assert survivors == list(range(10, 20))
+    assert [r[0] for r in results] == survivors
+    for i, (_tag, c, s, skip, cycle) in zip(survivors, results, strict=True):
+        assert (c, s, skip) == model_angle(params, *cases[i])
+        assert cycle == issued[i] + latency
 
 
 def test_latency_formula():
     for params in PARAM_SETS.values():
-        assert RotationAngle(params).latency == 2 * params.cordic_iters + 5
+        assert AnglePipeline(params).latency == 2 * params.cordic_iters + 5
 
 
 def test_converts_to_verilog():
     for params in (SVDParams(), SMALL):
-        assert "module" in verilog.convert(RotationAngle(params), name="rotation_angle")
+        assert "module" in verilog.convert(AnglePipeline(params), name="angle_pipeline")

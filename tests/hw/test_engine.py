@@ -36,3 +36,17 @@ def test_backpressure_and_early_exit():
     assert [run.words[i] for i in range(3)] == [expected.words(i) for i in range(3)]
     assert run.sweeps_run == expected.sweeps_run.tolist()
     assert run.sweeps_run[2] == 1, "an already orthogonal matrix stops after one sweep"
+
+
+@pytest.mark.parametrize(("n", "units", "angle_share"), [(8, 4, 1), (8, 4, 2), (16, 8, 3)])
+def test_shared_angle_pipelines_match_model_and_cycle_formula(n, units, angle_share):
+    """One pipeline per unit, two units per pipeline, and groups of unequal size (3, 3, 2)."""
+    params = SVDParams(n=n, units=units, angle_share=angle_share, sweeps=2, data_width=12)
+    x = random_matrices(params, 2, seed=n + angle_share)
+    run = rtl_decompose(params, x)
+    expected = decompose(params, x)
+    engine = SVDEngine(params)
+    assert len(engine._angles) == params.angle_pipelines == -(-units // angle_share)
+    for i in range(len(x)):
+        assert run.words[i] == expected.words(i), f"matrix {i} differs"
+        assert run.cycles[i] == engine.cycle_estimate()
