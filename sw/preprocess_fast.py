@@ -78,7 +78,13 @@ def _cell_sums(image, kind, cells, row_start, row_cell, row_weight, col_start, c
         else:
             _luma_row(image, r, kind, samples, luma, wr, wg, wb, shift)
         row_sums[:] = 0
-        if width >= cells:
+        if width % cells == 0:
+            # Each column lies in one cell with the same weight (cells): a plain block sum.
+            for c in range(width):
+                row_sums[col_cell[col_start[c]]] += luma[c]
+            for j in range(cells):
+                row_sums[j] *= cells
+        elif width >= cells:
             # Each column overlaps at most two adjacent cells: first cell, weights w0 and w1
             # (w1 = 0 when it lies in one cell); row_sums has a spare last slot for that case.
             for c in range(width):

@@ -53,3 +53,9 @@ def test_overlap_table_rows_sum_to_the_cell_count():
 def test_same_refusals():
     with pytest.raises(PreprocessError):
         preprocess_fast(PARAMS, np.zeros((4, 4, 2), np.uint8))
+
+
+@pytest.mark.parametrize("shape", [(512, 512, 3), (64, 96, 4), (96, 64), (32, 32, 1), (40, 64, 3)])
+def test_block_sum_path_for_widths_divisible_by_n(shape):
+    image = make(np.random.default_rng(sum(shape)), "uint8", shape)
+    np.testing.assert_array_equal(preprocess_fast(PARAMS, image), preprocess(PARAMS, image))
