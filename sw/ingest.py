@@ -28,15 +28,12 @@ from PIL import Image, UnidentifiedImageError
 IMAGE_FORMATS = frozenset({"PNG", "JPEG", "WEBP", "TIFF"})
 #: Decompression-bomb guard: more pixels than this is refused (8K x 8K is 67 M).
 MAX_PIXELS = 80_000_000
-#: Longest side over shortest side beyond which an image is refused.
-MAX_ASPECT_RATIO = 16
 #: Largest input accepted at all (bytes), to bound memory per item.
 MAX_FILE_BYTES = 1 << 30
 #: Leading bytes of image formats we decode: a file starting with one of these that does
 #: not decode is corrupt, not "some other file".
 IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"II*\x00", b"MM\x00*")
 ARRAY_MAGIC = b"ROSVD-ARRAY\x00"
-ARRAY_DTYPES = {"uint8": np.uint8, "uint16": np.uint16, "float32": np.float32, "float64": np.float64}
 
 
 class ContentError(ValueError):
@@ -61,6 +58,12 @@ class UnsupportedContent(ContentError):
 
 class BadAspectRatio(ContentError):
     """An image far too thin to fingerprint meaningfully."""
+
+
+#: Typed error for each kind of problem :func:`rosvd.preprocess.find_problem` reports.
+PROBLEM_ERRORS = {"type": UnsupportedContent, "dtype": UnsupportedContent, "shape": UnsupportedContent,
+                  "channels": UnsupportedContent, "values": UnsupportedContent, "empty": EmptyContent,
+                  "size": ContentTooLarge, "aspect": BadAspectRatio}
 
 
 @dataclass(frozen=True)
@@ -99,27 +102,18 @@ def array_bytes(array: np.ndarray) -> bytes:
     return b"".join(bytes(part) for part in array_parts(array))
 
 
-def check_pixels(pixels: np.ndarray, name: str = "array") -> np.ndarray:
-    """Validate an image-like array (shape, dtype, size, finiteness); return it C-contiguous."""
+def check_pixels(pixels, name: str = "array") -> np.ndarray:
+    """Validate an image-like array (the preprocessing's rules, plus this module's pixel
+    limit) with typed errors; return it C-contiguous."""
+    from .preprocess import find_problem
     pixels = np.asarray(pixels)
-    if pixels.dtype.name not in ARRAY_DTYPES:
-        raise UnsupportedContent(f"{name}: dtype {pixels.dtype} is not one of {sorted(ARRAY_DTYPES)}")
-    if pixels.ndim == 3 and pixels.shape[2] not in (1, 3, 4):
-        raise UnsupportedContent(f"{name}: {pixels.shape[2]} channels; expected 1, 3 or 4")
-    if pixels.ndim not in (2, 3):
-        raise UnsupportedContent(f"{name}: shape {pixels.shape}; expected (H, W) or (H, W, C)")
+    problem = find_problem(pixels)
+    if problem is not None:
+        kind, message = problem
+        raise PROBLEM_ERRORS[kind](f"{name}: {message}")
     height, width = pixels.shape[:2]
-    if height == 0 or width == 0:
-        raise EmptyContent(f"{name}: no pixels (shape {pixels.shape})")
     if height * width > MAX_PIXELS:
         raise ContentTooLarge(f"{name}: {height * width} pixels exceeds the limit of {MAX_PIXELS}")
-    if max(height, width) > MAX_ASPECT_RATIO * min(height, width):
-        raise BadAspectRatio(f"{name}: {width}x{height} is more elongated than {MAX_ASPECT_RATIO}:1")
-    if pixels.dtype.kind == "f":
-        if not np.isfinite(pixels).all():
-            raise UnsupportedContent(f"{name}: float array contains NaN or infinity")
-        if pixels.min() < 0.0 or pixels.max() > 1.0:
-            raise UnsupportedContent(f"{name}: float array must lie in [0, 1]")
     return np.ascontiguousarray(pixels)
 
 

@@ -52,29 +52,40 @@ class PreprocessError(ValueError):
     """An array that cannot be turned into an engine matrix; the message says why."""
 
 
-def check_image(image) -> np.ndarray:
-    """Validate shape, dtype, size, aspect ratio and float range; return the array."""
+def find_problem(image) -> tuple[str, str] | None:
+    """The first reason ``image`` cannot be preprocessed, as ``(kind, message)``, or None.
+
+    Kinds: ``type``, ``dtype``, ``shape``, ``channels``, ``empty``, ``size``, ``aspect``,
+    ``values`` (``rosvd.ingest`` maps them to its typed errors).
+    """
     if not isinstance(image, np.ndarray):
-        raise PreprocessError(f"image must be a numpy array, not {type(image).__name__}")
+        return "type", f"image must be a numpy array, not {type(image).__name__}"
     if image.dtype.name not in DTYPES:
-        raise PreprocessError(f"image dtype {image.dtype} is not one of {DTYPES}")
+        return "dtype", f"image dtype {image.dtype} is not one of {DTYPES}"
     if image.ndim not in (2, 3):
-        raise PreprocessError(f"image shape {image.shape}: expected (H, W) or (H, W, C)")
+        return "shape", f"image shape {image.shape}: expected (H, W) or (H, W, C)"
     if image.ndim == 3 and image.shape[2] not in (1, 3, 4):
-        raise PreprocessError(f"image has {image.shape[2]} channels: expected 1, 3 or 4")
+        return "channels", f"image has {image.shape[2]} channels: expected 1, 3 or 4"
     height, width = image.shape[:2]
     if height == 0 or width == 0:
-        raise PreprocessError(f"image has no pixels (shape {image.shape})")
+        return "empty", f"image has no pixels (shape {image.shape})"
     if height * width > MAX_PIXELS:
-        raise PreprocessError(f"image has {height * width} pixels, more than the limit {MAX_PIXELS}")
+        return "size", f"image has {height * width} pixels, more than the limit {MAX_PIXELS}"
     if max(height, width) > MAX_ASPECT_RATIO * min(height, width):
-        raise PreprocessError(f"image {width}x{height} is more elongated than {MAX_ASPECT_RATIO}:1")
+        return "aspect", f"image {width}x{height} is more elongated than {MAX_ASPECT_RATIO}:1"
     if image.dtype.kind == "f":
         if not np.isfinite(image).all():
-            raise PreprocessError("float image contains NaN or infinity")
+            return "values", "float image contains NaN or infinity"
         if image.min() < 0.0 or image.max() > 1.0:
-            raise PreprocessError(
-                f"float image must lie in [0, 1], found [{image.min()}, {image.max()}]")
+            return "values", f"float image must lie in [0, 1], found [{image.min()}, {image.max()}]"
+    return None
+
+
+def check_image(image) -> np.ndarray:
+    """Validate shape, dtype, size, aspect ratio and float range; return the array."""
+    problem = find_problem(image)
+    if problem is not None:
+        raise PreprocessError(problem[1])
     return image
 
 
