@@ -67,7 +67,7 @@ def _median(values: list[float]) -> float:
     return sorted(values)[len(values) // 2]
 
 
-def run(count: int = 8192, files: int = 128, batch: int = 256, epoch_size: int = 4096,
+def run(count: int = 8192, files: int = 512, batch: int = 256, epoch_size: int = 4096,
         vdf_iterations: int = 20_000, c2pa_files: int = 32, seed: int = 0) -> dict:
     from .c2pa_baseline import files_per_s as c2pa_files_per_s
     if count < 1 or files < 1:
