@@ -7,9 +7,14 @@ from amaranth.lib.wiring import In, Out
 
 from .params import SVDParams
 
-#: Register stages from ``accumulate`` to the accumulators holding the new sum:
-#: input, product and accumulator registers (a DSP48's AREG/BREG, MREG, PREG).
-MAC_LATENCY = 3
+#: Register stages from ``accumulate`` to the accumulators holding the new sum: input,
+#: partial products (one DSP48 or 18x18 multiplier stage each), their sum (the exact
+#: product), accumulator.
+MAC_LATENCY = 4
+#: Bits of a multiplier's narrow signed port (DSP48E1 B, ECP5 MULT18X18D). A dot-product
+#: operand is split into its low ``MULTIPLIER_PORT_BITS - 1`` bits, unsigned, and the
+#: signed rest, so each partial product is one DSP48E1 (25 x 18) on Xilinx.
+MULTIPLIER_PORT_BITS = 18
 #: Register stages from ``rotate`` to ``rotated``: inputs (with the pre-added sum),
 #: products, then the sum of two products rounded and saturated.
 ROTATE_LATENCY = 3
@@ -59,18 +64,33 @@ class RotationUnit(wiring.Component):
         p = self.params
         m = Module()
 
-        # Dot products: exact, so the order of accumulation is irrelevant.
+        # Dot products: exact, so the order of accumulation is irrelevant. Each product
+        # x * y is taken as (x_high * y) << low_bits + x_low * y, the two partial
+        # products registered before they are summed: a wide multiply in one cycle
+        # (several 18x18 multipliers and their adders) was the engine's longest path.
         prod_width = 2 * p.col_width
-        tt, bb, tb = (Signal(signed(prod_width), name=n) for n in ("prod_tt", "prod_bb", "prod_tb"))
+        low_bits = min(MULTIPLIER_PORT_BITS - 1, p.col_width - 1)
+        high_bits = p.col_width - low_bits
         dot_top = Signal(signed(p.col_width))
         dot_bottom = Signal(signed(p.col_width))
-        in_valid, prod_valid = Signal(), Signal()
+        in_valid, partial_valid, prod_valid = Signal(), Signal(), Signal()
         m.d.sync += [dot_top.eq(self.dot_top), dot_bottom.eq(self.dot_bottom),
-                     in_valid.eq(self.accumulate)]
-        m.d.sync += [
-            tt.eq(dot_top * dot_top), bb.eq(dot_bottom * dot_bottom),
-            tb.eq(dot_top * dot_bottom), prod_valid.eq(in_valid),
-        ]
+                     in_valid.eq(self.accumulate), partial_valid.eq(in_valid),
+                     prod_valid.eq(partial_valid)]
+        top_low = dot_top.as_unsigned()[:low_bits]
+        top_high = dot_top[low_bits:].as_signed()
+        products = []
+        for name, x_low, x_high, y in (("tt", top_low, top_high, dot_top),
+                                       ("bb", dot_bottom.as_unsigned()[:low_bits],
+                                        dot_bottom[low_bits:].as_signed(), dot_bottom),
+                                       ("tb", top_low, top_high, dot_bottom)):
+            low = Signal(signed(low_bits + 1 + p.col_width), name=f"partial_{name}_low")
+            high = Signal(signed(high_bits + p.col_width), name=f"partial_{name}_high")
+            product = Signal(signed(prod_width), name=f"prod_{name}")
+            m.d.sync += [low.eq(x_low * y), high.eq(x_high * y),
+                         product.eq((high << low_bits) + low)]
+            products.append(product)
+        tt, bb, tb = products
         acc_alpha = Signal(signed(p.dot_width))
         acc_beta = Signal(signed(p.dot_width))
         with m.If(self.clear):
