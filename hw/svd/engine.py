@@ -152,8 +152,12 @@ class SVDEngine(wiring.Component):
         rd_valid = Signal()                        # read data is a live row this cycle
         rotating = Signal()                        # in the rotate phase (else dot phase)
         m.d.sync += rd_valid.eq(reading)
-        for port in a_read + v_read:
+        for port in v_read:
             m.d.comb += port.addr.eq(Cat(rd_row, rd_bank))
+        # A is read only in the dot and rotate phases, at row ``count`` of the current
+        # bank: its address skips the state-dependent multiplexer (and result.ready).
+        for port in a_read:
+            m.d.comb += port.addr.eq(Cat(count[:row_bits], parity))
 
         # Rows travel alongside the rotation pipeline to become write addresses.
         wr_row = Signal(row_bits)
