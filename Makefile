@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml package.json package-lock.json scripts/setup-system.sh
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
 	npm ci --no-audit --no-fund --loglevel=error
+	node chain/compile.mjs
 	touch $(STAMP)
 
 test: setup
