@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -56,16 +56,19 @@ class ApplianceConfig:
     device: str = "model"
     dev_mode: bool = False
     policy: EpochPolicy = EpochPolicy()
+    #: The consortium registry's deployment file (``rosvd.chain.deployment``), once joined.
+    deployment: str | None = None
 
     def to_json(self) -> dict:
         return {"version": CONFIG_VERSION, "device": self.device, "dev_mode": self.dev_mode,
-                "policy": asdict(self.policy)}
+                "policy": asdict(self.policy), "deployment": self.deployment}
 
     @classmethod
     def from_json(cls, record: dict) -> ApplianceConfig:
         if record.get("version") != CONFIG_VERSION:
             raise ApplianceError(f"config version {record.get('version')} is not supported")
-        return cls(record["device"], bool(record["dev_mode"]), EpochPolicy(**record["policy"]))
+        return cls(record["device"], bool(record["dev_mode"]), EpochPolicy(**record["policy"]),
+                   record.get("deployment"))
 
 
 @dataclass(frozen=True)
@@ -98,10 +101,28 @@ def initialise(home: Path, config: ApplianceConfig) -> str:
     store = Store(home / STORE_FILE)
     store.set_meta("device_address", identity.address)
     store.close()
+    _write_config(home, config)  # config last: its presence means enrolled
+    return identity.address
+
+
+def _write_config(home: Path, config: ApplianceConfig) -> None:
     tmp = home / (CONFIG_FILE + ".tmp")
     tmp.write_text(json.dumps(config.to_json(), indent=1))
-    os.replace(tmp, home / CONFIG_FILE)  # config last: its presence means enrolled
-    return identity.address
+    os.replace(tmp, home / CONFIG_FILE)
+
+
+def load_config(home: Path) -> ApplianceConfig:
+    config_path = Path(home) / CONFIG_FILE
+    if not config_path.exists():
+        raise ApplianceError(f"no enrolled device in {home}; run `rosvd enroll --home {home}`"
+                             " (add --dev to accept simulated entropy)")
+    return ApplianceConfig.from_json(json.loads(config_path.read_text()))
+
+
+def join_chain(home: Path, deployment: Path) -> None:
+    """Record the registry this appliance anchors to and takes its epochs' blocks from."""
+    config = load_config(home)
+    _write_config(Path(home), replace(config, deployment=str(Path(deployment).resolve())))
 
 
 class Appliance:
@@ -110,15 +131,11 @@ class Appliance:
     def __init__(self, home: Path, device: Device | None = None, blocks: BlockSource | None = None,
                  policy: EpochPolicy | None = None):
         self.home = Path(home)
-        config_path = self.home / CONFIG_FILE
-        if not config_path.exists():
-            raise ApplianceError(f"no enrolled device in {self.home}; run `rosvd enroll --home {self.home}`"
-                                 " (add --dev to accept simulated entropy)")
-        self.config = ApplianceConfig.from_json(json.loads(config_path.read_text()))
+        self.config = load_config(self.home)
         self.policy = policy or self.config.policy
         self.device = device or open_device(self.config.device)
         self.identity = load_identity(self.home / KEY_FILE)
-        self.blocks = blocks or NoChain()
+        self.blocks = blocks or self._chain_blocks()
         self.store = Store(self.home / STORE_FILE)
         if self.store.get_meta("device_address") != self.identity.address:
             raise ApplianceError(f"{self.home}: the store belongs to another device key")
@@ -129,6 +146,13 @@ class Appliance:
         self.timings = {"seal_s": 0.0, "vdf_s": 0.0, "vdf_wait_s": 0.0, "epochs": 0}
         self._prover: threading.Thread | None = None
         self._prover_error: BaseException | None = None
+
+    def _chain_blocks(self) -> BlockSource:
+        if self.config.deployment is None:
+            return NoChain()
+        from .chain.blocks import ChainBlocks
+        from .chain.deployment import Deployment
+        return ChainBlocks(Deployment.load(Path(self.config.deployment)).web3())
 
     def close(self) -> None:
         self.wait_for_proofs()

@@ -104,9 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
     acc.add_argument("--json", action="store_true")
     acc.set_defaults(handler=_bench_accuracy)
 
+    from rosvd.chain.commands import add_commands as add_chain_commands
     from rosvd.host_cli import add_benches, add_commands
     add_benches(bench)
     add_commands(commands)
+    add_chain_commands(commands)
 
     hw = commands.add_parser("hw", help="gateware").add_subparsers(dest="hw", required=True)
     report = hw.add_parser("report", help="resources (yosys synth_xilinx) and Fmax estimate")
@@ -131,10 +133,16 @@ def main(argv=None) -> int:
     except RuntimeError as error:
         # Refusals the user can act on: not enrolled, unsafe key file, simulated entropy.
         from rosvd.certify import ApplianceError
+        from rosvd.chain.anchor import AnchorConfigError, AnchoringBlocked, ChainUnavailable
+        from rosvd.chain.contracts import ArtifactError
+        from rosvd.chain.deployment import DeploymentError
+        from rosvd.chain.devnet import DevnetError
         from rosvd.device import SimulatedEntropyRefused
         from rosvd.identity import IdentityError
         from rosvd.store import StoreError
-        if isinstance(error, (ApplianceError, IdentityError, StoreError, SimulatedEntropyRefused)):
+        actionable = (ApplianceError, IdentityError, StoreError, SimulatedEntropyRefused, DeploymentError,
+                      AnchorConfigError, AnchoringBlocked, ChainUnavailable, ArtifactError, DevnetError)
+        if isinstance(error, actionable):
             print(f"rosvd: {error}", file=sys.stderr)
             return 2
         raise

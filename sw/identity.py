@@ -82,22 +82,22 @@ def enroll(device: Device, path: Path, dev_mode: bool) -> DeviceIdentity:
             break
     key = coincurve.PrivateKey(value.to_bytes(32, "big"))
     identity = DeviceIdentity(key, address_of(key.public_key), simulated_entropy=dev_mode)
-    record = {
-        "version": KEY_FILE_VERSION,
-        "address": identity.address,
-        "private_key": key.secret.hex(),
-        "device": device.kind,
-        "simulated_entropy": dev_mode,
-        "created": int(time.time()),
-    }
+    write_key_file(path, key, device=device.kind, simulated_entropy=dev_mode)
+    return identity
+
+
+def write_key_file(path: Path, key: coincurve.PrivateKey, **details) -> None:
+    """Write a key file (refusing to overwrite one), readable by its owner only."""
+    record = {"version": KEY_FILE_VERSION, "address": address_of(key.public_key),
+              "private_key": key.secret.hex(), **details, "created": int(time.time())}
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # O_EXCL: two enrollments racing cannot both write; 0600 from the first byte.
+    # O_EXCL: two writers racing cannot both write; 0600 from the first byte.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         json.dump(record, handle, indent=1)
         handle.flush()
         os.fsync(handle.fileno())
-    return identity
 
 
 def load_identity(path: Path) -> DeviceIdentity:

@@ -8,6 +8,11 @@ point therefore leaves either the state before a step or the state after it.
 
 Epoch states: ``open`` (receiving certificates) -> ``sealed`` (membership and VDF input
 fixed) -> ``closed`` (VDF proved). Exactly one epoch is open at any time.
+
+Anchoring (``rosvd.chain.anchor``) keeps its state here too, so an anchor and the epoch it
+anchors can never disagree after a crash: ``anchors`` has one row per closed epoch the
+service has taken up, ``anchor_txs`` every signed transaction it made for it, written
+*before* the transaction is broadcast.
 """
 from __future__ import annotations
 
@@ -16,7 +21,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Older schemas this one extends with new tables only (opened stores are upgraded).
+UPGRADABLE_SCHEMAS = (1,)
 #: Waiting for another writer (a second `rosvd certify`) before giving up, in seconds.
 BUSY_TIMEOUT_S = 30
 
@@ -53,6 +60,30 @@ CREATE TABLE IF NOT EXISTS epochs (
     closed_ms    INTEGER
 );
 CREATE UNIQUE INDEX IF NOT EXISTS one_open_epoch ON epochs(state) WHERE state = 'open';
+CREATE TABLE IF NOT EXISTS anchors (
+    epoch        INTEGER PRIMARY KEY REFERENCES epochs(number),
+    state        TEXT NOT NULL
+                 CHECK (state IN ('empty', 'queued', 'pending', 'mined', 'anchored', 'refused')),
+    chain_id     INTEGER NOT NULL,
+    registry     TEXT NOT NULL,
+    sender       TEXT NOT NULL,
+    vdf_hash     BLOB NOT NULL,
+    tx_hash      BLOB,
+    block_number INTEGER,
+    block_hash   BLOB,
+    error        TEXT,
+    updated_ms   INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS anchor_txs (
+    tx_hash      BLOB PRIMARY KEY,
+    epoch        INTEGER NOT NULL REFERENCES anchors(epoch),
+    nonce        INTEGER NOT NULL,
+    fee_wei      INTEGER NOT NULL,
+    fields       TEXT NOT NULL,
+    raw          BLOB NOT NULL,
+    created_ms   INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS anchor_txs_epoch ON anchor_txs(epoch);
 """
 
 
@@ -113,6 +144,8 @@ class Store:
             version = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
             if version is None:
                 self.db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+            elif int(version[0]) in UPGRADABLE_SCHEMAS:
+                self.db.execute("UPDATE meta SET value=? WHERE key='schema'", (str(SCHEMA_VERSION),))
             elif int(version[0]) != SCHEMA_VERSION:
                 raise StoreError(f"{self.path}: schema {version[0]}, this rosvd reads {SCHEMA_VERSION}")
             if self.db.execute("SELECT 1 FROM epochs WHERE state='open'").fetchone() is None:
@@ -214,6 +247,102 @@ class Store:
                 raise StoreError(f"epoch {number} is not sealed")
             self.db.execute("UPDATE epochs SET state='closed', vdf_output=?, vdf_proof=?, closed_ms=?"
                             " WHERE number=?", (vdf_output, vdf_proof, now_ms(), number))
+
+
+    # -- anchors ------------------------------------------------------------------------
+    def anchor(self, epoch: int) -> Anchor | None:
+        row = self.db.execute(f"SELECT {_ANCHOR_COLUMNS} FROM anchors WHERE epoch=?", (epoch,)).fetchone()
+        return None if row is None else Anchor(*row)
+
+    def anchors(self, *states: str) -> list[Anchor]:
+        """Anchor rows in epoch order, all or those in ``states``."""
+        query = f"SELECT {_ANCHOR_COLUMNS} FROM anchors"
+        if states:
+            query += f" WHERE state IN ({', '.join('?' * len(states))})"
+        return [Anchor(*row) for row in self.db.execute(query + " ORDER BY epoch", states)]
+
+    def unanchored_closed_epochs(self) -> list[Epoch]:
+        """Closed epochs the anchoring service has not taken up yet, oldest first."""
+        rows = self.db.execute("SELECT epochs.* FROM epochs"
+                               " LEFT JOIN anchors ON anchors.epoch = epochs.number"
+                               " WHERE epochs.state='closed' AND anchors.epoch IS NULL ORDER BY number")
+        return [Epoch(*row) for row in rows]
+
+    def put_anchor(self, epoch: int, state: str, *, chain_id: int, registry: str, sender: str,
+                   vdf_hash: bytes) -> None:
+        """Take up ``epoch`` as ``queued`` (to be sent) or ``empty`` (nothing to anchor)."""
+        with self.transaction():
+            self.db.execute("INSERT INTO anchors (epoch, state, chain_id, registry, sender, vdf_hash,"
+                            " updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            (epoch, state, chain_id, registry, sender, vdf_hash, now_ms()))
+
+    def add_anchor_tx(self, tx: AnchorTx) -> None:
+        """Record a signed transaction; call before broadcasting it."""
+        with self.transaction():
+            self.db.execute("INSERT INTO anchor_txs VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            (tx.tx_hash, tx.epoch, tx.nonce, tx.fee_wei, tx.fields, tx.raw, tx.created_ms))
+            self.db.execute("UPDATE anchors SET state='pending', tx_hash=NULL, block_number=NULL,"
+                            " block_hash=NULL, error=NULL, updated_ms=? WHERE epoch=?", (now_ms(), tx.epoch))
+
+    def anchor_txs(self, epoch: int) -> list[AnchorTx]:
+        """Every transaction signed for ``epoch``, oldest first."""
+        rows = self.db.execute("SELECT epoch, nonce, fee_wei, tx_hash, fields, raw, created_ms"
+                               " FROM anchor_txs WHERE epoch=? ORDER BY created_ms, rowid", (epoch,))
+        return [AnchorTx(*row) for row in rows]
+
+    def anchor_targets(self) -> list[tuple[int, str]]:
+        """The (chain id, registry) pairs this store's epochs were anchored to."""
+        return list(self.db.execute("SELECT DISTINCT chain_id, registry FROM anchors"))
+
+    def highest_pending_nonce(self, sender: str) -> int | None:
+        """The highest nonce signed for an epoch still ``pending`` by ``sender`` (None if none)."""
+        return self.db.execute(
+            "SELECT MAX(anchor_txs.nonce) FROM anchor_txs JOIN anchors ON anchors.epoch = anchor_txs.epoch"
+            " WHERE anchors.state='pending' AND anchors.sender=?", (sender,)).fetchone()[0]
+
+    def update_anchor(self, epoch: int, state: str, *, tx_hash: bytes | None = None,
+                      block_number: int | None = None, block_hash: bytes | None = None,
+                      error: str | None = None) -> None:
+        with self.transaction():
+            updated = self.db.execute(
+                "UPDATE anchors SET state=?, tx_hash=?, block_number=?, block_hash=?, error=?, updated_ms=?"
+                " WHERE epoch=?", (state, tx_hash, block_number, block_hash, error, now_ms(), epoch))
+            if updated.rowcount != 1:
+                raise StoreError(f"epoch {epoch} has no anchor record")
+
+
+_ANCHOR_COLUMNS = ("epoch, state, chain_id, registry, sender, vdf_hash, tx_hash, block_number, block_hash,"
+                   " error, updated_ms")
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """The anchoring service's record of one closed epoch."""
+
+    epoch: int
+    state: str            #: empty | queued | pending | mined | anchored | refused
+    chain_id: int
+    registry: str
+    sender: str
+    vdf_hash: bytes
+    tx_hash: bytes | None     #: the transaction that mined (mined, anchored)
+    block_number: int | None
+    block_hash: bytes | None
+    error: str | None         #: why it was refused
+    updated_ms: int
+
+
+@dataclass(frozen=True)
+class AnchorTx:
+    """One signed anchor transaction, kept so it can be re-sent byte for byte."""
+
+    epoch: int
+    nonce: int
+    fee_wei: int          #: gasPrice, or maxFeePerGas for EIP-1559
+    tx_hash: bytes
+    fields: str           #: the unsigned transaction as JSON, re-signed with a higher fee
+    raw: bytes
+    created_ms: int
 
 
 class _Transaction:

@@ -4,13 +4,16 @@ A proof bundle holds everything needed to check a certificate without trusting t
 the canonical certificate, its signature, the entropy nonce behind its commitment, the
 Merkle path from its leaf to the epoch root, and the epoch's VDF input (previous output,
 root, entropy, block) with output and proof. :func:`check_bundle` re-verifies all of it
-from the bundle alone. (Anchoring on the chain is added by the chain issue.)
+from the bundle alone. Once the anchoring service has confirmed the epoch on the
+consortium registry, the bundle also names where (chain id, registry, block, transaction;
+``anchor`` is null before that), and :func:`check_bundle_on_chain` asks the registry itself.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+from eth_hash.auto import keccak
 
 from . import vdf
 from .certificate import LEAF_TYPES, decode, entropy_commitment, verify_signature
@@ -19,7 +22,8 @@ from .ingest import Content
 from .merkle import StandardMerkleTree, leaf_hash, verify
 from .store import Store
 
-BUNDLE_VERSION = 1
+#: 2 adds ``anchor``.
+BUNDLE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,44 @@ def proof_bundle(store: Store, certificate_id: bytes) -> dict:
             "iterations": epoch.iterations, "vdf_output": epoch.vdf_output.hex(),
             "vdf_proof": epoch.vdf_proof.hex(),
         },
+        "anchor": _anchor_record(store, number),
     }
+
+
+def _anchor_record(store: Store, number: int) -> dict | None:
+    """Where the epoch's root is anchored, once the anchoring service confirmed it."""
+    anchor = store.anchor(number)
+    if anchor is None or anchor.state != "anchored":
+        return None
+    return {"chain_id": anchor.chain_id, "registry": anchor.registry, "block_number": anchor.block_number,
+            "tx_hash": anchor.tx_hash.hex() if anchor.tx_hash else None}
+
+
+def check_bundle_on_chain(bundle: dict, registry) -> list[str]:
+    """Problems found asking the registry itself (a ``RegistryClient`` on the bundle's chain):
+    the root is anchored by the certificate's device for its epoch, with the epoch's VDF
+    output and count, and the registry's own Merkle check accepts the certificate."""
+    try:
+        cert = decode(bytes.fromhex(bundle["certificate"]))
+        epoch = bundle["epoch"]
+        root = bytes.fromhex(epoch["merkle_root"])
+        proof = [bytes.fromhex(node) for node in bundle["merkle_proof"]]
+        output = bytes.fromhex(epoch["vdf_output"])
+    except (KeyError, ValueError, TypeError) as exc:
+        return [f"malformed bundle: {exc}"]
+    record = registry.get_anchor(root)
+    if record is None:
+        return ["the epoch root is not anchored on this registry"]
+    problems = []
+    if record.device != cert.device:
+        problems.append(f"root anchored by {record.device}, not by the certificate's device {cert.device}")
+    if record.epoch != epoch["number"] or record.certificate_count != epoch["count"]:
+        problems.append("anchored epoch number or certificate count differs from the bundle")
+    if record.vdf_output_hash != keccak(output):
+        problems.append("anchored VDF output hash differs from the bundle's VDF output")
+    if not registry.verify_certificate(root, cert.id, proof):
+        problems.append("the registry's Merkle check refuses the certificate")
+    return problems
 
 
 def check_bundle(bundle: dict) -> list[str]:

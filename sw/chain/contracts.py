@@ -281,6 +281,14 @@ class RegistryClient:
         return RegistryError(name, {key: _normalise(value) for key, value in zip(names, values, strict=True)},
                              data=str(data))
 
+    def refusal(self, error: ContractLogicError) -> RegistryError:
+        """The :class:`RegistryError` for a revert web3 raised while estimating or calling."""
+        if isinstance(error, ContractCustomError):
+            return self.decode_error(error.data)
+        if isinstance(error, ContractPanicError):
+            return RegistryError("Panic", {"message": error.message}, data=str(error.data))
+        return RegistryError("Revert", {"message": error.message}, data=str(error.data))
+
     def _transact(self, function_name: str, *args: Any) -> TxResult:
         if self.account is None:
             raise ValueError("this client has no account to sign transactions with; use .using(account)")
@@ -290,12 +298,8 @@ class RegistryClient:
                   **self.tx_params}
         try:
             transaction = function.build_transaction(params)
-        except ContractCustomError as error:
-            raise self.decode_error(error.data) from None
-        except ContractPanicError as error:
-            raise RegistryError("Panic", {"message": error.message}, data=str(error.data)) from None
         except ContractLogicError as error:
-            raise RegistryError("Revert", {"message": error.message}, data=str(error.data)) from None
+            raise self.refusal(error) from None
         signed = self.account.sign_transaction(transaction)
         tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
         receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash)

@@ -79,7 +79,8 @@ class Devnet:
 
     ``block_time`` (seconds) switches from mining on every transaction to interval mining;
     ``load_state`` starts from a file written earlier through ``dump_state``; ``hardfork``
-    pins the EVM rules (the contracts are compiled for ``cancun``).
+    pins the EVM rules (the contracts are compiled for ``cancun``). ``port`` asks for a
+    fixed port (to restart a devnet where its clients expect it) instead of a free one.
     """
 
     accounts: int = 10
@@ -92,8 +93,8 @@ class Devnet:
     stop_timeout: float = 10.0
     node_modules: Path = NODE_MODULES
     extra_args: tuple[str, ...] = ()
+    port: int | None = None
     host: str = field(default="127.0.0.1", init=False)
-    port: int | None = field(default=None, init=False)
     private_keys: list[str] = field(default_factory=list, init=False)
     addresses: list[str] = field(default_factory=list, init=False)
     _process: subprocess.Popen | None = field(default=None, init=False, repr=False)
@@ -133,9 +134,10 @@ class Devnet:
         binary = anvil_binary(self.node_modules)
         self._workdir = tempfile.TemporaryDirectory(prefix="rosvd-anvil-")
         config_out = Path(self._workdir.name) / "anvil.json"
-        # The port can be taken between free_port() and Anvil's bind: try a few.
-        for _attempt in range(3):
-            self.port = free_port(self.host)
+        # A free port can be taken between free_port() and Anvil's bind: try a few.
+        fixed_port = self.port
+        for _attempt in range(1 if fixed_port else 3):
+            self.port = fixed_port or free_port(self.host)
             with open(self.log_path, "ab") as log:
                 self._process = subprocess.Popen(self._command(binary, config_out), stdin=subprocess.DEVNULL,
                                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -1,0 +1,254 @@
+"""``rosvd chain``: run a local devnet, deploy the registry, join it, anchor epochs.
+
+    rosvd chain up       Anvil in the foreground with the registry deployed (state kept
+                         in --dir across restarts); --join registers this appliance's device
+    rosvd chain deploy   deploy the registry on any JSON-RPC endpoint (Besu, Quorum)
+    rosvd chain join     register the device with a member key, authorise an operator
+    rosvd chain anchor   anchor closed epochs (until done, or --follow)
+    rosvd chain status   anchor states from the store (no chain needed)
+"""
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+
+#: Dev accounts of ``rosvd chain up`` (Anvil's deterministic keys): who plays which role.
+DEVNET_ADMIN, DEVNET_MEMBER, DEVNET_OPERATOR = 0, 1, 2
+DEPLOYMENT_FILE = "deployment.json"
+STATE_FILE = "anvil-state.json"
+OPERATOR_KEY_FILE = "operator-key.json"
+
+
+def _print_json(record) -> None:
+    print(json.dumps(record, indent=2, sort_keys=True), flush=True)
+
+
+def _home(args) -> Path:
+    from ..certify import default_home
+    return Path(args.home) if args.home else default_home()
+
+
+def _devnet_dir(args) -> Path:
+    return Path(args.dir) if args.dir else _home(args) / "devnet"
+
+
+def _account(path: Path):
+    from eth_account import Account
+
+    from ..identity import IdentityError, load_identity
+    if not path.is_file():
+        raise IdentityError(f"no key file at {path} (--key-file; `rosvd chain up` writes a devnet"
+                            " operator key)")
+    return Account.from_key(load_identity(path).private_key.secret)
+
+
+def _write_account_key(path: Path, private_key_hex: str, role: str) -> None:
+    import coincurve
+
+    from ..identity import write_key_file
+    if not path.exists():
+        key = coincurve.PrivateKey(bytes.fromhex(private_key_hex.removeprefix("0x")))
+        write_key_file(path, key, role=role)
+
+
+def _tx_params(args) -> dict:
+    return {} if args.gas_price is None else {"gasPrice": args.gas_price}
+
+
+def _interrupt(*_) -> None:
+    """SIGTERM as Ctrl-C: Anvil is stopped either way, and writes its state on the way out."""
+    raise KeyboardInterrupt
+
+
+def _up(args) -> int:
+    from eth_account import Account
+
+    from .contracts import deploy_registry
+    from .deployment import Deployment
+    from .devnet import Devnet
+    directory = _devnet_dir(args)
+    directory.mkdir(parents=True, exist_ok=True)
+    state, deployment_path = directory / STATE_FILE, directory / DEPLOYMENT_FILE
+    resume = state.is_file() and deployment_path.is_file()
+    net = Devnet(port=args.port, dump_state=state, load_state=state if resume else None,
+                 block_time=args.block_time)
+    signal.signal(signal.SIGTERM, _interrupt)
+    with net:
+        admin = Account.from_key(net.private_keys[DEVNET_ADMIN])
+        if resume:
+            deployment = Deployment.load(deployment_path)
+            deployment = Deployment(net.chain_id, net.url, deployment.registry, deployment.block_number,
+                                    deployment.deployer, deployment.source_hash)
+            registry = deployment.connect(admin)
+        else:
+            registry, tx = deploy_registry(net_web3(net.url), admin)
+            registry.add_member(Account.from_key(net.private_keys[DEVNET_MEMBER]).address)
+            deployment = Deployment(net.chain_id, net.url, registry.address, tx.block_number, admin.address,
+                                    registry.artifact.source_hash)
+        deployment.save(deployment_path)
+        _write_account_key(directory / OPERATOR_KEY_FILE, net.private_keys[DEVNET_OPERATOR], "operator")
+        joined = None
+        if args.join:
+            member = Account.from_key(net.private_keys[DEVNET_MEMBER])
+            joined = join(_home(args), deployment_path, registry.using(member),
+                          Account.from_key(net.private_keys[DEVNET_OPERATOR]).address)
+        _print_json({"rpc_url": net.url, "chain_id": net.chain_id, "registry": registry.address,
+                     "deployment": str(deployment_path), "operator_key": str(directory / OPERATOR_KEY_FILE),
+                     "state": str(state), "resumed": resume, "joined": joined,
+                     "roles": {"admin": net.addresses[DEVNET_ADMIN], "member": net.addresses[DEVNET_MEMBER],
+                               "operator": net.addresses[DEVNET_OPERATOR]}})
+        print("rosvd: devnet running; Ctrl-C stops it (its state is kept)", file=sys.stderr, flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def net_web3(url: str):
+    from web3 import Web3
+    return Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 30}))
+
+
+def join(home: Path, deployment_path: Path, member_registry, operator: str | None) -> dict:
+    """Register ``home``'s device (by a member), authorise ``operator`` for it, and point the
+    appliance at the deployment. Steps already done are skipped, so it can be re-run."""
+    from ..certify import KEY_FILE, join_chain, load_config
+    from ..identity import load_identity
+    load_config(home)
+    device = load_identity(home / KEY_FILE).address
+    record = member_registry.get_device(device)
+    if record is None:
+        board_id = member_registry.w3.keccak(text=f"rosvd/board/{device}")
+        member_registry.register_device(device, board_id, bytes(32))
+    elif not record.active:
+        raise RuntimeError(f"device {device} was revoked on this registry; a revoked key cannot anchor again")
+    if operator and not member_registry.is_operator(device, operator):
+        member_registry.authorise_operator(device, operator)
+    join_chain(home, deployment_path)
+    return {"device": device, "operator": operator, "registry": member_registry.address}
+
+
+def _deploy(args) -> int:
+    from .contracts import deploy_registry
+    from .deployment import Deployment
+    w3 = net_web3(args.rpc)
+    deployer = _account(Path(args.key_file))
+    registry, tx = deploy_registry(w3, deployer, admin=args.admin, tx_params=_tx_params(args))
+    deployment = Deployment(w3.eth.chain_id, args.rpc, registry.address, tx.block_number, deployer.address,
+                            registry.artifact.source_hash)
+    deployment.save(Path(args.out))
+    _print_json({"deployment": args.out, "registry": registry.address, "block_number": tx.block_number,
+                 "gas_used": tx.gas_used, "admin": args.admin or deployer.address})
+    return 0
+
+
+def _join(args) -> int:
+    from .deployment import Deployment
+    deployment_path = Path(args.deployment)
+    registry = Deployment.load(deployment_path).connect(_account(Path(args.member_key_file)),
+                                                        tx_params=_tx_params(args))
+    _print_json(join(_home(args), deployment_path, registry, args.operator))
+    return 0
+
+
+def _anchor(args) -> int:
+    from ..certify import KEY_FILE, STORE_FILE, load_config
+    from ..identity import load_identity
+    from ..store import Store
+    from .anchor import AnchorPolicy, AnchorService, status
+    from .deployment import Deployment
+    home = _home(args)
+    config = load_config(home)
+    deployment_path = Path(args.deployment or config.deployment or _home(args) / "devnet" / DEPLOYMENT_FILE)
+    key_path = Path(args.key_file) if args.key_file else deployment_path.parent / OPERATOR_KEY_FILE
+    registry = Deployment.load(deployment_path).connect(_account(key_path), tx_params=_tx_params(args))
+    device = load_identity(home / KEY_FILE).address
+    policy = AnchorPolicy(confirmations=args.confirmations, replace_after_s=args.replace_after,
+                          max_fee_wei=args.max_fee_wei)
+    store = Store(home / STORE_FILE)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        with AnchorService(store, registry, device, policy) as service:
+            retried = service.retry_refused() if args.retry_refused else []
+            timed_out = False
+            try:
+                events = service.run(stop, until_anchored=not args.follow, timeout_s=args.timeout)
+            except KeyboardInterrupt:
+                events = service.events
+            except TimeoutError as error:
+                print(f"rosvd: {error}", file=sys.stderr)
+                events, timed_out = service.events, True
+        _print_json({"events": dict(events), "retried": retried, "timed_out": timed_out, **status(store)})
+    finally:
+        store.close()
+    return 1 if timed_out else 0
+
+
+def _status(args) -> int:
+    from ..certify import STORE_FILE, load_config
+    from ..store import Store
+    from .anchor import status
+    load_config(_home(args))  # refuses a home with no enrolled device
+    store = Store(_home(args) / STORE_FILE)
+    try:
+        _print_json(status(store))
+    finally:
+        store.close()
+    return 0
+
+
+def add_commands(commands) -> None:
+    chain = commands.add_parser("chain", help="consortium registry: devnet, deploy, join, anchor")
+    chain = chain.add_subparsers(dest="chain", required=True)
+
+    def with_home(parser):
+        parser.add_argument("--home", help="appliance directory (default $ROSVD_HOME or ~/.rosvd)")
+        return parser
+
+    def with_gas_price(parser):
+        parser.add_argument("--gas-price", type=int, default=None,
+                            help="fixed gas price in wei (0 on a free-gas Besu/Quorum network)")
+        return parser
+
+    up = with_home(chain.add_parser("up", help="run Anvil with the registry deployed, until Ctrl-C"))
+    up.add_argument("--dir", help="devnet state, deployment and operator key (default HOME/devnet)")
+    up.add_argument("--port", type=int, default=None, help="JSON-RPC port (default: a free one)")
+    up.add_argument("--block-time", type=float, default=1.0, help="seconds per block (default 1)")
+    up.add_argument("--join", action="store_true",
+                    help="register HOME's device (dev member) and authorise the dev operator")
+    up.set_defaults(handler=_up)
+
+    deploy = with_gas_price(chain.add_parser("deploy", help="deploy the registry on a JSON-RPC endpoint"))
+    deploy.add_argument("--rpc", required=True, help="JSON-RPC URL of a node of the consortium chain")
+    deploy.add_argument("--key-file", required=True, help="deployer key file (rosvd key file format, 0600)")
+    deploy.add_argument("--admin", help="first admin address (default: the deployer; use a multisig)")
+    deploy.add_argument("--out", default=DEPLOYMENT_FILE, help="deployment file to write")
+    deploy.set_defaults(handler=_deploy)
+
+    joining = with_gas_price(with_home(chain.add_parser("join", help="register this device on the registry")))
+    joining.add_argument("--deployment", required=True)
+    joining.add_argument("--member-key-file", required=True, help="key file of a consortium member")
+    joining.add_argument("--operator", help="address allowed to anchor for the device (pays the gas)")
+    joining.set_defaults(handler=_join)
+
+    anchor = chain.add_parser("anchor", help="anchor closed epochs on the registry")
+    anchor = with_gas_price(with_home(anchor))
+    anchor.add_argument("--deployment", help="deployment file (default: the one the appliance joined)")
+    anchor.add_argument("--key-file", help="key that signs anchors (default: the devnet operator key)")
+    anchor.add_argument("--confirmations", type=int, default=2, help="blocks deep before an epoch counts")
+    anchor.add_argument("--replace-after", type=float, default=30.0,
+                        help="seconds before an unmined anchor is re-sent with a higher fee")
+    anchor.add_argument("--max-fee-wei", type=int, default=None, help="never pay more per gas")
+    anchor.add_argument("--follow", action="store_true", help="keep anchoring new epochs until stopped")
+    anchor.add_argument("--timeout", type=float, default=None, help="give up after this many seconds")
+    anchor.add_argument("--retry-refused", action="store_true",
+                        help="send epochs the registry refused again (after a member fixed the cause)")
+    anchor.set_defaults(handler=_anchor)
+
+    with_home(chain.add_parser("status", help="anchor states of this appliance's epochs")).set_defaults(
+        handler=_status)
