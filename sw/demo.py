@@ -1,13 +1,17 @@
 """``make demo``: certify sample content end to end and verify it, on the RTL-simulated device.
 
 1. Enroll a device in a fresh home directory (dev mode: the entropy is simulated).
-2. Certify sample content: three synthetic pictures as PNG files, one in-memory array,
+2. Start a local consortium chain (Anvil from npm) and deploy the registry; a member
+   registers the device and authorises an operator to anchor for it.
+3. Certify sample content: three synthetic pictures as PNG files, one in-memory array,
    one text file. Decompositions run on the engine's Verilog in Verilator, and every
    one is checked against the bit-exact model.
-3. Seal the epoch: Merkle root, fresh entropy, Wesolowski VDF; verify the chain.
-4. Verify as an outsider would: a JPEG re-encoding of one picture is found by its robust
-   fingerprint, and its proof bundle checks out using nothing but the bundle.
-(Anchoring on a devnet comes with the chain issue.)
+4. Seal the epoch: Merkle root, fresh entropy, a recent block of the chain, Wesolowski
+   VDF; verify the chain of epochs.
+5. Anchor the epoch's root on the registry and wait for confirmations.
+6. Verify as an outsider would: a JPEG re-encoding of one picture is found by its robust
+   fingerprint; its proof bundle checks out from the bundle alone, and the registry
+   itself confirms the anchor and the certificate's Merkle path.
 """
 from __future__ import annotations
 
@@ -22,14 +26,21 @@ from PIL import Image
 
 from rosvd import ingest
 from rosvd.certify import Appliance, ApplianceConfig, initialise
+from rosvd.chain.anchor import AnchorPolicy, AnchorService
+from rosvd.chain.contracts import deploy_registry
+from rosvd.chain.deployment import Deployment
+from rosvd.chain.devnet import Devnet
 from rosvd.device import ModelDevice, RtlDevice
 from rosvd.epochs import EpochPolicy
 from rosvd.fingerprint import fingerprint_images
-from rosvd.verify import check_bundle, find, proof_bundle
+from rosvd.verify import check_bundle, check_bundle_on_chain, find, proof_bundle
 
 #: Largest normalised Hamming distance the demo accepts as "the same picture".
 DEMO_MATCH_DISTANCE = 0.2
 DEMO_POLICY = EpochPolicy(max_certificates=64, max_age_s=3600.0, vdf_iterations=50_000)
+#: The devnet mines a block this often (s), so confirmations accrue as on a real chain.
+DEMO_BLOCK_TIME_S = 0.5
+DEMO_ANCHOR_POLICY = AnchorPolicy(confirmations=2, poll_s=0.2)
 
 
 def sample_picture(variant: int, size: int = 256) -> np.ndarray:
@@ -56,12 +67,18 @@ def run_demo(simulator: str = "verilator", out=sys.stdout, home: Path | None = N
         if not ok:
             failures.append(what)
 
-    with tempfile.TemporaryDirectory(prefix="rosvd-demo-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="rosvd-demo-") as scratch, \
+            Devnet(block_time=DEMO_BLOCK_TIME_S) as net:
         scratch = Path(scratch)
         home = home or scratch / "home"
         say(f"1. enroll a device in {home} (dev mode: simulated entropy)")
         address = initialise(home, ApplianceConfig(dev_mode=True, policy=DEMO_POLICY))
         say(f"   device address {address}")
+
+        say(f"2. consortium chain: Anvil at {net.url} (chain {net.chain_id}), registry deployed")
+        registry, operator = _consortium(net, home, scratch / "deployment.json")
+        say(f"   registry {registry.address}; a member registered the device and authorised"
+            f" operator {operator.address}")
 
         files = []
         for variant in range(3):
@@ -74,7 +91,7 @@ def run_demo(simulator: str = "verilator", out=sys.stdout, home: Path | None = N
         contents.append(ingest.from_array(sample_picture(3)[..., 1], "accelerator-output"))
         contents.append(ingest.from_path(notes))
 
-        say(f"2. certify {len(contents)} items on the RTL engine ({simulator}; the first run builds"
+        say(f"3. certify {len(contents)} items on the RTL engine ({simulator}; the first run builds"
             " the simulator, a minute or two)")
         device = RtlDevice(simulator=simulator, cross_check=True)
         started = time.monotonic()
@@ -88,16 +105,27 @@ def run_demo(simulator: str = "verilator", out=sys.stdout, home: Path | None = N
                 say(f"   #{cert.sequence} {item.name}: id {cert.id.hex()[:16]}..."
                     f" fingerprint {cert.fingerprint.hex()[:16]}...")
 
-            say("3. seal the epoch: Merkle root, fresh entropy, VDF "
+            say("4. seal the epoch: Merkle root, fresh entropy, a recent block, VDF "
                 f"({DEMO_POLICY.vdf_iterations} squarings)")
             number = appliance.seal()
             epoch = appliance.store.epoch(number)
-            say(f"   epoch {number}: {epoch.count} certificates, root {epoch.merkle_root.hex()[:16]}...")
+            say(f"   epoch {number}: {epoch.count} certificates, root {epoch.merkle_root.hex()[:16]}...,"
+                f" names block {epoch.block_number}")
             report = appliance.verify_chain()
             check(report.ok, f"verify-chain from genesis: {report.epochs_checked} epoch(s), "
                               f"{report.certificates_checked} certificates")
 
-            say("4. verify as an outsider: a JPEG re-encoding of picture1.png")
+            say(f"5. anchor the epoch on the registry ({DEMO_ANCHOR_POLICY.confirmations} confirmations)")
+            anchoring = AnchorService(appliance.store, registry.using(operator), address, DEMO_ANCHOR_POLICY)
+            with anchoring:
+                events = anchoring.run(until_anchored=True, timeout_s=60)
+            anchor = appliance.store.anchor(number)
+            receipt = registry.w3.eth.get_transaction_receipt(anchor.tx_hash)
+            check(anchor.state == "anchored" and events["sent"] == 1,
+                  f"epoch {number} anchored in block {anchor.block_number} by one transaction"
+                  f" ({receipt['gasUsed']:,} gas, {receipt['gasUsed'] / epoch.count:,.0f} per certificate)")
+
+            say("6. verify as an outsider: a JPEG re-encoding of picture1.png")
             buffer = io.BytesIO()
             Image.open(files[1]).save(buffer, format="JPEG", quality=75)
             probe = ingest.from_bytes(buffer.getvalue(), "picture1.jpg")
@@ -114,6 +142,29 @@ def run_demo(simulator: str = "verilator", out=sys.stdout, home: Path | None = N
             problems = check_bundle(bundle)
             check(not problems, "proof bundle (signature, entropy commitment, Merkle path, VDF) checks out"
                   + (f": {problems}" if problems else ""))
+            outsider = Deployment.load(scratch / "deployment.json").connect()  # no key: read only
+            problems = check_bundle_on_chain(bundle, outsider)
+            check(not problems, "the registry confirms the anchor (device, epoch, count, VDF output) and"
+                  " its own Merkle check accepts the certificate" + (f": {problems}" if problems else ""))
     say()
     say("demo passed" if not failures else f"demo FAILED: {failures}")
     return 0 if not failures else 1
+
+
+def _consortium(net: Devnet, home: Path, deployment_path: Path):
+    """Deploy the registry on ``net``: admin, a member who registers this home's device and
+    authorises an operator (a funded dev account) to anchor for it. Returns the registry
+    client and the operator."""
+    from eth_account import Account
+    from web3 import Web3
+
+    from rosvd.chain.commands import DEVNET_ADMIN, DEVNET_MEMBER, DEVNET_OPERATOR, join
+    admin, member, operator = (Account.from_key(net.private_keys[index])
+                               for index in (DEVNET_ADMIN, DEVNET_MEMBER, DEVNET_OPERATOR))
+    w3 = Web3(Web3.HTTPProvider(net.url, request_kwargs={"timeout": 30}))
+    registry, deployed = deploy_registry(w3, admin)
+    registry.add_member(member.address)
+    Deployment(net.chain_id, net.url, registry.address, deployed.block_number, admin.address,
+               registry.artifact.source_hash).save(deployment_path)
+    join(home, deployment_path, registry.using(member), operator.address)
+    return registry, operator
