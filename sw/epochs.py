@@ -65,10 +65,13 @@ def epoch_challenge(number: int, prev_output: bytes, root: bytes, entropy: bytes
     return vdf.challenge(EPOCH_DOMAIN, number.to_bytes(8, "big"), prev_output, root, entropy, block_hash)
 
 
+def epoch_tree(certificate_ids: list[bytes]) -> StandardMerkleTree:
+    """The epoch's Merkle tree: one ``bytes32`` leaf per certificate id, in sequence order."""
+    return StandardMerkleTree.of([(cid,) for cid in certificate_ids], LEAF_TYPES)
+
+
 def merkle_root(certificate_ids: list[bytes]) -> bytes:
-    if not certificate_ids:
-        return EMPTY_ROOT
-    return StandardMerkleTree.of([(cid,) for cid in certificate_ids], LEAF_TYPES).root
+    return epoch_tree(certificate_ids).root if certificate_ids else EMPTY_ROOT
 
 
 def seal_open_epoch(store: Store, device_address: str, entropy: bytes, blocks: BlockSource,

@@ -17,9 +17,9 @@ from eth_hash.auto import keccak
 
 from . import vdf
 from .certificate import LEAF_TYPES, decode, entropy_commitment, verify_signature
-from .epochs import epoch_challenge
+from .epochs import epoch_challenge, epoch_tree
 from .ingest import Content
-from .merkle import StandardMerkleTree, leaf_hash, verify
+from .merkle import leaf_hash, verify
 from .store import Store
 
 #: 2 adds ``anchor``.
@@ -69,7 +69,7 @@ def proof_bundle(store: Store, certificate_id: bytes) -> dict:
     if epoch.state != "closed":
         raise ValueError(f"certificate {sequence} is in epoch {number}, which is {epoch.state}: no proof yet")
     ids = store.certificate_ids(number)
-    tree = StandardMerkleTree.of([(cid,) for cid in ids], LEAF_TYPES)
+    tree = epoch_tree(ids)
     index = ids.index(certificate_id)
     return {
         "version": BUNDLE_VERSION,
