@@ -30,7 +30,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 NODE_MODULES = REPO_ROOT / "node_modules"
 #: Anvil's chain id unless told otherwise.
 DEFAULT_CHAIN_ID = 31337
-_PLATFORMS = {
+#: npm's per-platform package suffix for Foundry's native binaries, by (system, machine).
+FOUNDRY_PLATFORMS = {
     ("Linux", "x86_64"): "linux-amd64",
     ("Linux", "aarch64"): "linux-arm64",
     ("Darwin", "x86_64"): "darwin-amd64",
@@ -42,17 +43,27 @@ class DevnetError(RuntimeError):
     """Anvil is missing, did not start, or did not answer in time."""
 
 
-def anvil_binary(node_modules: Path = NODE_MODULES) -> Path:
-    """Path of the Anvil executable installed by npm; raises :class:`DevnetError` if absent."""
-    suffix = _PLATFORMS.get((platform.system(), platform.machine()))
+def foundry_binary(tool: str, node_modules: Path = NODE_MODULES) -> Path | None:
+    """Path of Foundry's ``tool`` (anvil, cast) installed by npm, or None if absent: the
+    native binary of ``@foundry-rs/<tool>-<platform>``, else the ``.bin`` Node wrapper."""
+    suffix = FOUNDRY_PLATFORMS.get((platform.system(), platform.machine()))
     candidates = []
     if suffix:
-        candidates.append(node_modules / "@foundry-rs" / f"anvil-{suffix}" / "bin" / "anvil")
-    candidates.append(node_modules / ".bin" / "anvil")
+        candidates.append(node_modules / "@foundry-rs" / f"{tool}-{suffix}" / "bin" / tool)
+    candidates.append(node_modules / ".bin" / tool)
     for candidate in candidates:
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return candidate
-    raise DevnetError(f"Anvil is not installed under {node_modules} (npm @foundry-rs/anvil); run make setup")
+    return None
+
+
+def anvil_binary(node_modules: Path = NODE_MODULES) -> Path:
+    """Path of the Anvil executable installed by npm; raises :class:`DevnetError` if absent."""
+    found = foundry_binary("anvil", node_modules)
+    if found is None:
+        raise DevnetError(f"Anvil is not installed under {node_modules} (npm @foundry-rs/anvil); "
+                          "run make setup")
+    return found
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -2,7 +2,6 @@
 dropped and stuck transactions, reorganisations and refusals."""
 from __future__ import annotations
 
-import random
 import threading
 import time
 
@@ -20,40 +19,17 @@ from rosvd.chain.anchor import (
 )
 from rosvd.chain.contracts import RegistryClient, deploy_registry, load_artifact
 from rosvd.chain.devnet import Devnet, rpc
-from rosvd.epochs import close_sealed_epochs, merkle_root, seal_open_epoch
+from rosvd.chain.sample_epochs import add_closed_epochs
+from rosvd.epochs import merkle_root
 from rosvd.merkle import StandardMerkleTree
 from rosvd.store import Store
 
 from .conftest import require_node_modules
 
-#: Squarings per test epoch: the service only needs a VDF output to hash.
-TEST_VDF_ITERATIONS = 50
-
 
 @pytest.fixture(scope="module", autouse=True)
 def _needs_node_modules():
     require_node_modules()
-
-
-class FixedBlock:
-    def recent_block(self):
-        return 0, bytes(32)
-
-
-def add_epochs(store: Store, device: str, sizes: list[int], seed: int = 0) -> list[int]:
-    """Seal and close one epoch per size with that many random certificate ids."""
-    numbers = []
-    rng = random.Random(seed)
-    for size in sizes:
-        epoch = store.open_epoch().number
-        start = store.next_sequence()
-        rows = [(start + i, rng.randbytes(32), b"encoding", b"signature", b"nonce", rng.randbytes(32),
-                 bytes(32), epoch, f"item{start + i}") for i in range(size)]
-        if rows:
-            store.insert_certificates(rows)
-        numbers.append(seal_open_epoch(store, device, rng.randbytes(32), FixedBlock(), TEST_VDF_ITERATIONS))
-        close_sealed_epochs(store)
-    return numbers
 
 
 class Consortium:
@@ -114,7 +90,7 @@ def assert_anchored_once(chain: Consortium, store: Store, numbers: list[int]) ->
 def test_closed_epochs_are_anchored_in_order_and_empty_ones_skipped(store):
     with Devnet() as net:
         chain = Consortium(net)
-        numbers = add_epochs(store, chain.device.address, [5, 0, 3])
+        numbers = add_closed_epochs(store, chain.device.address, [5, 0, 3])
         service = chain.service(store)
         nonce = chain.nonce()
         total = service.run(until_anchored=True, timeout_s=30)
@@ -139,7 +115,7 @@ def test_closed_epochs_are_anchored_in_order_and_empty_ones_skipped(store):
 def test_confirmation_depth_is_waited_for(store):
     with Devnet() as net:
         chain = Consortium(net)
-        [number] = add_epochs(store, chain.device.address, [4])
+        [number] = add_closed_epochs(store, chain.device.address, [4])
         service = chain.service(store, confirmations=3)
         assert service.step()["sent"] == 1
         assert service.step()["mined"] == 1  # automine: mined in the head block, one confirmation
@@ -154,7 +130,7 @@ def test_confirmation_depth_is_waited_for(store):
 def test_transaction_in_flight_at_a_crash_is_found_again_not_sent_twice(store, monkeypatch):
     with Devnet() as net:
         chain = Consortium(net)
-        first, second = add_epochs(store, chain.device.address, [3, 2])
+        first, second = add_closed_epochs(store, chain.device.address, [3, 2])
         chain.rpc("evm_setAutomine", False)
         # Crash after the transaction was recorded, before it reached the node.
         crashing = chain.service(store)
@@ -187,10 +163,10 @@ def test_endpoint_down_then_back_with_its_state(store, tmp_path):
     net = Devnet(dump_state=state).start()
     chain = Consortium(net)
     port, registry = net.port, chain.registry.address
-    first, = add_epochs(store, chain.device.address, [3])
+    first, = add_closed_epochs(store, chain.device.address, [3])
     chain.service(store).run(until_anchored=True, timeout_s=20)
     net.stop()  # dumps its state
-    later = add_epochs(store, chain.device.address, [2, 5], seed=1)
+    later = add_closed_epochs(store, chain.device.address, [2, 5], seed=1)
     service = chain.service(store)
     with pytest.raises(ChainUnavailable):
         service.step()
@@ -223,7 +199,7 @@ def test_pending_transaction_lost_with_the_node_is_sent_again(store, tmp_path):
     net = Devnet(dump_state=state).start()
     chain = Consortium(net)
     port, registry = net.port, chain.registry.address
-    [number] = add_epochs(store, chain.device.address, [3])
+    [number] = add_closed_epochs(store, chain.device.address, [3])
     chain.rpc("evm_setAutomine", False)
     chain.service(store).step()
     [tx] = store.anchor_txs(number)
@@ -238,7 +214,7 @@ def test_pending_transaction_lost_with_the_node_is_sent_again(store, tmp_path):
 def test_transaction_that_never_mines_is_replaced_on_the_same_nonce(store):
     with Devnet() as net:
         chain = Consortium(net)
-        [number] = add_epochs(store, chain.device.address, [6])
+        [number] = add_closed_epochs(store, chain.device.address, [6])
         chain.rpc("evm_setAutomine", False)
         service = chain.service(store, replace_after_s=0.0)
         service.step()
@@ -260,7 +236,7 @@ def test_transaction_that_never_mines_is_replaced_on_the_same_nonce(store):
 def test_fee_cap_stops_the_bumps(store):
     with Devnet() as net:
         chain = Consortium(net)
-        [number] = add_epochs(store, chain.device.address, [2])
+        [number] = add_closed_epochs(store, chain.device.address, [2])
         chain.rpc("evm_setAutomine", False)
         cap = 3 * chain.w3.eth.gas_price
         service = chain.service(store, replace_after_s=0.0, max_fee_wei=cap)
@@ -276,7 +252,7 @@ def test_fee_cap_stops_the_bumps(store):
 def test_reorganised_anchor_is_sent_again_and_confirmed_once(store):
     with Devnet() as net:
         chain = Consortium(net)
-        [number] = add_epochs(store, chain.device.address, [5])
+        [number] = add_closed_epochs(store, chain.device.address, [5])
         service = chain.service(store, confirmations=4)
         service.step()
         service.step()
@@ -299,7 +275,7 @@ def test_reorganised_anchor_is_sent_again_and_confirmed_once(store):
 def test_nonce_used_by_someone_else_means_anchoring_again(store):
     with Devnet() as net:
         chain = Consortium(net)
-        [number] = add_epochs(store, chain.device.address, [2])
+        [number] = add_closed_epochs(store, chain.device.address, [2])
         chain.rpc("evm_setAutomine", False)
         service = chain.service(store)
         service.step()
@@ -322,7 +298,7 @@ def test_nonce_used_by_someone_else_means_anchoring_again(store):
 def test_revoked_device_is_refused_and_later_epochs_wait(store):
     with Devnet() as net:
         chain = Consortium(net)
-        first, second = add_epochs(store, chain.device.address, [3, 4])
+        first, second = add_closed_epochs(store, chain.device.address, [3, 4])
         chain.registry.using(chain.member).revoke_device(chain.device.address)
         service = chain.service(store)
         nonce = chain.nonce()
@@ -337,7 +313,7 @@ def test_revoked_device_is_refused_and_later_epochs_wait(store):
 def test_refusal_cleared_by_a_member_then_retried(store):
     with Devnet() as net:
         chain = Consortium(net)
-        first, second = add_epochs(store, chain.device.address, [3, 4])
+        first, second = add_closed_epochs(store, chain.device.address, [3, 4])
         chain.registry.using(chain.member).withdraw_operator(chain.device.address, chain.operator.address)
         service = chain.service(store)
         service.step()
@@ -352,7 +328,7 @@ def test_refusal_cleared_by_a_member_then_retried(store):
 def test_anchor_already_on_chain_is_adopted_without_a_transaction(store, tmp_path):
     with Devnet() as net:
         chain = Consortium(net)
-        [number] = add_epochs(store, chain.device.address, [3])
+        [number] = add_closed_epochs(store, chain.device.address, [3])
         epoch = store.epoch(number)
         chain.registry.using(chain.device).anchor(chain.device.address, number, epoch.merkle_root,
                                                   Web3.keccak(epoch.vdf_output), epoch.count)
@@ -366,7 +342,7 @@ def test_anchor_already_on_chain_is_adopted_without_a_transaction(store, tmp_pat
 def test_one_service_per_store_and_one_registry_per_store(store):
     with Devnet() as net:
         chain = Consortium(net)
-        [number] = add_epochs(store, chain.device.address, [2])
+        [number] = add_closed_epochs(store, chain.device.address, [2])
         first = chain.service(store)
         with pytest.raises(AnchorConfigError, match="another anchoring service"):
             AnchorService(store, chain.registry.using(chain.operator), chain.device.address)
@@ -389,7 +365,7 @@ def test_policy_refuses_unsafe_settings():
 def test_many_epochs_keep_nonce_order_with_a_small_window(store):
     with Devnet(block_time=0.2) as net:
         chain = Consortium(net)
-        numbers = add_epochs(store, chain.device.address, [1, 2, 3, 4, 5, 6])
+        numbers = add_closed_epochs(store, chain.device.address, [1, 2, 3, 4, 5, 6])
         service = chain.service(store, max_in_flight=2, confirmations=2)
         service.run(until_anchored=True, timeout_s=60)
         assert_anchored_once(chain, store, numbers)
