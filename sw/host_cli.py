@@ -205,6 +205,22 @@ def add_benches(bench) -> None:
     model = bench.add_parser("model", help="spec model against the fast bit-exact model")
     model.add_argument("--json", action="store_true")
     model.set_defaults(handler=_bench_model)
+    anchor = bench.add_parser("anchor", help="gas per certificate by epoch size, against one tx each")
+    anchor.add_argument("--sizes", default="1,16,256,4096", help="epoch sizes, comma-separated")
+    anchor.add_argument("--naive-count", type=int, default=16, help="one-tx-per-certificate anchors measured")
+    anchor.add_argument("--seed", type=int, default=0)
+    anchor.add_argument("--no-service", action="store_true",
+                        help="skip the anchoring-service run (closed epochs on an interval-mining chain)")
+    anchor.add_argument("--json", action="store_true")
+    anchor.set_defaults(handler=_bench_anchor)
+
+
+def _bench_anchor(args):
+    from .bench.anchor import run
+    from .cli import _emit
+    sizes = [int(size) for size in args.sizes.split(",") if size.strip()]
+    _emit(lambda: run(sizes=sizes, naive_count=args.naive_count, seed=args.seed,
+                             service=not args.no_service), args.json)
 
 
 def _bench_certify(args):
