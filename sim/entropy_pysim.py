@@ -75,3 +75,117 @@ def rtl_run(params: EntropyParams, bits, *, ready: Callable[[int], bool] | None 
     sim.add_testbench(testbench)
     sim.run()
     return result
+
+
+class RegisterSim:
+    """:class:`rosvd.hw.entropy.registers.EntropyRegisters` in Amaranth's simulator, interactive.
+
+    ``read(offset)`` / ``write(offset, value)`` (byte offsets, as PYNQ's ``MMIO``) each
+    take one register-port cycle plus one to fetch ``r_data``; ``idle(cycles)`` lets the
+    source run. Every cycle drives the next of ``bits`` into ``raw_bit`` (``sample_period``
+    must be 1); running past the end raises. The simulator runs in a worker thread that
+    only advances while a request is served, so simulated time is the number of cycles the
+    caller spent. Call :meth:`close` (or use as a context manager) when done.
+    """
+
+    def __init__(self, params: EntropyParams, bits, *, fifo_depth: int | None = None):
+        import queue
+        import threading
+
+        from rosvd.hw.entropy.registers import DEFAULT_FIFO_DEPTH, EntropyRegisters
+
+        if params.sample_period != 1:
+            raise ValueError("RegisterSim drives one sample per cycle: sample_period must be 1")
+        self.params = params
+        self.bits = np.asarray(bits, dtype=np.uint8).tolist()
+        self.dut = EntropyRegisters(params, fifo_depth=fifo_depth or DEFAULT_FIFO_DEPTH)
+        self.cycle = 0
+        self._requests: queue.Queue = queue.Queue()
+        self._replies: queue.Queue = queue.Queue()
+        dut = self.dut
+
+        async def testbench(ctx):
+            async def step():
+                if self.cycle >= len(self.bits):
+                    raise RuntimeError(f"RegisterSim: out of raw bits after {self.cycle} cycles")
+                ctx.set(dut.raw_bit, self.bits[self.cycle])
+                await ctx.tick()
+                self.cycle += 1
+
+            while True:
+                request = self._requests.get()
+                try:
+                    kind = request[0]
+                    if kind == "stop":
+                        return
+                    if kind == "idle":
+                        for _ in range(request[1]):
+                            await step()
+                        reply = None
+                    elif kind == "read":
+                        ctx.set(dut.addr, request[1])
+                        ctx.set(dut.r_stb, 1)
+                        await step()
+                        ctx.set(dut.r_stb, 0)
+                        reply = ctx.get(dut.r_data)
+                    else:
+                        ctx.set(dut.addr, request[1])
+                        ctx.set(dut.w_data, request[2])
+                        ctx.set(dut.w_stb, 1)
+                        await step()
+                        ctx.set(dut.w_stb, 0)
+                        reply = None
+                    self._replies.put((True, reply))
+                except BaseException as error:     # hand it to the caller's thread
+                    self._replies.put((False, error))
+                    return
+
+        sim = Simulator(dut)
+        sim.add_clock(CLOCK_PERIOD)
+        sim.add_testbench(testbench)
+        def run():
+            try:
+                sim.run()
+            except BaseException as error:       # the simulator itself failed: no caller may wait forever
+                self._replies.put((False, error))
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+        self._closed = False
+
+    def _call(self, *request):
+        if self._closed:
+            raise RuntimeError("RegisterSim is closed")
+        self._requests.put(request)
+        ok, value = self._replies.get()
+        if not ok:
+            self._closed = True
+            raise value
+        return value
+
+    def read(self, offset: int) -> int:
+        return self._call("read", _index(offset))
+
+    def write(self, offset: int, value: int) -> None:
+        self._call("write", _index(offset), value & 0xFFFF_FFFF)
+
+    def idle(self, cycles: int) -> None:
+        self._call("idle", int(cycles))
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._requests.put(("stop",))
+            self._thread.join(timeout=10)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _index(offset: int) -> int:
+    if offset % 4:
+        raise ValueError(f"register offsets are multiples of 4, not {offset:#x}")
+    return offset // 4

@@ -61,3 +61,41 @@ def rtl_replay(params: EntropyParams, sequences: Mapping[str, np.ndarray], *,
                    params=dataclasses.asdict(params),
                    extra_env={IN_ENV: str(bits_in), OUT_ENV: str(out)})
         return json.loads(out.read_text())
+
+
+REGS_TOP = "rosvd_entropy_regs"
+REGS_ENV = "ROSVD_ENTROPY_REGS"
+
+
+def rtl_register_replay(params: EntropyParams, sequences: Mapping[str, np.ndarray], *,
+                        host_reset_at: Mapping[str, Iterable[int]] | None = None,
+                        hold: Mapping[str, np.ndarray] | None = None, fifo_depth: int = 16,
+                        simulator: str = "verilator") -> dict[str, dict]:
+    """Replay sequences through ``EntropyRegisters`` (testcase ``entropy_registers``):
+    per name ``{"reads": [[cycle, register, value], ...]}`` polling STATUS, DATA and
+    UNDERFLOWS in turn, with a host reset (CONTROL write) in the listed cycles and no
+    DATA read where ``hold`` is 1."""
+    from rosvd.hw.entropy.registers import REGISTERS, EntropyRegisters
+
+    if params.sample_period != 1:
+        raise ValueError("rtl_register_replay drives one sample per cycle: sample_period must be 1")
+    directory = build_dir(params).with_name(build_dir(params).name.replace(TOP, REGS_TOP)
+                                            + f"-d{fifo_depth}")
+    verilog = export(lambda: EntropyRegisters(params, fifo_depth=fifo_depth), REGS_TOP, directory)
+    arrays = {}
+    for name, bits in sequences.items():
+        if "." in name:
+            raise ValueError(f"rtl_register_replay: sequence names may not contain '.', got {name!r}")
+        arrays[name] = np.asarray(bits, dtype=np.uint8)
+        if host_reset_at and name in host_reset_at:
+            arrays[f"{name}.reset"] = np.asarray(sorted(host_reset_at[name]), dtype=np.int64)
+        if hold and name in hold:
+            arrays[f"{name}.hold"] = np.asarray(hold[name], dtype=np.uint8)
+    with tempfile.TemporaryDirectory(prefix="rosvd-entropy-regs-") as scratch:
+        bits_in, out = Path(scratch) / "in.npz", Path(scratch) / "out.json"
+        np.savez(bits_in, **arrays)
+        run_cocotb(simulator, verilog, REGS_TOP, TEST_MODULE, directory, testcase="entropy_registers",
+                   params=dataclasses.asdict(params),
+                   extra_env={IN_ENV: str(bits_in), OUT_ENV: str(out),
+                              REGS_ENV: json.dumps(REGISTERS)})
+        return json.loads(out.read_text())

@@ -7,9 +7,13 @@ Run through :func:`rosvd.sim.entropy_rtl.rtl_replay` (``run_cocotb`` with
 ``ROSVD_TB_PARAMS``        JSON of the :class:`EntropyParams` fields the design was built with
 ``ROSVD_ENTROPY_IN``       ``.npz``: per sequence ``<name>`` the raw bits (uint8, one per
                            cycle), optional ``<name>.ready`` (uint8 per cycle) and
-                           ``<name>.reset`` (cycle indices with ``host_reset`` high)
+                           ``<name>.reset`` (cycle indices with ``host_reset`` high),
+                           ``<name>.hold`` (uint8 per cycle, ``entropy_registers`` only)
 ``ROSVD_ENTROPY_OUT``      JSON written by the testcase: one record per sequence
 =========================  ===============================================================
+
+Testcase ``entropy_registers`` (top ``rosvd_entropy_regs``, ``EntropyRegisters``): see
+:func:`register_replay`; ``ROSVD_ENTROPY_REGS`` holds the register index map as JSON.
 
 Testcase ``entropy_replay``: for each sequence, a domain reset, then one bit per cycle on
 ``raw_bit``. Each cycle the inputs are set, the outputs are read in the read-only phase
@@ -95,4 +99,63 @@ async def entropy_replay(dut):
         resets = set(sequences[f"{name}.reset"].tolist()) if f"{name}.reset" in sequences.files else set()
         out[name] = await replay(dut, sequences[name], ready, resets)
         dut._log.info(f"{name}: {len(sequences[name])} samples in {out[name]['seconds']:.1f} s")
+    Path(os.environ[OUT_ENV]).write_text(json.dumps(out))
+
+
+#: Register word indices polled in turn by ``entropy_registers`` (see rosvd.hw.entropy.registers).
+POLL = ("STATUS", "DATA", "UNDERFLOWS")
+
+
+async def register_replay(dut, bits: np.ndarray, resets: set[int], index: dict,
+                          hold: np.ndarray | None = None) -> dict:
+    """Drive ``EntropyRegisters``: bits on ``raw_bit``; each cycle one read in the order of
+    :data:`POLL` (a CONTROL write of host_reset instead in the cycles of ``resets``;
+    STATUS instead of DATA in cycles where ``hold`` is 1, so the FIFO fills).
+    Records ``[cycle issued, register, value]`` for every read (the value is on
+    ``r_data`` in the following cycle)."""
+    dut.r_stb.value = 0
+    dut.w_stb.value = 0
+    dut.rst.value = 1
+    await ClockCycles(dut.clk, 2)
+    dut.rst.value = 0
+    reads, issued = [], None
+    hold_list = hold.tolist() if hold is not None else None
+    started_at = time.monotonic()
+    for cycle, bit in enumerate(bits.tolist()):
+        dut.raw_bit.value = bit
+        previous = issued
+        if cycle in resets:
+            dut.r_stb.value, dut.w_stb.value = 0, 1
+            dut.addr.value, dut.w_data.value = index["CONTROL"], 1
+            issued = None
+        else:
+            name = POLL[cycle % len(POLL)]
+            if name == "DATA" and hold_list is not None and hold_list[cycle]:
+                name = "STATUS"
+            dut.r_stb.value, dut.w_stb.value = 1, 0
+            dut.addr.value = index[name]
+            issued = (cycle, name)
+        await ReadOnly()
+        if previous is not None:
+            reads.append([previous[0], previous[1], int(dut.r_data.value)])
+        await RisingEdge(dut.clk)
+    await ReadOnly()
+    if issued is not None:
+        reads.append([issued[0], issued[1], int(dut.r_data.value)])
+    await RisingEdge(dut.clk)
+    dut.r_stb.value = 0
+    dut.w_stb.value = 0
+    return {"reads": reads, "seconds": time.monotonic() - started_at}
+
+
+@cocotb.test()
+async def entropy_registers(dut):
+    sequences = np.load(os.environ[IN_ENV])
+    index = json.loads(os.environ["ROSVD_ENTROPY_REGS"])
+    cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
+    out = {}
+    for name in [n for n in sequences.files if "." not in n]:
+        resets = set(sequences[f"{name}.reset"].tolist()) if f"{name}.reset" in sequences.files else set()
+        hold = sequences[f"{name}.hold"] if f"{name}.hold" in sequences.files else None
+        out[name] = await register_replay(dut, sequences[name], resets, index, hold)
     Path(os.environ[OUT_ENV]).write_text(json.dumps(out))
