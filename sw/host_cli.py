@@ -137,7 +137,8 @@ def add_commands(commands) -> None:
     enroll.add_argument("--dev", action="store_true",
                         help="development mode: accept the model device's simulated entropy")
     enroll.add_argument("--device", default="model", choices=["model", "rtl"],
-                        help="model (bit-exact Python) or rtl (Verilator co-simulation)")
+                        help="model (bit-exact Python) or rtl (engine on Verilator; entropy from the RO"
+                        " source's RTL in Amaranth's simulator, labelled simulated)")
     enroll.add_argument("--epoch-size", type=int, default=4096,
                         help="seal an epoch at this many certificates")
     enroll.add_argument("--epoch-age", type=float, default=60.0, help="... or when it is this old (s)")
