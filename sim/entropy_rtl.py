@@ -45,21 +45,43 @@ def rtl_replay(params: EntropyParams, sequences: Mapping[str, np.ndarray], *,
         raise ValueError("rtl_replay drives one sample per cycle: sample_period must be 1")
     directory = build_dir(params)
     verilog = export(lambda: EntropySource(params), TOP, directory)
+    arrays = _named_arrays("rtl_replay", sequences, {
+        "ready": _as_each(ready, np.uint8),
+        "reset": _as_each(host_reset_at, np.int64, sort=True),
+    })
+    return _replay(simulator, verilog, TOP, directory, "entropy_replay", params, arrays)
+
+
+def _as_each(per_name: Mapping | None, dtype, sort: bool = False) -> dict[str, np.ndarray]:
+    """``per_name``'s values as arrays of ``dtype`` (sorted when ``sort``); {} for None."""
+    return {name: np.asarray(sorted(values) if sort else values, dtype=dtype)
+            for name, values in (per_name or {}).items()}
+
+
+def _named_arrays(caller: str, sequences: Mapping[str, np.ndarray],
+                  extras: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The testbench's input arrays: each sequence's bits under its name, and each extra
+    that names it under ``name.suffix`` (why names may not hold a dot)."""
     arrays = {}
     for name, bits in sequences.items():
         if "." in name:
-            raise ValueError(f"rtl_replay: sequence names may not contain '.', got {name!r}")
+            raise ValueError(f"{caller}: sequence names may not contain '.', got {name!r}")
         arrays[name] = np.asarray(bits, dtype=np.uint8)
-        if ready and name in ready:
-            arrays[f"{name}.ready"] = np.asarray(ready[name], dtype=np.uint8)
-        if host_reset_at and name in host_reset_at:
-            arrays[f"{name}.reset"] = np.asarray(sorted(host_reset_at[name]), dtype=np.int64)
-    with tempfile.TemporaryDirectory(prefix="rosvd-entropy-") as scratch:
+        for suffix, per_name in extras.items():
+            if name in per_name:
+                arrays[f"{name}.{suffix}"] = per_name[name]
+    return arrays
+
+
+def _replay(simulator: str, verilog, top: str, directory, testcase: str, params: EntropyParams,
+            arrays: dict[str, np.ndarray], extra_env: Mapping[str, str] | None = None) -> dict:
+    """Run ``testcase`` over ``arrays`` (handed over in an .npz) and return its JSON record."""
+    with tempfile.TemporaryDirectory(prefix=f"rosvd-{top}-") as scratch:
         bits_in, out = Path(scratch) / "in.npz", Path(scratch) / "out.json"
         np.savez(bits_in, **arrays)
-        run_cocotb(simulator, verilog, TOP, TEST_MODULE, directory, testcase="entropy_replay",
+        run_cocotb(simulator, verilog, top, TEST_MODULE, directory, testcase=testcase,
                    params=dataclasses.asdict(params),
-                   extra_env={IN_ENV: str(bits_in), OUT_ENV: str(out)})
+                   extra_env={IN_ENV: str(bits_in), OUT_ENV: str(out), **(extra_env or {})})
         return json.loads(out.read_text())
 
 
@@ -82,20 +104,9 @@ def rtl_register_replay(params: EntropyParams, sequences: Mapping[str, np.ndarra
     directory = build_dir(params).with_name(build_dir(params).name.replace(TOP, REGS_TOP)
                                             + f"-d{fifo_depth}")
     verilog = export(lambda: EntropyRegisters(params, fifo_depth=fifo_depth), REGS_TOP, directory)
-    arrays = {}
-    for name, bits in sequences.items():
-        if "." in name:
-            raise ValueError(f"rtl_register_replay: sequence names may not contain '.', got {name!r}")
-        arrays[name] = np.asarray(bits, dtype=np.uint8)
-        if host_reset_at and name in host_reset_at:
-            arrays[f"{name}.reset"] = np.asarray(sorted(host_reset_at[name]), dtype=np.int64)
-        if hold and name in hold:
-            arrays[f"{name}.hold"] = np.asarray(hold[name], dtype=np.uint8)
-    with tempfile.TemporaryDirectory(prefix="rosvd-entropy-regs-") as scratch:
-        bits_in, out = Path(scratch) / "in.npz", Path(scratch) / "out.json"
-        np.savez(bits_in, **arrays)
-        run_cocotb(simulator, verilog, REGS_TOP, TEST_MODULE, directory, testcase="entropy_registers",
-                   params=dataclasses.asdict(params),
-                   extra_env={IN_ENV: str(bits_in), OUT_ENV: str(out),
-                              REGS_ENV: json.dumps(REGISTERS)})
-        return json.loads(out.read_text())
+    arrays = _named_arrays("rtl_register_replay", sequences, {
+        "reset": _as_each(host_reset_at, np.int64, sort=True),
+        "hold": _as_each(hold, np.uint8),
+    })
+    return _replay(simulator, verilog, REGS_TOP, directory, "entropy_registers", params, arrays,
+                   {REGS_ENV: json.dumps(REGISTERS)})
