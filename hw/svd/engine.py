@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -18,6 +19,16 @@ MEM_READ_LATENCY = 1
 #: (the multiplexer, a comparator and the rank increment in one cycle were the
 #: engine's longest path).
 RANK_PIPELINE = 1
+#: Register stage after a unit's steps:1 pair multiplexer, when a unit has more than one
+#: pair (the multiplexer and the unit's input adders in one cycle were the longest path).
+PAIR_SELECT_LATENCY = 1
+#: Cycles from issuing an output word to its being offered on ``result``: the V memory
+#: read, then the write into the output buffer. Issue depends on buffer credits, not on
+#: ``result.ready``, so the stream's ready never reaches a memory address.
+OUTPUT_LATENCY = MEM_READ_LATENCY + 1
+#: Output buffer words: the credit round trip (issue to taken, then one cycle for the
+#: credit to return), so a ready stream takes one word per cycle.
+OUTPUT_BUFFER_DEPTH = OUTPUT_LATENCY + 1
 
 
 def result_layout(params: SVDParams) -> data.StructLayout:
@@ -75,9 +86,14 @@ class SVDEngine(wiring.Component):
         return self.params.pairs_per_unit == 1
 
     @property
+    def pair_select_latency(self) -> int:
+        """Register stages between the memories and a unit (only with several pairs per unit)."""
+        return 0 if self.fused else PAIR_SELECT_LATENCY
+
+    @property
     def dot_cycles(self) -> int:
         """Dot phase: n reads, then the memory and MAC pipelines drain."""
-        return self.params.n + MEM_READ_LATENCY + MAC_LATENCY - 1
+        return self.params.n + MEM_READ_LATENCY + self.pair_select_latency + MAC_LATENCY - 1
 
     @property
     def angle_cycles(self) -> int:
@@ -87,7 +103,8 @@ class SVDEngine(wiring.Component):
     @property
     def rotate_cycles(self) -> int:
         """Rotate phase: n reads, the rotation pipeline drains (and, fused, the MACs)."""
-        drain = MEM_READ_LATENCY + ROTATE_LATENCY + (MAC_LATENCY if self.fused else 0)
+        drain = (MEM_READ_LATENCY + self.pair_select_latency + ROTATE_LATENCY
+                 + (MAC_LATENCY if self.fused else 0))
         return self.params.n + drain
 
     def cycle_estimate(self, sweeps: int | None = None) -> int:
@@ -100,7 +117,7 @@ class SVDEngine(wiring.Component):
         rounds = sweeps * p.rounds_per_sweep * p.pairs_per_unit
         load = p.n * p.n + (self.dot_cycles if self.fused else 0)
         norm = p.pairs_per_unit * (dot_per_pair + 2 * p.units * (self._sqrt.latency + 1))
-        rank, output = p.n + RANK_PIPELINE, p.n + 1 + p.k * p.n
+        rank, output = p.n + RANK_PIPELINE, p.output_words + OUTPUT_LATENCY
         return load + rounds * pair + norm + rank + output
 
     def elaborate(self, platform):
@@ -143,27 +160,41 @@ class SVDEngine(wiring.Component):
         sweep = Signal(range(p.sweeps))
         round_ = Signal(range(p.rounds_per_sweep))
         step = Signal(range(steps))
-        count = Signal(range(2 * n + 8))           # cycle within a phase
+        # Cycle within a phase; in the output phases, the word within a block.
+        count = Signal(range(max(2 * n, self.dot_cycles, self.angle_cycles, self.rotate_cycles)))
+        # Registered phase boundaries, so that no counter comparison sits between the
+        # counter and its hundreds of loads: ``first`` is high in the cycle after
+        # ``count`` restarts, ``last`` in the final cycle of a fixed-length phase.
+        first = Signal()
+        last = Signal()
         final = Signal()                           # dot phase computes final norms
         rotated_any = Signal()                     # some pair rotated in this sweep
-        rd_row = Signal(row_bits)
-        rd_bank = Signal()
-        reading = Signal()                         # rd_row is a live row this cycle
+        reading = Signal()                         # row ``count`` is a live row this cycle
         rd_valid = Signal()                        # read data is a live row this cycle
         rotating = Signal()                        # in the rotate phase (else dot phase)
-        m.d.sync += rd_valid.eq(reading)
-        for port in v_read:
-            m.d.comb += port.addr.eq(Cat(rd_row, rd_bank))
-        # A is read only in the dot and rotate phases, at row ``count`` of the current
-        # bank: its address skips the state-dependent multiplexer (and result.ready).
-        for port in a_read:
+        m.d.sync += [rd_valid.eq(reading), first.eq(0)]
+
+        def restart():
+            """Statements that begin a phase at count 0."""
+            return [count.eq(0), first.eq(1), last.eq(0)]
+
+        def count_phase(length):
+            """Statements that advance ``count`` through a phase of ``length`` cycles."""
+            return [count.eq(count + 1), last.eq(count == length - 2)]
+
+        # Both memories are read at row ``count`` of the current bank, in every phase
+        # (the output phases step ``count`` through the rows of a vector): the addresses
+        # come straight from registers.
+        for port in a_read + v_read:
             m.d.comb += port.addr.eq(Cat(count[:row_bits], parity))
 
         # Rows travel alongside the rotation pipeline to become write addresses.
+        select = self.pair_select_latency
         wr_row = Signal(row_bits)
         row_pipe = [Signal(row_bits, name=f"row_pipe{i}")
-                    for i in range(MEM_READ_LATENCY + ROTATE_LATENCY)]
-        m.d.sync += [row_pipe[0].eq(rd_row)] + [b.eq(a) for a, b in zip(row_pipe, row_pipe[1:], strict=False)]
+                    for i in range(MEM_READ_LATENCY + select + ROTATE_LATENCY)]
+        m.d.sync += [row_pipe[0].eq(count[:row_bits])]
+        m.d.sync += [b.eq(a) for a, b in zip(row_pipe, row_pipe[1:], strict=False)]
         m.d.comb += wr_row.eq(row_pipe[-1])
 
         # Columns each slot receives in the rotate phase: the unit output that the
@@ -179,6 +210,14 @@ class SVDEngine(wiring.Component):
             v_moved.append(unit.v_top_out if src < half else unit.v_bottom_out)
             moving.append(rotated & (step == pair % steps))
 
+        def selected(value, shape, name):
+            """``value`` after the pair-select register stages."""
+            for stage in range(select):
+                register = Signal(shape, name=f"{name}_sel{stage}")
+                m.d.sync += register.eq(value)
+                value = register
+            return value
+
         # Units read their pairs through a steps:1 multiplexer. With one pair per unit
         # (``fused``), the next round's dot products are accumulated from the columns
         # as they are written, which removes the dot phase from every round.
@@ -186,13 +225,15 @@ class SVDEngine(wiring.Component):
         for u, unit in enumerate(units):
             tops = [u * steps + s for s in range(steps)]
             bottoms = [half + slot for slot in tops]
-            a_top = Array(a_read[x].data for x in tops)[step]
-            a_bottom = Array(a_read[x].data for x in bottoms)[step]
+            col, vec = signed(p.col_width), signed(p.v_width)
+            a_top = selected(Array(a_read[x].data for x in tops)[step], col, f"a_top{u}")
+            a_bottom = selected(Array(a_read[x].data for x in bottoms)[step], col, f"a_bottom{u}")
             m.d.comb += [
                 unit.a_top.eq(a_top), unit.a_bottom.eq(a_bottom),
-                unit.v_top.eq(Array(v_read[x].data for x in tops)[step]),
-                unit.v_bottom.eq(Array(v_read[x].data for x in bottoms)[step]),
-                unit.rotate.eq(rd_valid & rotating),
+                unit.v_top.eq(selected(Array(v_read[x].data for x in tops)[step], vec, f"v_top{u}")),
+                unit.v_bottom.eq(selected(Array(v_read[x].data for x in bottoms)[step], vec,
+                                          f"v_bottom{u}")),
+                unit.rotate.eq(selected(rd_valid & rotating, 1, f"rotate{u}")),
             ]
             if fused:
                 m.d.comb += [
@@ -202,7 +243,7 @@ class SVDEngine(wiring.Component):
                 ]
             else:
                 m.d.comb += [unit.dot_top.eq(a_top), unit.dot_bottom.eq(a_bottom),
-                             unit.accumulate.eq(rd_valid & ~rotating)]
+                             unit.accumulate.eq(selected(rd_valid & ~rotating, 1, f"accumulate{u}"))]
 
         # Load path.
         load_row = Signal(row_bits)
@@ -233,11 +274,36 @@ class SVDEngine(wiring.Component):
         probe = Signal(p.sigma_width)
         probe_slot = Signal(range(n))
         probe_valid = Signal()
-        out_index = Signal(range(n))
         norm_index = Signal(range(2 * p.units))
         out_vector = Signal(range(p.k))
         fire = Signal()
         m.d.comb += fire.eq(self.result.valid & self.result.ready)
+
+        # Output: a word is issued (its V row read, or its sigma selected) while the
+        # buffer has a credit, and written into the buffer OUTPUT_LATENCY - 1 cycles
+        # later; a credit returns when a word is taken.
+        m.submodules.out_buffer = out_buffer = SyncFIFO(width=p.out_width + 1,
+                                                        depth=OUTPUT_BUFFER_DEPTH)
+        credits = Signal(range(OUTPUT_BUFFER_DEPTH + 1), init=OUTPUT_BUFFER_DEPTH)
+        issue = Signal()
+        issue_last = Signal()                      # the decomposition's final word
+        word_valid = Signal()
+        word_vector = Signal()                     # a V element, else a sigma
+        word_sigma = Signal(p.sigma_width)
+        word_slot = Signal(range(n))
+        word_last = Signal()
+        m.d.sync += [credits.eq(credits - issue + fire),
+                     word_valid.eq(issue), word_last.eq(issue_last)]
+        word = Signal(signed(p.out_width))
+        m.d.comb += [
+            word.eq(Mux(word_vector, Array(port.data for port in v_read)[word_slot], word_sigma)),
+            out_buffer.w_en.eq(word_valid),
+            out_buffer.w_data.eq(Cat(word, word_last)),
+            self.result.valid.eq(out_buffer.r_rdy),
+            self.result.payload.data.eq(out_buffer.r_data[:p.out_width]),
+            self.result.payload.last.eq(out_buffer.r_data[p.out_width]),
+            out_buffer.r_en.eq(self.result.ready),
+        ]
 
         with m.FSM(name="control"):
             with m.State("LOAD"):
@@ -249,17 +315,16 @@ class SVDEngine(wiring.Component):
                         m.d.sync += load_row.eq(load_row + 1)
                         with m.If(load_row == n - 1):
                             m.d.sync += [parity.eq(0), sweep.eq(0), round_.eq(0), step.eq(0),
-                                         count.eq(0), final.eq(0), rotated_any.eq(0)]
+                                         final.eq(0), rotated_any.eq(0), *restart()]
                             m.next = "DOT"
 
             with m.State("DOT"):
-                m.d.comb += [self.busy.eq(1), rd_row.eq(count), rd_bank.eq(parity),
-                             reading.eq(count < n)]
+                m.d.comb += [self.busy.eq(1), reading.eq(count < n)]
                 for unit in units:
-                    m.d.comb += unit.clear.eq(count == 0)
-                m.d.sync += count.eq(count + 1)
-                with m.If(count == self.dot_cycles - 1):
-                    m.d.sync += count.eq(0)
+                    m.d.comb += unit.clear.eq(first)
+                m.d.sync += count_phase(self.dot_cycles)
+                with m.If(last):
+                    m.d.sync += restart()
                     with m.If(final):
                         m.next = "NORM"
                     with m.Else():
@@ -267,10 +332,9 @@ class SVDEngine(wiring.Component):
 
             with m.State("ANGLE"):
                 # Issue slot `count` of every pipeline in cycles 0..slots-1; the results
-                # return in the same order latency cycles later.
+                # return in the same order, the last one in the phase's final cycle.
                 m.d.comb += self.busy.eq(1)
-                with m.If(count < slots):
-                    m.d.sync += count.eq(count + 1)
+                m.d.sync += count_phase(self.angle_cycles)
                 for angle, group in zip(angles, angle_groups, strict=True):
                     m.d.comb += [
                         angle.start.eq(count < len(group)),
@@ -283,19 +347,18 @@ class SVDEngine(wiring.Component):
                         m.d.comb += unit.angle_load.eq(angle.done & (angle.tag_out == slot))
                 with m.If(Cat(a.done & ~a.skip for a in angles).any()):
                     m.d.sync += rotated_any.eq(1)
-                with m.If(angles[0].done & (angles[0].tag_out == slots - 1)):
-                    m.d.sync += count.eq(0)
+                with m.If(last):
+                    m.d.sync += restart()
                     m.next = "ROTATE"
 
             with m.State("ROTATE"):
-                m.d.comb += [self.busy.eq(1), rd_row.eq(count), rd_bank.eq(parity),
-                             reading.eq(count < n), rotating.eq(1)]
+                m.d.comb += [self.busy.eq(1), reading.eq(count < n), rotating.eq(1)]
                 if fused:
                     for unit in units:
-                        m.d.comb += unit.clear.eq(count == 0)
-                m.d.sync += count.eq(count + 1)
-                with m.If(count == self.rotate_cycles - 1):
-                    m.d.sync += count.eq(0)
+                        m.d.comb += unit.clear.eq(first)
+                m.d.sync += count_phase(self.rotate_cycles)
+                with m.If(last):
+                    m.d.sync += restart()
                     m.next = "ANGLE" if fused else "DOT"
                     with m.If(step != steps - 1):
                         m.d.sync += step.eq(step + 1)
@@ -325,7 +388,7 @@ class SVDEngine(wiring.Component):
                             for side, slot in ((u, u * steps + s), (p.units + u, half + u * steps + s)):
                                 with m.If((norm_index == side) & (step == s)):
                                     m.d.sync += sigma[slot].eq(sqrt.root)
-                    m.d.sync += [count.eq(0), norm_index.eq(norm_index + 1)]
+                    m.d.sync += [*restart(), norm_index.eq(norm_index + 1)]
                     with m.If(norm_index == 2 * p.units - 1):
                         m.d.sync += norm_index.eq(0)
                         with m.If(step != steps - 1):
@@ -347,49 +410,45 @@ class SVDEngine(wiring.Component):
                         m.d.sync += rank[i].eq(rank[i] + ahead)
                 m.d.sync += count.eq(count + 1)
                 with m.If(count == n - 1 + RANK_PIPELINE):
-                    m.d.sync += [count.eq(0), out_index.eq(0)]
+                    m.d.sync += restart()
                     m.next = "SIGMA"
 
             with m.State("SIGMA"):
-                m.d.comb += self.busy.eq(1)
-                hits = [rank[i] == out_index for i in range(n)]
+                # Word ``count``: the sigma ranked ``count``.
+                m.d.comb += [self.busy.eq(1), issue.eq(credits != 0)]
+                hits = [rank[i] == count for i in range(n)]
                 value = 0
                 slot_hit = 0
                 for i in range(n):
                     value = value | Mux(hits[i], sigma[i], 0)
                     slot_hit = slot_hit | Mux(hits[i], i, 0)
-                m.d.comb += [self.result.valid.eq(1), self.result.payload.data.eq(value)]
-                with m.If(fire):
-                    m.d.sync += out_index.eq(out_index + 1)
+                m.d.sync += [word_vector.eq(0), word_sigma.eq(value)]
+                with m.If(issue):
+                    m.d.sync += count.eq(count + 1)
                     for r in range(p.k):
-                        with m.If(out_index == r):
+                        with m.If(count == r):
                             m.d.sync += top_slot[r].eq(slot_hit)
-                    with m.If(out_index == n - 1):
-                        m.d.sync += [out_index.eq(0), out_vector.eq(0)]
-                        m.next = "PRIME"
-
-            with m.State("PRIME"):
-                # Present row 0 so the first vector element is read out next cycle.
-                m.d.comb += [self.busy.eq(1), rd_row.eq(0), rd_bank.eq(parity)]
-                m.next = "VECTOR"
+                    with m.If(count == n - 1):
+                        m.d.sync += [count.eq(0), out_vector.eq(0)]
+                        m.next = "VECTOR"
 
             with m.State("VECTOR"):
+                # Word ``count`` of vector ``out_vector``: V row ``count`` is read now.
+                m.d.comb += [self.busy.eq(1), issue.eq(credits != 0),
+                             issue_last.eq(issue & (out_vector == p.k - 1) & (count == n - 1))]
+                m.d.sync += [word_vector.eq(1), word_slot.eq(Array(top_slot)[out_vector])]
+                with m.If(issue):
+                    m.d.sync += count.eq(count + 1)
+                    with m.If(count == n - 1):
+                        m.d.sync += [count.eq(0), out_vector.eq(out_vector + 1)]
+                    with m.If(issue_last):
+                        m.next = "DRAIN"
+
+            with m.State("DRAIN"):
+                # Busy until the last word is taken.
                 m.d.comb += self.busy.eq(1)
-                slot_now = Array(top_slot)[out_vector]
-                last = (out_vector == p.k - 1) & (out_index == n - 1)
-                m.d.comb += [
-                    self.result.valid.eq(1),
-                    self.result.payload.data.eq(Array(port.data for port in v_read)[slot_now]),
-                    self.result.payload.last.eq(last),
-                    rd_bank.eq(parity),
-                    rd_row.eq(Mux(fire, out_index + 1, out_index)),
-                ]
-                with m.If(fire):
-                    m.d.sync += out_index.eq(out_index + 1)
-                    with m.If(out_index == n - 1):
-                        m.d.sync += [out_index.eq(0), out_vector.eq(out_vector + 1)]
-                    with m.If(last):
-                        m.d.sync += [load_row.eq(0), load_col.eq(0)]
-                        m.next = "LOAD"
+                with m.If(fire & self.result.payload.last):
+                    m.d.sync += [load_row.eq(0), load_col.eq(0)]
+                    m.next = "LOAD"
         return m
 
