@@ -29,6 +29,9 @@ OUTPUT_LATENCY = MEM_READ_LATENCY + 1
 #: Output buffer words: the credit round trip (issue to taken, then one cycle for the
 #: credit to return), so a ready stream takes one word per cycle.
 OUTPUT_BUFFER_DEPTH = OUTPUT_LATENCY + 1
+#: Column slots whose memories share one copy of the row counter and bank flag that
+#: address them: a single copy drove every LUT RAM of the engine (thousands of loads).
+ADDRESS_GROUP = 2
 
 
 def result_layout(params: SVDParams) -> data.StructLayout:
@@ -173,29 +176,43 @@ class SVDEngine(wiring.Component):
         rd_valid = Signal()                        # read data is a live row this cycle
         rotating = Signal()                        # in the rotate phase (else dot phase)
         m.d.sync += [rd_valid.eq(reading), first.eq(0)]
+        # ``count`` and ``parity`` change only through these strobes, so that copies of
+        # them can follow the same updates.
+        count_clear, count_step = Signal(), Signal()
+        parity_clear, parity_flip = Signal(), Signal()
+        m.d.sync += [count.eq(Mux(count_clear, 0, count + count_step)),
+                     parity.eq(Mux(parity_clear, 0, parity ^ parity_flip))]
 
         def restart():
-            """Statements that begin a phase at count 0."""
-            return [count.eq(0), first.eq(1), last.eq(0)]
+            """Begin a phase at count 0."""
+            m.d.comb += count_clear.eq(1)
+            m.d.sync += [first.eq(1), last.eq(0)]
 
         def count_phase(length):
-            """Statements that advance ``count`` through a phase of ``length`` cycles."""
-            return [count.eq(count + 1), last.eq(count == length - 2)]
+            """Advance ``count`` through a phase of ``length`` cycles."""
+            m.d.comb += count_step.eq(1)
+            m.d.sync += last.eq(count == length - 2)
 
         # Both memories are read at row ``count`` of the current bank, in every phase
-        # (the output phases step ``count`` through the rows of a vector): the addresses
-        # come straight from registers.
-        for port in a_read + v_read:
-            m.d.comb += port.addr.eq(Cat(count[:row_bits], parity))
-
-        # Rows travel alongside the rotation pipeline to become write addresses.
+        # (the output phases step ``count`` through the rows of a vector), addressed by
+        # per-group copies of the row counter and the bank flag. Rows travel alongside
+        # the rotation pipeline to become write addresses.
         select = self.pair_select_latency
-        wr_row = Signal(row_bits)
-        row_pipe = [Signal(row_bits, name=f"row_pipe{i}")
-                    for i in range(MEM_READ_LATENCY + select + ROTATE_LATENCY)]
-        m.d.sync += [row_pipe[0].eq(count[:row_bits])]
-        m.d.sync += [b.eq(a) for a, b in zip(row_pipe, row_pipe[1:], strict=False)]
-        m.d.comb += wr_row.eq(row_pipe[-1])
+        wr_row, wr_bank = [], []
+        for group in range(0, n, ADDRESS_GROUP):
+            row = Signal(row_bits, name=f"rd_row{group}")
+            bank = Signal(name=f"rd_bank{group}")
+            m.d.sync += [row.eq(Mux(count_clear, 0, row + count_step)),
+                         bank.eq(Mux(parity_clear, 0, bank ^ parity_flip))]
+            row_pipe = [Signal(row_bits, name=f"row_pipe{group}_{i}")
+                        for i in range(MEM_READ_LATENCY + select + ROTATE_LATENCY)]
+            m.d.sync += [row_pipe[0].eq(row)]
+            m.d.sync += [b.eq(a) for a, b in zip(row_pipe, row_pipe[1:], strict=False)]
+            for slot in range(group, min(group + ADDRESS_GROUP, n)):
+                for port in (a_read[slot], v_read[slot]):
+                    m.d.comb += port.addr.eq(Cat(row, bank))
+                wr_row.append(row_pipe[-1])
+                wr_bank.append(~bank)
 
         # Columns each slot receives in the rotate phase: the unit output that the
         # circle schedule moves into it.
@@ -262,7 +279,7 @@ class SVDEngine(wiring.Component):
                     (a_write[slot], load_a, a_moved[slot]),
                     (v_write[slot], Mux(load_row == slot, v_one, 0), v_moved[slot])):
                 m.d.comb += [
-                    port.addr.eq(Mux(loading, Cat(load_row, Const(0, 1)), Cat(wr_row, ~parity))),
+                    port.addr.eq(Mux(loading, Cat(load_row, Const(0, 1)), Cat(wr_row[slot], wr_bank[slot]))),
                     port.data.eq(Mux(loading, load_value, moved)),
                     port.en.eq(load_here | moving[slot]),
                 ]
@@ -314,17 +331,19 @@ class SVDEngine(wiring.Component):
                     with m.If(load_col == n - 1):
                         m.d.sync += load_row.eq(load_row + 1)
                         with m.If(load_row == n - 1):
-                            m.d.sync += [parity.eq(0), sweep.eq(0), round_.eq(0), step.eq(0),
-                                         final.eq(0), rotated_any.eq(0), *restart()]
+                            m.d.sync += [sweep.eq(0), round_.eq(0), step.eq(0),
+                                         final.eq(0), rotated_any.eq(0)]
+                            m.d.comb += parity_clear.eq(1)
+                            restart()
                             m.next = "DOT"
 
             with m.State("DOT"):
                 m.d.comb += [self.busy.eq(1), reading.eq(count < n)]
                 for unit in units:
                     m.d.comb += unit.clear.eq(first)
-                m.d.sync += count_phase(self.dot_cycles)
+                count_phase(self.dot_cycles)
                 with m.If(last):
-                    m.d.sync += restart()
+                    restart()
                     with m.If(final):
                         m.next = "NORM"
                     with m.Else():
@@ -334,7 +353,7 @@ class SVDEngine(wiring.Component):
                 # Issue slot `count` of every pipeline in cycles 0..slots-1; the results
                 # return in the same order, the last one in the phase's final cycle.
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += count_phase(self.angle_cycles)
+                count_phase(self.angle_cycles)
                 for angle, group in zip(angles, angle_groups, strict=True):
                     m.d.comb += [
                         angle.start.eq(count < len(group)),
@@ -348,7 +367,7 @@ class SVDEngine(wiring.Component):
                 with m.If(Cat(a.done & ~a.skip for a in angles).any()):
                     m.d.sync += rotated_any.eq(1)
                 with m.If(last):
-                    m.d.sync += restart()
+                    restart()
                     m.next = "ROTATE"
 
             with m.State("ROTATE"):
@@ -356,14 +375,15 @@ class SVDEngine(wiring.Component):
                 if fused:
                     for unit in units:
                         m.d.comb += unit.clear.eq(first)
-                m.d.sync += count_phase(self.rotate_cycles)
+                count_phase(self.rotate_cycles)
                 with m.If(last):
-                    m.d.sync += restart()
+                    restart()
                     m.next = "ANGLE" if fused else "DOT"
                     with m.If(step != steps - 1):
                         m.d.sync += step.eq(step + 1)
                     with m.Else():
-                        m.d.sync += [step.eq(0), parity.eq(~parity)]
+                        m.d.sync += step.eq(0)
+                        m.d.comb += parity_flip.eq(1)
                         with m.If(round_ != p.rounds_per_sweep - 1):
                             m.d.sync += round_.eq(round_ + 1)
                         with m.Else():
@@ -380,15 +400,15 @@ class SVDEngine(wiring.Component):
                 # sigma of the slots in this step: unit u's top (alpha) then bottom (beta)
                 m.d.comb += self.busy.eq(1)
                 norms = Array([u.alpha for u in units] + [u.beta for u in units])
-                m.d.comb += [sqrt.start.eq(count == 0), sqrt.value.eq(norms[norm_index])]
-                m.d.sync += count.eq(1)
+                m.d.comb += [sqrt.start.eq(first), sqrt.value.eq(norms[norm_index])]
                 with m.If(sqrt.done):
                     for u in range(p.units):
                         for s in range(steps):
                             for side, slot in ((u, u * steps + s), (p.units + u, half + u * steps + s)):
                                 with m.If((norm_index == side) & (step == s)):
                                     m.d.sync += sigma[slot].eq(sqrt.root)
-                    m.d.sync += [*restart(), norm_index.eq(norm_index + 1)]
+                    restart()
+                    m.d.sync += norm_index.eq(norm_index + 1)
                     with m.If(norm_index == 2 * p.units - 1):
                         m.d.sync += norm_index.eq(0)
                         with m.If(step != steps - 1):
@@ -408,9 +428,9 @@ class SVDEngine(wiring.Component):
                     for i in range(n):
                         ahead = (probe > sigma[i]) | ((probe == sigma[i]) & (probe_slot < i))
                         m.d.sync += rank[i].eq(rank[i] + ahead)
-                m.d.sync += count.eq(count + 1)
+                m.d.comb += count_step.eq(1)
                 with m.If(count == n - 1 + RANK_PIPELINE):
-                    m.d.sync += restart()
+                    restart()
                     m.next = "SIGMA"
 
             with m.State("SIGMA"):
@@ -423,13 +443,14 @@ class SVDEngine(wiring.Component):
                     value = value | Mux(hits[i], sigma[i], 0)
                     slot_hit = slot_hit | Mux(hits[i], i, 0)
                 m.d.sync += [word_vector.eq(0), word_sigma.eq(value)]
+                m.d.comb += count_step.eq(issue)
                 with m.If(issue):
-                    m.d.sync += count.eq(count + 1)
                     for r in range(p.k):
                         with m.If(count == r):
                             m.d.sync += top_slot[r].eq(slot_hit)
                     with m.If(count == n - 1):
-                        m.d.sync += [count.eq(0), out_vector.eq(0)]
+                        m.d.comb += count_clear.eq(1)
+                        m.d.sync += out_vector.eq(0)
                         m.next = "VECTOR"
 
             with m.State("VECTOR"):
@@ -437,10 +458,11 @@ class SVDEngine(wiring.Component):
                 m.d.comb += [self.busy.eq(1), issue.eq(credits != 0),
                              issue_last.eq(issue & (out_vector == p.k - 1) & (count == n - 1))]
                 m.d.sync += [word_vector.eq(1), word_slot.eq(Array(top_slot)[out_vector])]
+                m.d.comb += count_step.eq(issue)
                 with m.If(issue):
-                    m.d.sync += count.eq(count + 1)
                     with m.If(count == n - 1):
-                        m.d.sync += [count.eq(0), out_vector.eq(out_vector + 1)]
+                        m.d.comb += count_clear.eq(1)
+                        m.d.sync += out_vector.eq(out_vector + 1)
                     with m.If(issue_last):
                         m.next = "DRAIN"
 
