@@ -15,17 +15,18 @@ from .schedule import source_slot
 
 #: Cycles from a memory read address to its data (synchronous read ports).
 MEM_READ_LATENCY = 1
-#: Register stages between the ranking's n:1 probe multiplexer and its n comparators
-#: (the multiplexer, a comparator and the rank increment in one cycle were the
-#: engine's longest path).
-RANK_PIPELINE = 1
+#: Register stages between the ranking's n:1 probe multiplexer and its rank counters:
+#: the probe, then the comparison results (the multiplexer, a comparator and the rank
+#: increment in one cycle were the engine's longest path, the last two still long).
+RANK_PIPELINE = 2
 #: Register stage after a unit's steps:1 pair multiplexer, when a unit has more than one
 #: pair (the multiplexer and the unit's input adders in one cycle were the longest path).
 PAIR_SELECT_LATENCY = 1
 #: Cycles from issuing an output word to its being offered on ``result``: the V memory
-#: read, then the write into the output buffer. Issue depends on buffer credits, not on
-#: ``result.ready``, so the stream's ready never reaches a memory address.
-OUTPUT_LATENCY = MEM_READ_LATENCY + 1
+#: read (or the registered rank matches), the selected word, then the write into the
+#: output buffer. Issue depends on buffer credits, not on ``result.ready``, so the
+#: stream's ready never reaches a memory address.
+OUTPUT_LATENCY = MEM_READ_LATENCY + 2
 #: Output buffer words: the credit round trip (issue to taken, then one cycle for the
 #: credit to return), so a ready stream takes one word per cycle.
 OUTPUT_BUFFER_DEPTH = OUTPUT_LATENCY + 1
@@ -287,6 +288,7 @@ class SVDEngine(wiring.Component):
         # Final norms, ranks and output selection.
         sigma = [Signal(p.sigma_width, name=f"sigma{i}") for i in range(n)]
         rank = [Signal(range(n), name=f"rank{i}") for i in range(n)]
+        rank_ahead = [Signal(name=f"rank_ahead{i}") for i in range(n)]
         top_slot = [Signal(range(n), name=f"top_slot{i}") for i in range(p.k)]
         probe = Signal(p.sigma_width)
         probe_slot = Signal(range(n))
@@ -296,7 +298,7 @@ class SVDEngine(wiring.Component):
         fire = Signal()
         m.d.comb += fire.eq(self.result.valid & self.result.ready)
 
-        # Output: a word is issued (its V row read, or its sigma selected) while the
+        # Output: a word is issued (its V row read, or its rank matched) while the
         # buffer has a credit, and written into the buffer OUTPUT_LATENCY - 1 cycles
         # later; a credit returns when a word is taken.
         m.submodules.out_buffer = out_buffer = SyncFIFO(width=p.out_width + 1,
@@ -304,18 +306,34 @@ class SVDEngine(wiring.Component):
         credits = Signal(range(OUTPUT_BUFFER_DEPTH + 1), init=OUTPUT_BUFFER_DEPTH)
         issue = Signal()
         issue_last = Signal()                      # the decomposition's final word
+        # Stage 1: V data read, or which slot has the issued rank.
         word_valid = Signal()
         word_vector = Signal()                     # a V element, else a sigma
-        word_sigma = Signal(p.sigma_width)
+        word_index = Signal(range(n))
+        word_hits = Signal(n)
         word_slot = Signal(range(n))
         word_last = Signal()
-        m.d.sync += [credits.eq(credits - issue + fire),
-                     word_valid.eq(issue), word_last.eq(issue_last)]
+        m.d.sync += [credits.eq(credits - issue + fire), word_valid.eq(issue),
+                     word_last.eq(issue_last), word_index.eq(count),
+                     word_hits.eq(Cat(rank[i] == count for i in range(n)))]
+        value, slot_hit = 0, 0
+        for i in range(n):
+            value = value | Mux(word_hits[i], sigma[i], 0)
+            slot_hit = slot_hit | Mux(word_hits[i], i, 0)
+        with m.If(word_valid & ~word_vector):
+            for r in range(p.k):
+                with m.If(word_index == r):
+                    m.d.sync += top_slot[r].eq(slot_hit)
+        # Stage 2: the word, written into the buffer.
         word = Signal(signed(p.out_width))
+        word_written, word_written_last = Signal(), Signal()
+        m.d.sync += [
+            word.eq(Mux(word_vector, Array(port.data for port in v_read)[word_slot], value)),
+            word_written.eq(word_valid), word_written_last.eq(word_last),
+        ]
         m.d.comb += [
-            word.eq(Mux(word_vector, Array(port.data for port in v_read)[word_slot], word_sigma)),
-            out_buffer.w_en.eq(word_valid),
-            out_buffer.w_data.eq(Cat(word, word_last)),
+            out_buffer.w_en.eq(word_written),
+            out_buffer.w_data.eq(Cat(word, word_written_last)),
             self.result.valid.eq(out_buffer.r_rdy),
             self.result.payload.data.eq(out_buffer.r_data[:p.out_width]),
             self.result.payload.last.eq(out_buffer.r_data[p.out_width]),
@@ -420,14 +438,15 @@ class SVDEngine(wiring.Component):
 
             with m.State("RANK"):
                 # rank[i] = #{j : sigma[j] > sigma[i], or equal with j < i}; sigma[count]
-                # is registered as the probe, compared with every sigma a cycle later.
+                # is registered as the probe, compared with every sigma a cycle later,
+                # and the comparisons counted a cycle after that.
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += [probe.eq(Array(sigma)[count]), probe_slot.eq(count),
                              probe_valid.eq(count < n)]
-                with m.If(probe_valid):
-                    for i in range(n):
-                        ahead = (probe > sigma[i]) | ((probe == sigma[i]) & (probe_slot < i))
-                        m.d.sync += rank[i].eq(rank[i] + ahead)
+                for i in range(n):
+                    ahead = (probe > sigma[i]) | ((probe == sigma[i]) & (probe_slot < i))
+                    m.d.sync += [rank_ahead[i].eq(probe_valid & ahead),
+                                 rank[i].eq(rank[i] + rank_ahead[i])]
                 m.d.comb += count_step.eq(1)
                 with m.If(count == n - 1 + RANK_PIPELINE):
                     restart()
@@ -436,18 +455,9 @@ class SVDEngine(wiring.Component):
             with m.State("SIGMA"):
                 # Word ``count``: the sigma ranked ``count``.
                 m.d.comb += [self.busy.eq(1), issue.eq(credits != 0)]
-                hits = [rank[i] == count for i in range(n)]
-                value = 0
-                slot_hit = 0
-                for i in range(n):
-                    value = value | Mux(hits[i], sigma[i], 0)
-                    slot_hit = slot_hit | Mux(hits[i], i, 0)
-                m.d.sync += [word_vector.eq(0), word_sigma.eq(value)]
+                m.d.sync += word_vector.eq(0)
                 m.d.comb += count_step.eq(issue)
                 with m.If(issue):
-                    for r in range(p.k):
-                        with m.If(count == r):
-                            m.d.sync += top_slot[r].eq(slot_hit)
                     with m.If(count == n - 1):
                         m.d.comb += count_clear.eq(1)
                         m.d.sync += out_vector.eq(0)
