@@ -199,7 +199,7 @@ class SVDEngine(wiring.Component):
         # per-group copies of the row counter and the bank flag. Rows travel alongside
         # the rotation pipeline to become write addresses.
         select = self.pair_select_latency
-        wr_row, wr_bank = [], []
+        wr_next = []                               # per group: the next write row and bank
         for group in range(0, n, ADDRESS_GROUP):
             row = Signal(row_bits, name=f"rd_row{group}")
             bank = Signal(name=f"rd_bank{group}")
@@ -212,8 +212,8 @@ class SVDEngine(wiring.Component):
             for slot in range(group, min(group + ADDRESS_GROUP, n)):
                 for port in (a_read[slot], v_read[slot]):
                     m.d.comb += port.addr.eq(Cat(row, bank))
-                wr_row.append(row_pipe[-1])
-                wr_bank.append(~bank)
+            # The bank flips only after a phase's last write, so a cycle early is the same.
+            wr_next.append(Cat(row_pipe[-2], ~bank))
 
         # Columns each slot receives in the rotate phase: the unit output that the
         # circle schedule moves into it.
@@ -273,15 +273,28 @@ class SVDEngine(wiring.Component):
         m.d.comb += load_a.eq(self.matrix.payload << p.guard_bits)
         v_one = 1 << p.v_frac
 
-        # Write ports: the input stream while loading, else the moved columns.
+        # Write ports: the input stream while loading, else the moved columns. Loaded
+        # elements are written a cycle after they are taken, so that every write
+        # address, enable and datum comes from a register (the state decoding and the
+        # stream handshake had reached every memory).
+        load_data = Signal(signed(p.col_width))
+        m.d.sync += load_data.eq(load_a)
+        wr_addr = []
+        for index, following in enumerate(wr_next):
+            address = Signal(row_bits + 1, name=f"wr_addr{index * ADDRESS_GROUP}")
+            m.d.sync += address.eq(Mux(loading, Cat(load_row, Const(0, 1)), following))
+            wr_addr += [address] * ADDRESS_GROUP
         for slot in range(n):
-            load_here = loading & load_fire & (load_col == slot)
+            load_here = Signal(name=f"load_here{slot}")
+            load_one = Signal(name=f"load_one{slot}")          # a diagonal element of V
+            m.d.sync += [load_here.eq(loading & load_fire & (load_col == slot)),
+                         load_one.eq(load_row == slot)]
             for port, load_value, moved in (
-                    (a_write[slot], load_a, a_moved[slot]),
-                    (v_write[slot], Mux(load_row == slot, v_one, 0), v_moved[slot])):
+                    (a_write[slot], load_data, a_moved[slot]),
+                    (v_write[slot], Mux(load_one, v_one, 0), v_moved[slot])):
                 m.d.comb += [
-                    port.addr.eq(Mux(loading, Cat(load_row, Const(0, 1)), Cat(wr_row[slot], wr_bank[slot]))),
-                    port.data.eq(Mux(loading, load_value, moved)),
+                    port.addr.eq(wr_addr[slot]),
+                    port.data.eq(Mux(load_here, load_value, moved)),
                     port.en.eq(load_here | moving[slot]),
                 ]
 
