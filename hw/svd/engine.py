@@ -19,9 +19,10 @@ MEM_READ_LATENCY = 1
 #: the probe, then the comparison results (the multiplexer, a comparator and the rank
 #: increment in one cycle were the engine's longest path, the last two still long).
 RANK_PIPELINE = 2
-#: Register stage after a unit's steps:1 pair multiplexer, when a unit has more than one
-#: pair (the multiplexer and the unit's input adders in one cycle were the longest path).
-PAIR_SELECT_LATENCY = 1
+#: Inputs of one register stage of a unit's steps:1 pair multiplexer, when a unit has
+#: more than one pair: the multiplexer is a tree of registered PAIR_SELECT_RADIX:1 stages
+#: (the whole multiplexer and the unit's input adders in one cycle were the longest path).
+PAIR_SELECT_RADIX = 4
 #: Cycles from issuing an output word to its being offered on ``result``: the V memory
 #: read (or the registered rank matches), the selected word, then the write into the
 #: output buffer. Issue depends on buffer credits, not on ``result.ready``, so the
@@ -92,7 +93,10 @@ class SVDEngine(wiring.Component):
     @property
     def pair_select_latency(self) -> int:
         """Register stages between the memories and a unit (only with several pairs per unit)."""
-        return 0 if self.fused else PAIR_SELECT_LATENCY
+        stages, inputs = 0, 1
+        while inputs < self.params.pairs_per_unit:
+            stages, inputs = stages + 1, inputs * PAIR_SELECT_RADIX
+        return stages
 
     @property
     def dot_cycles(self) -> int:
@@ -228,13 +232,30 @@ class SVDEngine(wiring.Component):
             v_moved.append(unit.v_top_out if src < half else unit.v_bottom_out)
             moving.append(rotated & (step == pair % steps))
 
-        def selected(value, shape, name):
-            """``value`` after the pair-select register stages."""
+        step_digits = [step[stage * clog2(PAIR_SELECT_RADIX):] for stage in range(select)]
+
+        def selected(values, shape, name):
+            """``values[step]`` through the pair-select stages: stage i chooses by digit i
+            of ``step`` (``step`` holds still while a phase's rows are in flight)."""
             for stage in range(select):
-                register = Signal(shape, name=f"{name}_sel{stage}")
-                m.d.sync += register.eq(value)
-                value = register
-            return value
+                chosen = []
+                for first_input in range(0, len(values), PAIR_SELECT_RADIX):
+                    register = Signal(shape, name=f"{name}_sel{stage}_{first_input}")
+                    group = values[first_input:first_input + PAIR_SELECT_RADIX]
+                    digit = step_digits[stage][:clog2(PAIR_SELECT_RADIX)]
+                    m.d.sync += register.eq(Array(group)[digit] if len(group) > 1 else group[0])
+                    chosen.append(register)
+                values = chosen
+            assert len(values) == 1
+            return values[0]
+
+        def delayed(flag, name):
+            """``flag`` delayed to match :func:`selected`."""
+            for stage in range(select):
+                register = Signal(name=f"{name}_sel{stage}")
+                m.d.sync += register.eq(flag)
+                flag = register
+            return flag
 
         # Units read their pairs through a steps:1 multiplexer. With one pair per unit
         # (``fused``), the next round's dot products are accumulated from the columns
@@ -244,14 +265,13 @@ class SVDEngine(wiring.Component):
             tops = [u * steps + s for s in range(steps)]
             bottoms = [half + slot for slot in tops]
             col, vec = signed(p.col_width), signed(p.v_width)
-            a_top = selected(Array(a_read[x].data for x in tops)[step], col, f"a_top{u}")
-            a_bottom = selected(Array(a_read[x].data for x in bottoms)[step], col, f"a_bottom{u}")
+            a_top = selected([a_read[x].data for x in tops], col, f"a_top{u}")
+            a_bottom = selected([a_read[x].data for x in bottoms], col, f"a_bottom{u}")
             m.d.comb += [
                 unit.a_top.eq(a_top), unit.a_bottom.eq(a_bottom),
-                unit.v_top.eq(selected(Array(v_read[x].data for x in tops)[step], vec, f"v_top{u}")),
-                unit.v_bottom.eq(selected(Array(v_read[x].data for x in bottoms)[step], vec,
-                                          f"v_bottom{u}")),
-                unit.rotate.eq(selected(rd_valid & rotating, 1, f"rotate{u}")),
+                unit.v_top.eq(selected([v_read[x].data for x in tops], vec, f"v_top{u}")),
+                unit.v_bottom.eq(selected([v_read[x].data for x in bottoms], vec, f"v_bottom{u}")),
+                unit.rotate.eq(delayed(rd_valid & rotating, f"rotate{u}")),
             ]
             if fused:
                 m.d.comb += [
@@ -261,7 +281,7 @@ class SVDEngine(wiring.Component):
                 ]
             else:
                 m.d.comb += [unit.dot_top.eq(a_top), unit.dot_bottom.eq(a_bottom),
-                             unit.accumulate.eq(selected(rd_valid & ~rotating, 1, f"accumulate{u}"))]
+                             unit.accumulate.eq(delayed(rd_valid & ~rotating, f"accumulate{u}"))]
 
         # Load path.
         load_row = Signal(row_bits)
