@@ -82,8 +82,12 @@ class RotationUnit(wiring.Component):
         dot_top = Signal(signed(p.col_width))
         dot_bottom = Signal(signed(p.col_width))
         in_valid, partial_valid, prod_valid = Signal(), Signal(), Signal()
-        m.d.sync += [dot_top.eq(self.dot_top), dot_bottom.eq(self.dot_bottom),
-                     in_valid.eq(self.accumulate), partial_valid.eq(in_valid),
+        # Inputs are taken only with ``accumulate`` (the rotation's only with ``rotate``):
+        # else, without a multiplexer ahead of them, the two sets would be one register
+        # driving every multiplier of the unit, from afar.
+        with m.If(self.accumulate):
+            m.d.sync += [dot_top.eq(self.dot_top), dot_bottom.eq(self.dot_bottom)]
+        m.d.sync += [in_valid.eq(self.accumulate), partial_valid.eq(in_valid),
                      prod_valid.eq(partial_valid)]
         top_low = dot_top.as_unsigned()[:low_bits]
         top_high = dot_top[low_bits:].as_signed()
@@ -134,7 +138,8 @@ class RotationUnit(wiring.Component):
             x = Signal(signed(width), name=f"{top_out.name}_x")
             y = Signal(signed(width), name=f"{top_out.name}_y")
             x_plus_y = Signal(signed(width + 1), name=f"{top_out.name}_x_plus_y")
-            m.d.sync += [x.eq(top), y.eq(bottom), x_plus_y.eq(top + bottom)]
+            with m.If(self.rotate):
+                m.d.sync += [x.eq(top), y.eq(bottom), x_plus_y.eq(top + bottom)]
             k1, k2, k3 = (Signal(signed(product_width), name=f"{top_out.name}_k{i}") for i in (1, 2, 3))
             m.d.sync += [k1.eq(c * x_plus_y), k2.eq(x * s_minus_c), k3.eq(y * c_plus_s)]
             top_sum = Signal(signed(product_width + 1), name=f"{top_out.name}_sum")
