@@ -61,11 +61,13 @@ class SVDEngine(wiring.Component):
     written, over fixed wires). ``units`` rotation units work in lock-step, each on
     ``n/(2*units)`` pairs one after another; ``angle_pipelines`` shared, fully
     pipelined CORDIC angle pipelines serve them, ``angle_slots`` units each, one unit
-    per cycle. Per pair: dot phase (``n + MEM_READ_LATENCY + MAC_LATENCY - 1`` cycles),
-    angle phase (``angle_latency + angle_slots``), rotate phase
-    (``n + MEM_READ_LATENCY + ROTATE_LATENCY``). Latency per matrix, excluding stream
-    stalls: see :meth:`cycle_estimate`. Throughput: one matrix at a time; the next is
-    accepted once the last result word of the previous one is taken.
+    per cycle. Per pair: dot phase (``n + MEM_READ_LATENCY + pair_select_latency +
+    MAC_LATENCY - 1`` cycles), angle phase (``angle_latency + angle_slots``), rotate
+    phase (``n + MEM_READ_LATENCY + pair_select_latency + ROTATE_LATENCY``). Results
+    leave through an ``OUTPUT_BUFFER_DEPTH``-word buffer, ``OUTPUT_LATENCY`` cycles
+    after they are issued. Latency per matrix, excluding stream stalls: see
+    :meth:`cycle_estimate`. Throughput: one matrix at a time; the next is accepted once
+    the last result word of the previous one is taken.
 
     Reset returns to waiting for a matrix; a matrix half-loaded is discarded.
     """
