@@ -87,15 +87,19 @@ class RotationUnit(wiring.Component):
         # driving every multiplier of the unit, from afar.
         with m.If(self.accumulate):
             m.d.sync += [dot_top.eq(self.dot_top), dot_bottom.eq(self.dot_bottom)]
+        # The cross product has its own copies, which also load with ``clear`` (harmless:
+        # only valid rows are accumulated) so that Yosys keeps them apart: each input
+        # register then feeds half as many multipliers.
+        cross_top = Signal(signed(p.col_width))
+        cross_bottom = Signal(signed(p.col_width))
+        with m.If(self.accumulate | self.clear):
+            m.d.sync += [cross_top.eq(self.dot_top), cross_bottom.eq(self.dot_bottom)]
         m.d.sync += [in_valid.eq(self.accumulate), partial_valid.eq(in_valid),
                      prod_valid.eq(partial_valid)]
-        top_low = dot_top.as_unsigned()[:low_bits]
-        top_high = dot_top[low_bits:].as_signed()
         products = []
-        for name, x_low, x_high, y in (("tt", top_low, top_high, dot_top),
-                                       ("bb", dot_bottom.as_unsigned()[:low_bits],
-                                        dot_bottom[low_bits:].as_signed(), dot_bottom),
-                                       ("tb", top_low, top_high, dot_bottom)):
+        for name, x, y in (("tt", dot_top, dot_top), ("bb", dot_bottom, dot_bottom),
+                           ("tb", cross_top, cross_bottom)):
+            x_low, x_high = x.as_unsigned()[:low_bits], x[low_bits:].as_signed()
             low = Signal(signed(low_bits + 1 + p.col_width), name=f"partial_{name}_low")
             high = Signal(signed(high_bits + p.col_width), name=f"partial_{name}_high")
             product = Signal(signed(prod_width), name=f"prod_{name}")
