@@ -15,6 +15,12 @@ from .schedule import source_slot
 
 #: Cycles from a memory read address to its data (synchronous read ports).
 MEM_READ_LATENCY = 1
+#: Cycles the per-group copies of the row counter and bank flag (the memory addresses)
+#: lag ``count`` and ``parity``: they follow registered copies of their update strobes,
+#: so that decoding the strobes and fanning them out to every group take a cycle each.
+ADDRESS_LATENCY = 1
+#: Cycles from a row's ``count`` to its data out of the memories.
+READ_LATENCY = ADDRESS_LATENCY + MEM_READ_LATENCY
 #: Register stages between the ranking's n:1 probe multiplexer and its rank counters:
 #: the probe, then the comparison results (the multiplexer, a comparator and the rank
 #: increment in one cycle were the engine's longest path, the last two still long).
@@ -24,10 +30,10 @@ RANK_PIPELINE = 2
 #: (the whole multiplexer and the unit's input adders in one cycle were the longest path).
 PAIR_SELECT_RADIX = 4
 #: Cycles from issuing an output word to its being offered on ``result``: the V memory
-#: read (or the registered rank matches), the selected word, then the write into the
-#: output buffer. Issue depends on buffer credits, not on ``result.ready``, so the
-#: stream's ready never reaches a memory address.
-OUTPUT_LATENCY = MEM_READ_LATENCY + 2
+#: read (while the rank matches, then the matching sigma, are registered), the selected
+#: word, then the write into the output buffer. Issue depends on buffer credits, not on
+#: ``result.ready``, so the stream's ready never reaches a memory address.
+OUTPUT_LATENCY = READ_LATENCY + 2
 #: Output buffer words: the credit round trip (issue to taken, then one cycle for the
 #: credit to return), so a ready stream takes one word per cycle.
 OUTPUT_BUFFER_DEPTH = OUTPUT_LATENCY + 1
@@ -61,9 +67,9 @@ class SVDEngine(wiring.Component):
     written, over fixed wires). ``units`` rotation units work in lock-step, each on
     ``n/(2*units)`` pairs one after another; ``angle_pipelines`` shared, fully
     pipelined CORDIC angle pipelines serve them, ``angle_slots`` units each, one unit
-    per cycle. Per pair: dot phase (``n + MEM_READ_LATENCY + pair_select_latency +
+    per cycle. Per pair: dot phase (``n + READ_LATENCY + pair_select_latency +
     MAC_LATENCY - 1`` cycles), angle phase (``angle_latency + angle_slots``), rotate
-    phase (``n + MEM_READ_LATENCY + pair_select_latency + ROTATE_LATENCY``). Results
+    phase (``n + READ_LATENCY + pair_select_latency + ROTATE_LATENCY``). Results
     leave through an ``OUTPUT_BUFFER_DEPTH``-word buffer, ``OUTPUT_LATENCY`` cycles
     after they are issued. Latency per matrix, excluding stream stalls: see
     :meth:`cycle_estimate`. Throughput: one matrix at a time; the next is accepted once
@@ -103,7 +109,7 @@ class SVDEngine(wiring.Component):
     @property
     def dot_cycles(self) -> int:
         """Dot phase: n reads, then the memory and MAC pipelines drain."""
-        return self.params.n + MEM_READ_LATENCY + self.pair_select_latency + MAC_LATENCY - 1
+        return self.params.n + READ_LATENCY + self.pair_select_latency + MAC_LATENCY - 1
 
     @property
     def angle_cycles(self) -> int:
@@ -113,7 +119,7 @@ class SVDEngine(wiring.Component):
     @property
     def rotate_cycles(self) -> int:
         """Rotate phase: n reads, the rotation pipeline drains (and, fused, the MACs)."""
-        drain = (MEM_READ_LATENCY + self.pair_select_latency + ROTATE_LATENCY
+        drain = (READ_LATENCY + self.pair_select_latency + ROTATE_LATENCY
                  + (MAC_LATENCY if self.fused else 0))
         return self.params.n + drain
 
@@ -165,6 +171,14 @@ class SVDEngine(wiring.Component):
         # costs n * (sqrt latency) cycles and saves a wide datapath per unit.
         m.submodules.sqrt = sqrt = self._sqrt
 
+        def delay(value, stages, name):
+            """``value`` through ``stages`` registers."""
+            for stage in range(stages):
+                register = Signal.like(value, name=f"{name}_d{stage}")
+                m.d.sync += register.eq(value)
+                value = register
+            return value
+
         # Controller state.
         parity = Signal()                          # bank holding the current columns
         sweep = Signal(range(p.sweeps))
@@ -182,13 +196,19 @@ class SVDEngine(wiring.Component):
         reading = Signal()                         # row ``count`` is a live row this cycle
         rd_valid = Signal()                        # read data is a live row this cycle
         rotating = Signal()                        # in the rotate phase (else dot phase)
-        m.d.sync += [rd_valid.eq(reading), first.eq(0)]
+        m.d.sync += first.eq(0)
+        m.d.comb += rd_valid.eq(delay(reading, READ_LATENCY, "rd_valid"))
         # ``count`` and ``parity`` change only through these strobes, so that copies of
-        # them can follow the same updates.
+        # them can follow the same updates. ``row_last``: ``count == n - 1``, registered.
         count_clear, count_step = Signal(), Signal()
         parity_clear, parity_flip = Signal(), Signal()
+        row_last = Signal()
         m.d.sync += [count.eq(Mux(count_clear, 0, count + count_step)),
-                     parity.eq(Mux(parity_clear, 0, parity ^ parity_flip))]
+                     parity.eq(Mux(parity_clear, 0, parity ^ parity_flip)),
+                     row_last.eq(Mux(count_clear, 0, Mux(count_step, count == n - 2, row_last)))]
+        copy_clear, copy_step, copy_parity_clear, copy_parity_flip = (
+            delay(strobe, ADDRESS_LATENCY, f"copy_{strobe.name}")
+            for strobe in (count_clear, count_step, parity_clear, parity_flip))
 
         def restart():
             """Begin a phase at count 0."""
@@ -202,15 +222,15 @@ class SVDEngine(wiring.Component):
 
         # Both memories are read at row ``count`` of the current bank, in every phase
         # (the output phases step ``count`` through the rows of a vector), addressed by
-        # per-group copies of the row counter and the bank flag. Rows travel alongside
-        # the rotation pipeline to become write addresses.
+        # per-group copies of the row counter and the bank flag, ADDRESS_LATENCY cycles
+        # later. Rows travel alongside the rotation pipeline to become write addresses.
         select = self.pair_select_latency
         wr_next = []                               # per group: the next write row and bank
         for group in range(0, n, ADDRESS_GROUP):
             row = Signal(row_bits, name=f"rd_row{group}")
             bank = Signal(name=f"rd_bank{group}")
-            m.d.sync += [row.eq(Mux(count_clear, 0, row + count_step)),
-                         bank.eq(Mux(parity_clear, 0, bank ^ parity_flip))]
+            m.d.sync += [row.eq(Mux(copy_clear, 0, row + copy_step)),
+                         bank.eq(Mux(copy_parity_clear, 0, bank ^ copy_parity_flip))]
             row_pipe = [Signal(row_bits, name=f"row_pipe{group}_{i}")
                         for i in range(MEM_READ_LATENCY + select + ROTATE_LATENCY)]
             m.d.sync += [row_pipe[0].eq(row)]
@@ -359,12 +379,17 @@ class SVDEngine(wiring.Component):
             for r in range(p.k):
                 with m.If(word_index == r):
                     m.d.sync += top_slot[r].eq(slot_hit)
-        # Stage 2: the word, written into the buffer.
+        # Then, until the V data is out, the matching sigma and the word's flags wait.
+        wait = READ_LATENCY - 1
+        sigma_ready = delay(value, wait, "word_sigma")
+        vector_ready, slot_ready, valid_ready, last_ready = (
+            delay(flag, wait, flag.name) for flag in (word_vector, word_slot, word_valid, word_last))
+        # Last stage: the word, written into the buffer.
         word = Signal(signed(p.out_width))
         word_written, word_written_last = Signal(), Signal()
         m.d.sync += [
-            word.eq(Mux(word_vector, Array(port.data for port in v_read)[word_slot], value)),
-            word_written.eq(word_valid), word_written_last.eq(word_last),
+            word.eq(Mux(vector_ready, Array(port.data for port in v_read)[slot_ready], sigma_ready)),
+            word_written.eq(valid_ready), word_written_last.eq(last_ready),
         ]
         m.d.comb += [
             out_buffer.w_en.eq(word_written),
@@ -482,8 +507,8 @@ class SVDEngine(wiring.Component):
                     ahead = (probe > sigma[i]) | ((probe == sigma[i]) & (probe_slot < i))
                     m.d.sync += [rank_ahead[i].eq(probe_valid & ahead),
                                  rank[i].eq(rank[i] + rank_ahead[i])]
-                m.d.comb += count_step.eq(1)
-                with m.If(count == n - 1 + RANK_PIPELINE):
+                count_phase(n + RANK_PIPELINE)
+                with m.If(last):
                     restart()
                     m.next = "SIGMA"
 
@@ -493,7 +518,7 @@ class SVDEngine(wiring.Component):
                 m.d.sync += word_vector.eq(0)
                 m.d.comb += count_step.eq(issue)
                 with m.If(issue):
-                    with m.If(count == n - 1):
+                    with m.If(row_last):
                         m.d.comb += count_clear.eq(1)
                         m.d.sync += out_vector.eq(0)
                         m.next = "VECTOR"
@@ -501,11 +526,11 @@ class SVDEngine(wiring.Component):
             with m.State("VECTOR"):
                 # Word ``count`` of vector ``out_vector``: V row ``count`` is read now.
                 m.d.comb += [self.busy.eq(1), issue.eq(credits != 0),
-                             issue_last.eq(issue & (out_vector == p.k - 1) & (count == n - 1))]
+                             issue_last.eq(issue & (out_vector == p.k - 1) & row_last)]
                 m.d.sync += [word_vector.eq(1), word_slot.eq(Array(top_slot)[out_vector])]
                 m.d.comb += count_step.eq(issue)
                 with m.If(issue):
-                    with m.If(count == n - 1):
+                    with m.If(row_last):
                         m.d.comb += count_clear.eq(1)
                         m.d.sync += out_vector.eq(out_vector + 1)
                     with m.If(issue_last):
