@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -14,10 +15,31 @@ from .schedule import source_slot
 
 #: Cycles from a memory read address to its data (synchronous read ports).
 MEM_READ_LATENCY = 1
-#: Register stages between the ranking's n:1 probe multiplexer and its n comparators
-#: (the multiplexer, a comparator and the rank increment in one cycle were the
-#: engine's longest path).
-RANK_PIPELINE = 1
+#: Cycles the per-group copies of the row counter and bank flag (the memory addresses)
+#: lag ``count`` and ``parity``: they follow registered copies of their update strobes,
+#: so that decoding the strobes and fanning them out to every group take a cycle each.
+ADDRESS_LATENCY = 1
+#: Cycles from a row's ``count`` to its data out of the memories.
+READ_LATENCY = ADDRESS_LATENCY + MEM_READ_LATENCY
+#: Register stages between the ranking's n:1 probe multiplexer and its rank counters:
+#: the probe, then the comparison results (the multiplexer, a comparator and the rank
+#: increment in one cycle were the engine's longest path, the last two still long).
+RANK_PIPELINE = 2
+#: Inputs of one register stage of a unit's steps:1 pair multiplexer, when a unit has
+#: more than one pair: the multiplexer is a tree of registered PAIR_SELECT_RADIX:1 stages
+#: (the whole multiplexer and the unit's input adders in one cycle were the longest path).
+PAIR_SELECT_RADIX = 4
+#: Cycles from issuing an output word to its being offered on ``result``: the V memory
+#: read (while the rank matches, then the matching sigma, are registered), the selected
+#: word, then the write into the output buffer. Issue depends on buffer credits, not on
+#: ``result.ready``, so the stream's ready never reaches a memory address.
+OUTPUT_LATENCY = READ_LATENCY + 2
+#: Output buffer words: the credit round trip (issue to taken, then one cycle for the
+#: credit to return), so a ready stream takes one word per cycle.
+OUTPUT_BUFFER_DEPTH = OUTPUT_LATENCY + 1
+#: Column slots whose memories share one copy of the row counter and bank flag that
+#: address them: a single copy drove every LUT RAM of the engine (thousands of loads).
+ADDRESS_GROUP = 2
 
 
 def result_layout(params: SVDParams) -> data.StructLayout:
@@ -45,11 +67,13 @@ class SVDEngine(wiring.Component):
     written, over fixed wires). ``units`` rotation units work in lock-step, each on
     ``n/(2*units)`` pairs one after another; ``angle_pipelines`` shared, fully
     pipelined CORDIC angle pipelines serve them, ``angle_slots`` units each, one unit
-    per cycle. Per pair: dot phase (``n + MEM_READ_LATENCY + MAC_LATENCY - 1`` cycles),
-    angle phase (``angle_latency + angle_slots``), rotate phase
-    (``n + MEM_READ_LATENCY + ROTATE_LATENCY``). Latency per matrix, excluding stream
-    stalls: see :meth:`cycle_estimate`. Throughput: one matrix at a time; the next is
-    accepted once the last result word of the previous one is taken.
+    per cycle. Per pair: dot phase (``n + READ_LATENCY + pair_select_latency +
+    MAC_LATENCY - 1`` cycles), angle phase (``angle_latency + angle_slots``), rotate
+    phase (``n + READ_LATENCY + pair_select_latency + ROTATE_LATENCY``). Results
+    leave through an ``OUTPUT_BUFFER_DEPTH``-word buffer, ``OUTPUT_LATENCY`` cycles
+    after they are issued. Latency per matrix, excluding stream stalls: see
+    :meth:`cycle_estimate`. Throughput: one matrix at a time; the next is accepted once
+    the last result word of the previous one is taken.
 
     Reset returns to waiting for a matrix; a matrix half-loaded is discarded.
     """
@@ -75,9 +99,17 @@ class SVDEngine(wiring.Component):
         return self.params.pairs_per_unit == 1
 
     @property
+    def pair_select_latency(self) -> int:
+        """Register stages between the memories and a unit (only with several pairs per unit)."""
+        stages, inputs = 0, 1
+        while inputs < self.params.pairs_per_unit:
+            stages, inputs = stages + 1, inputs * PAIR_SELECT_RADIX
+        return stages
+
+    @property
     def dot_cycles(self) -> int:
         """Dot phase: n reads, then the memory and MAC pipelines drain."""
-        return self.params.n + MEM_READ_LATENCY + MAC_LATENCY - 1
+        return self.params.n + READ_LATENCY + self.pair_select_latency + MAC_LATENCY - 1
 
     @property
     def angle_cycles(self) -> int:
@@ -87,7 +119,8 @@ class SVDEngine(wiring.Component):
     @property
     def rotate_cycles(self) -> int:
         """Rotate phase: n reads, the rotation pipeline drains (and, fused, the MACs)."""
-        drain = MEM_READ_LATENCY + ROTATE_LATENCY + (MAC_LATENCY if self.fused else 0)
+        drain = (READ_LATENCY + self.pair_select_latency + ROTATE_LATENCY
+                 + (MAC_LATENCY if self.fused else 0))
         return self.params.n + drain
 
     def cycle_estimate(self, sweeps: int | None = None) -> int:
@@ -100,7 +133,7 @@ class SVDEngine(wiring.Component):
         rounds = sweeps * p.rounds_per_sweep * p.pairs_per_unit
         load = p.n * p.n + (self.dot_cycles if self.fused else 0)
         norm = p.pairs_per_unit * (dot_per_pair + 2 * p.units * (self._sqrt.latency + 1))
-        rank, output = p.n + RANK_PIPELINE, p.n + 1 + p.k * p.n
+        rank, output = p.n + RANK_PIPELINE, p.output_words + OUTPUT_LATENCY
         return load + rounds * pair + norm + rank + output
 
     def elaborate(self, platform):
@@ -138,33 +171,75 @@ class SVDEngine(wiring.Component):
         # costs n * (sqrt latency) cycles and saves a wide datapath per unit.
         m.submodules.sqrt = sqrt = self._sqrt
 
+        def delay(value, stages, name):
+            """``value`` through ``stages`` registers."""
+            for stage in range(stages):
+                register = Signal.like(value, name=f"{name}_d{stage}")
+                m.d.sync += register.eq(value)
+                value = register
+            return value
+
         # Controller state.
         parity = Signal()                          # bank holding the current columns
         sweep = Signal(range(p.sweeps))
         round_ = Signal(range(p.rounds_per_sweep))
         step = Signal(range(steps))
-        count = Signal(range(2 * n + 8))           # cycle within a phase
+        # Cycle within a phase; in the output phases, the word within a block.
+        count = Signal(range(max(2 * n, self.dot_cycles, self.angle_cycles, self.rotate_cycles)))
+        # Registered phase boundaries, so that no counter comparison sits between the
+        # counter and its hundreds of loads: ``first`` is high in the cycle after
+        # ``count`` restarts, ``last`` in the final cycle of a fixed-length phase.
+        first = Signal()
+        last = Signal()
         final = Signal()                           # dot phase computes final norms
         rotated_any = Signal()                     # some pair rotated in this sweep
-        rd_row = Signal(row_bits)
-        rd_bank = Signal()
-        reading = Signal()                         # rd_row is a live row this cycle
+        reading = Signal()                         # row ``count`` is a live row this cycle
         rd_valid = Signal()                        # read data is a live row this cycle
         rotating = Signal()                        # in the rotate phase (else dot phase)
-        m.d.sync += rd_valid.eq(reading)
-        for port in v_read:
-            m.d.comb += port.addr.eq(Cat(rd_row, rd_bank))
-        # A is read only in the dot and rotate phases, at row ``count`` of the current
-        # bank: its address skips the state-dependent multiplexer (and result.ready).
-        for port in a_read:
-            m.d.comb += port.addr.eq(Cat(count[:row_bits], parity))
+        m.d.sync += first.eq(0)
+        m.d.comb += rd_valid.eq(delay(reading, READ_LATENCY, "rd_valid"))
+        # ``count`` and ``parity`` change only through these strobes, so that copies of
+        # them can follow the same updates. ``row_last``: ``count == n - 1``, registered.
+        count_clear, count_step = Signal(), Signal()
+        parity_clear, parity_flip = Signal(), Signal()
+        row_last = Signal()
+        m.d.sync += [count.eq(Mux(count_clear, 0, count + count_step)),
+                     parity.eq(Mux(parity_clear, 0, parity ^ parity_flip)),
+                     row_last.eq(Mux(count_clear, 0, Mux(count_step, count == n - 2, row_last)))]
+        copy_clear, copy_step, copy_parity_clear, copy_parity_flip = (
+            delay(strobe, ADDRESS_LATENCY, f"copy_{strobe.name}")
+            for strobe in (count_clear, count_step, parity_clear, parity_flip))
 
-        # Rows travel alongside the rotation pipeline to become write addresses.
-        wr_row = Signal(row_bits)
-        row_pipe = [Signal(row_bits, name=f"row_pipe{i}")
-                    for i in range(MEM_READ_LATENCY + ROTATE_LATENCY)]
-        m.d.sync += [row_pipe[0].eq(rd_row)] + [b.eq(a) for a, b in zip(row_pipe, row_pipe[1:], strict=False)]
-        m.d.comb += wr_row.eq(row_pipe[-1])
+        def restart():
+            """Begin a phase at count 0."""
+            m.d.comb += count_clear.eq(1)
+            m.d.sync += [first.eq(1), last.eq(0)]
+
+        def count_phase(length):
+            """Advance ``count`` through a phase of ``length`` cycles."""
+            m.d.comb += count_step.eq(1)
+            m.d.sync += last.eq(count == length - 2)
+
+        # Both memories are read at row ``count`` of the current bank, in every phase
+        # (the output phases step ``count`` through the rows of a vector), addressed by
+        # per-group copies of the row counter and the bank flag, ADDRESS_LATENCY cycles
+        # later. Rows travel alongside the rotation pipeline to become write addresses.
+        select = self.pair_select_latency
+        wr_next = []                               # per group: the next write row and bank
+        for group in range(0, n, ADDRESS_GROUP):
+            row = Signal(row_bits, name=f"rd_row{group}")
+            bank = Signal(name=f"rd_bank{group}")
+            m.d.sync += [row.eq(Mux(copy_clear, 0, row + copy_step)),
+                         bank.eq(Mux(copy_parity_clear, 0, bank ^ copy_parity_flip))]
+            row_pipe = [Signal(row_bits, name=f"row_pipe{group}_{i}")
+                        for i in range(MEM_READ_LATENCY + select + ROTATE_LATENCY)]
+            m.d.sync += [row_pipe[0].eq(row)]
+            m.d.sync += [b.eq(a) for a, b in zip(row_pipe, row_pipe[1:], strict=False)]
+            for slot in range(group, min(group + ADDRESS_GROUP, n)):
+                for port in (a_read[slot], v_read[slot]):
+                    m.d.comb += port.addr.eq(Cat(row, bank))
+            # The bank flips only after a phase's last write, so a cycle early is the same.
+            wr_next.append(Cat(row_pipe[-2], ~bank))
 
         # Columns each slot receives in the rotate phase: the unit output that the
         # circle schedule moves into it.
@@ -179,6 +254,31 @@ class SVDEngine(wiring.Component):
             v_moved.append(unit.v_top_out if src < half else unit.v_bottom_out)
             moving.append(rotated & (step == pair % steps))
 
+        step_digits = [step[stage * clog2(PAIR_SELECT_RADIX):] for stage in range(select)]
+
+        def selected(values, shape, name):
+            """``values[step]`` through the pair-select stages: stage i chooses by digit i
+            of ``step`` (``step`` holds still while a phase's rows are in flight)."""
+            for stage in range(select):
+                chosen = []
+                for first_input in range(0, len(values), PAIR_SELECT_RADIX):
+                    register = Signal(shape, name=f"{name}_sel{stage}_{first_input}")
+                    group = values[first_input:first_input + PAIR_SELECT_RADIX]
+                    digit = step_digits[stage][:clog2(PAIR_SELECT_RADIX)]
+                    m.d.sync += register.eq(Array(group)[digit] if len(group) > 1 else group[0])
+                    chosen.append(register)
+                values = chosen
+            assert len(values) == 1
+            return values[0]
+
+        def delayed(flag, name):
+            """``flag`` delayed to match :func:`selected`."""
+            for stage in range(select):
+                register = Signal(name=f"{name}_sel{stage}")
+                m.d.sync += register.eq(flag)
+                flag = register
+            return flag
+
         # Units read their pairs through a steps:1 multiplexer. With one pair per unit
         # (``fused``), the next round's dot products are accumulated from the columns
         # as they are written, which removes the dot phase from every round.
@@ -186,13 +286,14 @@ class SVDEngine(wiring.Component):
         for u, unit in enumerate(units):
             tops = [u * steps + s for s in range(steps)]
             bottoms = [half + slot for slot in tops]
-            a_top = Array(a_read[x].data for x in tops)[step]
-            a_bottom = Array(a_read[x].data for x in bottoms)[step]
+            col, vec = signed(p.col_width), signed(p.v_width)
+            a_top = selected([a_read[x].data for x in tops], col, f"a_top{u}")
+            a_bottom = selected([a_read[x].data for x in bottoms], col, f"a_bottom{u}")
             m.d.comb += [
                 unit.a_top.eq(a_top), unit.a_bottom.eq(a_bottom),
-                unit.v_top.eq(Array(v_read[x].data for x in tops)[step]),
-                unit.v_bottom.eq(Array(v_read[x].data for x in bottoms)[step]),
-                unit.rotate.eq(rd_valid & rotating),
+                unit.v_top.eq(selected([v_read[x].data for x in tops], vec, f"v_top{u}")),
+                unit.v_bottom.eq(selected([v_read[x].data for x in bottoms], vec, f"v_bottom{u}")),
+                unit.rotate.eq(delayed(rd_valid & rotating, f"rotate{u}")),
             ]
             if fused:
                 m.d.comb += [
@@ -202,7 +303,7 @@ class SVDEngine(wiring.Component):
                 ]
             else:
                 m.d.comb += [unit.dot_top.eq(a_top), unit.dot_bottom.eq(a_bottom),
-                             unit.accumulate.eq(rd_valid & ~rotating)]
+                             unit.accumulate.eq(delayed(rd_valid & ~rotating, f"accumulate{u}"))]
 
         # Load path.
         load_row = Signal(row_bits)
@@ -214,30 +315,90 @@ class SVDEngine(wiring.Component):
         m.d.comb += load_a.eq(self.matrix.payload << p.guard_bits)
         v_one = 1 << p.v_frac
 
-        # Write ports: the input stream while loading, else the moved columns.
+        # Write ports: the input stream while loading, else the moved columns. Loaded
+        # elements are written a cycle after they are taken, so that every write
+        # address, enable and datum comes from a register (the state decoding and the
+        # stream handshake had reached every memory).
+        load_data = Signal(signed(p.col_width))
+        m.d.sync += load_data.eq(load_a)
+        wr_addr = []
+        for index, following in enumerate(wr_next):
+            address = Signal(row_bits + 1, name=f"wr_addr{index * ADDRESS_GROUP}")
+            m.d.sync += address.eq(Mux(loading, Cat(load_row, Const(0, 1)), following))
+            wr_addr += [address] * ADDRESS_GROUP
         for slot in range(n):
-            load_here = loading & load_fire & (load_col == slot)
+            load_here = Signal(name=f"load_here{slot}")
+            load_one = Signal(name=f"load_one{slot}")          # a diagonal element of V
+            m.d.sync += [load_here.eq(loading & load_fire & (load_col == slot)),
+                         load_one.eq(load_row == slot)]
             for port, load_value, moved in (
-                    (a_write[slot], load_a, a_moved[slot]),
-                    (v_write[slot], Mux(load_row == slot, v_one, 0), v_moved[slot])):
+                    (a_write[slot], load_data, a_moved[slot]),
+                    (v_write[slot], Mux(load_one, v_one, 0), v_moved[slot])):
                 m.d.comb += [
-                    port.addr.eq(Mux(loading, Cat(load_row, Const(0, 1)), Cat(wr_row, ~parity))),
-                    port.data.eq(Mux(loading, load_value, moved)),
+                    port.addr.eq(wr_addr[slot]),
+                    port.data.eq(Mux(load_here, load_value, moved)),
                     port.en.eq(load_here | moving[slot]),
                 ]
 
         # Final norms, ranks and output selection.
         sigma = [Signal(p.sigma_width, name=f"sigma{i}") for i in range(n)]
         rank = [Signal(range(n), name=f"rank{i}") for i in range(n)]
+        rank_ahead = [Signal(name=f"rank_ahead{i}") for i in range(n)]
         top_slot = [Signal(range(n), name=f"top_slot{i}") for i in range(p.k)]
         probe = Signal(p.sigma_width)
         probe_slot = Signal(range(n))
         probe_valid = Signal()
-        out_index = Signal(range(n))
         norm_index = Signal(range(2 * p.units))
         out_vector = Signal(range(p.k))
         fire = Signal()
         m.d.comb += fire.eq(self.result.valid & self.result.ready)
+
+        # Output: a word is issued (its V row read, or its rank matched) while the
+        # buffer has a credit, and written into the buffer OUTPUT_LATENCY - 1 cycles
+        # later; a credit returns when a word is taken.
+        m.submodules.out_buffer = out_buffer = SyncFIFO(width=p.out_width + 1,
+                                                        depth=OUTPUT_BUFFER_DEPTH)
+        credits = Signal(range(OUTPUT_BUFFER_DEPTH + 1), init=OUTPUT_BUFFER_DEPTH)
+        issue = Signal()
+        issue_last = Signal()                      # the decomposition's final word
+        # Stage 1: V data read, or which slot has the issued rank.
+        word_valid = Signal()
+        word_vector = Signal()                     # a V element, else a sigma
+        word_index = Signal(range(n))
+        word_hits = Signal(n)
+        word_slot = Signal(range(n))
+        word_last = Signal()
+        m.d.sync += [credits.eq(credits - issue + fire), word_valid.eq(issue),
+                     word_last.eq(issue_last), word_index.eq(count),
+                     word_hits.eq(Cat(rank[i] == count for i in range(n)))]
+        value, slot_hit = 0, 0
+        for i in range(n):
+            value = value | Mux(word_hits[i], sigma[i], 0)
+            slot_hit = slot_hit | Mux(word_hits[i], i, 0)
+        with m.If(word_valid & ~word_vector):
+            for r in range(p.k):
+                with m.If(word_index == r):
+                    m.d.sync += top_slot[r].eq(slot_hit)
+        # Then, until the V data is out, the matching sigma and the word's flags wait.
+        wait = READ_LATENCY - 1
+        sigma_ready = delay(value, wait, "word_sigma")
+        vector_ready, slot_ready, valid_ready, last_ready = (
+            delay(flag, wait, flag.name) for flag in (word_vector, word_slot, word_valid, word_last))
+        # Last stage: the word, written into the buffer.
+        word = Signal(signed(p.out_width))
+        word_written, word_written_last = Signal(), Signal()
+        m.d.sync += [
+            word.eq(Mux(vector_ready, Array(port.data for port in v_read)[slot_ready], sigma_ready)),
+            word_written.eq(valid_ready), word_written_last.eq(last_ready),
+        ]
+        m.d.comb += [
+            out_buffer.w_en.eq(word_written),
+            out_buffer.w_data.eq(Cat(word, word_written_last)),
+            self.result.valid.eq(out_buffer.r_rdy),
+            self.result.payload.data.eq(out_buffer.r_data[:p.out_width]),
+            self.result.payload.last.eq(out_buffer.r_data[p.out_width]),
+            out_buffer.r_en.eq(self.result.ready),
+        ]
 
         with m.FSM(name="control"):
             with m.State("LOAD"):
@@ -248,18 +409,19 @@ class SVDEngine(wiring.Component):
                     with m.If(load_col == n - 1):
                         m.d.sync += load_row.eq(load_row + 1)
                         with m.If(load_row == n - 1):
-                            m.d.sync += [parity.eq(0), sweep.eq(0), round_.eq(0), step.eq(0),
-                                         count.eq(0), final.eq(0), rotated_any.eq(0)]
+                            m.d.sync += [sweep.eq(0), round_.eq(0), step.eq(0),
+                                         final.eq(0), rotated_any.eq(0)]
+                            m.d.comb += parity_clear.eq(1)
+                            restart()
                             m.next = "DOT"
 
             with m.State("DOT"):
-                m.d.comb += [self.busy.eq(1), rd_row.eq(count), rd_bank.eq(parity),
-                             reading.eq(count < n)]
+                m.d.comb += [self.busy.eq(1), reading.eq(count < n)]
                 for unit in units:
-                    m.d.comb += unit.clear.eq(count == 0)
-                m.d.sync += count.eq(count + 1)
-                with m.If(count == self.dot_cycles - 1):
-                    m.d.sync += count.eq(0)
+                    m.d.comb += unit.clear.eq(first)
+                count_phase(self.dot_cycles)
+                with m.If(last):
+                    restart()
                     with m.If(final):
                         m.next = "NORM"
                     with m.Else():
@@ -267,10 +429,9 @@ class SVDEngine(wiring.Component):
 
             with m.State("ANGLE"):
                 # Issue slot `count` of every pipeline in cycles 0..slots-1; the results
-                # return in the same order latency cycles later.
+                # return in the same order, the last one in the phase's final cycle.
                 m.d.comb += self.busy.eq(1)
-                with m.If(count < slots):
-                    m.d.sync += count.eq(count + 1)
+                count_phase(self.angle_cycles)
                 for angle, group in zip(angles, angle_groups, strict=True):
                     m.d.comb += [
                         angle.start.eq(count < len(group)),
@@ -283,24 +444,24 @@ class SVDEngine(wiring.Component):
                         m.d.comb += unit.angle_load.eq(angle.done & (angle.tag_out == slot))
                 with m.If(Cat(a.done & ~a.skip for a in angles).any()):
                     m.d.sync += rotated_any.eq(1)
-                with m.If(angles[0].done & (angles[0].tag_out == slots - 1)):
-                    m.d.sync += count.eq(0)
+                with m.If(last):
+                    restart()
                     m.next = "ROTATE"
 
             with m.State("ROTATE"):
-                m.d.comb += [self.busy.eq(1), rd_row.eq(count), rd_bank.eq(parity),
-                             reading.eq(count < n), rotating.eq(1)]
+                m.d.comb += [self.busy.eq(1), reading.eq(count < n), rotating.eq(1)]
                 if fused:
                     for unit in units:
-                        m.d.comb += unit.clear.eq(count == 0)
-                m.d.sync += count.eq(count + 1)
-                with m.If(count == self.rotate_cycles - 1):
-                    m.d.sync += count.eq(0)
+                        m.d.comb += unit.clear.eq(first)
+                count_phase(self.rotate_cycles)
+                with m.If(last):
+                    restart()
                     m.next = "ANGLE" if fused else "DOT"
                     with m.If(step != steps - 1):
                         m.d.sync += step.eq(step + 1)
                     with m.Else():
-                        m.d.sync += [step.eq(0), parity.eq(~parity)]
+                        m.d.sync += step.eq(0)
+                        m.d.comb += parity_flip.eq(1)
                         with m.If(round_ != p.rounds_per_sweep - 1):
                             m.d.sync += round_.eq(round_ + 1)
                         with m.Else():
@@ -317,15 +478,15 @@ class SVDEngine(wiring.Component):
                 # sigma of the slots in this step: unit u's top (alpha) then bottom (beta)
                 m.d.comb += self.busy.eq(1)
                 norms = Array([u.alpha for u in units] + [u.beta for u in units])
-                m.d.comb += [sqrt.start.eq(count == 0), sqrt.value.eq(norms[norm_index])]
-                m.d.sync += count.eq(1)
+                m.d.comb += [sqrt.start.eq(first), sqrt.value.eq(norms[norm_index])]
                 with m.If(sqrt.done):
                     for u in range(p.units):
                         for s in range(steps):
                             for side, slot in ((u, u * steps + s), (p.units + u, half + u * steps + s)):
                                 with m.If((norm_index == side) & (step == s)):
                                     m.d.sync += sigma[slot].eq(sqrt.root)
-                    m.d.sync += [count.eq(0), norm_index.eq(norm_index + 1)]
+                    restart()
+                    m.d.sync += norm_index.eq(norm_index + 1)
                     with m.If(norm_index == 2 * p.units - 1):
                         m.d.sync += norm_index.eq(0)
                         with m.If(step != steps - 1):
@@ -337,59 +498,49 @@ class SVDEngine(wiring.Component):
 
             with m.State("RANK"):
                 # rank[i] = #{j : sigma[j] > sigma[i], or equal with j < i}; sigma[count]
-                # is registered as the probe, compared with every sigma a cycle later.
+                # is registered as the probe, compared with every sigma a cycle later,
+                # and the comparisons counted a cycle after that.
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += [probe.eq(Array(sigma)[count]), probe_slot.eq(count),
                              probe_valid.eq(count < n)]
-                with m.If(probe_valid):
-                    for i in range(n):
-                        ahead = (probe > sigma[i]) | ((probe == sigma[i]) & (probe_slot < i))
-                        m.d.sync += rank[i].eq(rank[i] + ahead)
-                m.d.sync += count.eq(count + 1)
-                with m.If(count == n - 1 + RANK_PIPELINE):
-                    m.d.sync += [count.eq(0), out_index.eq(0)]
+                for i in range(n):
+                    ahead = (probe > sigma[i]) | ((probe == sigma[i]) & (probe_slot < i))
+                    m.d.sync += [rank_ahead[i].eq(probe_valid & ahead),
+                                 rank[i].eq(rank[i] + rank_ahead[i])]
+                count_phase(n + RANK_PIPELINE)
+                with m.If(last):
+                    restart()
                     m.next = "SIGMA"
 
             with m.State("SIGMA"):
-                m.d.comb += self.busy.eq(1)
-                hits = [rank[i] == out_index for i in range(n)]
-                value = 0
-                slot_hit = 0
-                for i in range(n):
-                    value = value | Mux(hits[i], sigma[i], 0)
-                    slot_hit = slot_hit | Mux(hits[i], i, 0)
-                m.d.comb += [self.result.valid.eq(1), self.result.payload.data.eq(value)]
-                with m.If(fire):
-                    m.d.sync += out_index.eq(out_index + 1)
-                    for r in range(p.k):
-                        with m.If(out_index == r):
-                            m.d.sync += top_slot[r].eq(slot_hit)
-                    with m.If(out_index == n - 1):
-                        m.d.sync += [out_index.eq(0), out_vector.eq(0)]
-                        m.next = "PRIME"
-
-            with m.State("PRIME"):
-                # Present row 0 so the first vector element is read out next cycle.
-                m.d.comb += [self.busy.eq(1), rd_row.eq(0), rd_bank.eq(parity)]
-                m.next = "VECTOR"
+                # Word ``count``: the sigma ranked ``count``.
+                m.d.comb += [self.busy.eq(1), issue.eq(credits != 0)]
+                m.d.sync += word_vector.eq(0)
+                m.d.comb += count_step.eq(issue)
+                with m.If(issue):
+                    with m.If(row_last):
+                        m.d.comb += count_clear.eq(1)
+                        m.d.sync += out_vector.eq(0)
+                        m.next = "VECTOR"
 
             with m.State("VECTOR"):
+                # Word ``count`` of vector ``out_vector``: V row ``count`` is read now.
+                m.d.comb += [self.busy.eq(1), issue.eq(credits != 0),
+                             issue_last.eq(issue & (out_vector == p.k - 1) & row_last)]
+                m.d.sync += [word_vector.eq(1), word_slot.eq(Array(top_slot)[out_vector])]
+                m.d.comb += count_step.eq(issue)
+                with m.If(issue):
+                    with m.If(row_last):
+                        m.d.comb += count_clear.eq(1)
+                        m.d.sync += out_vector.eq(out_vector + 1)
+                    with m.If(issue_last):
+                        m.next = "DRAIN"
+
+            with m.State("DRAIN"):
+                # Busy until the last word is taken.
                 m.d.comb += self.busy.eq(1)
-                slot_now = Array(top_slot)[out_vector]
-                last = (out_vector == p.k - 1) & (out_index == n - 1)
-                m.d.comb += [
-                    self.result.valid.eq(1),
-                    self.result.payload.data.eq(Array(port.data for port in v_read)[slot_now]),
-                    self.result.payload.last.eq(last),
-                    rd_bank.eq(parity),
-                    rd_row.eq(Mux(fire, out_index + 1, out_index)),
-                ]
-                with m.If(fire):
-                    m.d.sync += out_index.eq(out_index + 1)
-                    with m.If(out_index == n - 1):
-                        m.d.sync += [out_index.eq(0), out_vector.eq(out_vector + 1)]
-                    with m.If(last):
-                        m.d.sync += [load_row.eq(0), load_col.eq(0)]
-                        m.next = "LOAD"
+                with m.If(fire & self.result.payload.last):
+                    m.d.sync += [load_row.eq(0), load_col.eq(0)]
+                    m.next = "LOAD"
         return m
 

@@ -16,14 +16,22 @@ MAC_LATENCY = 4
 #: signed rest, so each partial product is one DSP48E1 (25 x 18) on Xilinx.
 MULTIPLIER_PORT_BITS = 18
 #: Register stages from ``rotate`` to ``rotated``: inputs (with the pre-added sum),
-#: products, then the sum of two products rounded and saturated.
-ROTATE_LATENCY = 3
+#: products, the sum of two products with the rounding constant, then the shift and
+#: saturation (the sum and the saturating comparisons in one cycle were a long path).
+ROTATE_LATENCY = 4
 
 
 def saturated(value, width: int):
-    """``value`` clamped to a signed ``width``-bit range (combinational)."""
+    """``value`` clamped to a signed ``width``-bit range (combinational).
+
+    It is in range when the bits above the sign all equal the sign: a test of a few
+    LUTs, not two comparisons with carry chains."""
     low, high = -(1 << (width - 1)), (1 << (width - 1)) - 1
-    return Mux(value < low, low, Mux(value > high, high, value))
+    if len(value) <= width:
+        return value
+    sign = value[-1]
+    in_range = (value[width - 1:] == 0) | (value[width - 1:] == (1 << (len(value) - width + 1)) - 1)
+    return Mux(in_range, value[:width].as_signed(), Mux(sign, low, high))
 
 
 class RotationUnit(wiring.Component):
@@ -74,16 +82,24 @@ class RotationUnit(wiring.Component):
         dot_top = Signal(signed(p.col_width))
         dot_bottom = Signal(signed(p.col_width))
         in_valid, partial_valid, prod_valid = Signal(), Signal(), Signal()
-        m.d.sync += [dot_top.eq(self.dot_top), dot_bottom.eq(self.dot_bottom),
-                     in_valid.eq(self.accumulate), partial_valid.eq(in_valid),
+        # Inputs are taken only with ``accumulate`` (the rotation's only with ``rotate``):
+        # else, without a multiplexer ahead of them, the two sets would be one register
+        # driving every multiplier of the unit, from afar.
+        with m.If(self.accumulate):
+            m.d.sync += [dot_top.eq(self.dot_top), dot_bottom.eq(self.dot_bottom)]
+        # The cross product has its own copies, which also load with ``clear`` (harmless:
+        # only valid rows are accumulated) so that Yosys keeps them apart: each input
+        # register then feeds half as many multipliers.
+        cross_top = Signal(signed(p.col_width))
+        cross_bottom = Signal(signed(p.col_width))
+        with m.If(self.accumulate | self.clear):
+            m.d.sync += [cross_top.eq(self.dot_top), cross_bottom.eq(self.dot_bottom)]
+        m.d.sync += [in_valid.eq(self.accumulate), partial_valid.eq(in_valid),
                      prod_valid.eq(partial_valid)]
-        top_low = dot_top.as_unsigned()[:low_bits]
-        top_high = dot_top[low_bits:].as_signed()
         products = []
-        for name, x_low, x_high, y in (("tt", top_low, top_high, dot_top),
-                                       ("bb", dot_bottom.as_unsigned()[:low_bits],
-                                        dot_bottom[low_bits:].as_signed(), dot_bottom),
-                                       ("tb", top_low, top_high, dot_bottom)):
+        for name, x, y in (("tt", dot_top, dot_top), ("bb", dot_bottom, dot_bottom),
+                           ("tb", cross_top, cross_bottom)):
+            x_low, x_high = x.as_unsigned()[:low_bits], x[low_bits:].as_signed()
             low = Signal(signed(low_bits + 1 + p.col_width), name=f"partial_{name}_low")
             high = Signal(signed(high_bits + p.col_width), name=f"partial_{name}_high")
             product = Signal(signed(prod_width), name=f"prod_{name}")
@@ -116,9 +132,9 @@ class RotationUnit(wiring.Component):
         c_plus_s = Signal(signed(p.cs_width))
         s_minus_c = Signal(signed(p.cs_width))
         m.d.sync += [c_plus_s.eq(c + s), s_minus_c.eq(s - c)]
-        in_valid, product_valid = Signal(), Signal()
+        in_valid, product_valid, sum_valid = Signal(), Signal(), Signal()
         m.d.sync += [in_valid.eq(self.rotate), product_valid.eq(in_valid),
-                     self.rotated.eq(product_valid)]
+                     sum_valid.eq(product_valid), self.rotated.eq(sum_valid)]
         for top, bottom, top_out, bottom_out, width in (
                 (self.a_top, self.a_bottom, self.a_top_out, self.a_bottom_out, p.col_width),
                 (self.v_top, self.v_bottom, self.v_top_out, self.v_bottom_out, p.v_width)):
@@ -126,12 +142,16 @@ class RotationUnit(wiring.Component):
             x = Signal(signed(width), name=f"{top_out.name}_x")
             y = Signal(signed(width), name=f"{top_out.name}_y")
             x_plus_y = Signal(signed(width + 1), name=f"{top_out.name}_x_plus_y")
-            m.d.sync += [x.eq(top), y.eq(bottom), x_plus_y.eq(top + bottom)]
+            with m.If(self.rotate):
+                m.d.sync += [x.eq(top), y.eq(bottom), x_plus_y.eq(top + bottom)]
             k1, k2, k3 = (Signal(signed(product_width), name=f"{top_out.name}_k{i}") for i in (1, 2, 3))
             m.d.sync += [k1.eq(c * x_plus_y), k2.eq(x * s_minus_c), k3.eq(y * c_plus_s)]
+            top_sum = Signal(signed(product_width + 1), name=f"{top_out.name}_sum")
+            bottom_sum = Signal(signed(product_width + 1), name=f"{bottom_out.name}_sum")
+            m.d.sync += [top_sum.eq(k1 - k3 + half), bottom_sum.eq(k1 + k2 + half)]
             m.d.sync += [
-                top_out.eq(saturated((k1 - k3 + half) >> p.cs_frac, width)),
-                bottom_out.eq(saturated((k1 + k2 + half) >> p.cs_frac, width)),
+                top_out.eq(saturated(top_sum >> p.cs_frac, width)),
+                bottom_out.eq(saturated(bottom_sum >> p.cs_frac, width)),
             ]
 
         return m
