@@ -417,7 +417,8 @@ def critical_path(log_text: str, clock_net: str) -> dict | None:
     through = []
     for step in steps:
         name = _signal_name(step[5])
-        if name.startswith("$"):        # a cell nextpnr inserted (carry-chain feed-in)
+        leaf = name.rsplit(".", 1)[-1]
+        if not leaf or leaf.startswith("$"):    # a cell Yosys or nextpnr named, no design signal
             continue
         if not through or through[-1] != name:
             through.append(name)

@@ -209,3 +209,16 @@ def test_critical_path_is_read_from_the_last_report_for_the_clock():
     assert path == {"ns": 3.19, "from": "count", "to": "rank24",
                     "through": ["count", "rank2", "unit0.prod_tt", "rank24"]}
     assert critical_path(NEXTPNR_LOG, "other_clk") is None
+
+
+def test_critical_path_skips_hops_through_cells_named_by_the_tools():
+    """A hop through ``unit0.$auto$...`` (a multiplier Yosys named) names no design signal:
+    it is left out of ``through`` rather than listed as ``unit0.``."""
+    log = ("Info: Critical path report for clock 'clk' (posedge -> posedge):\n"
+           "Info:       type curr  total name\n"
+           "Info:   clk-to-q  0.52  0.52 Source unit0.dot_bottom_TRELLIS_FF_Q.Q\n"
+           "Info:    routing  1.10  1.62 Net unit0.dot_bottom[3] (1,2) -> (3,4)\n"
+           "Info:      logic  3.93  5.55 Source unit0.$auto$mul.cc:12$345_MULT18X18D.P0\n"
+           "Info:    routing  0.50  6.05 Net unit0.partial_bb_low_TRELLIS_FF_Q_DI (3,4) -> (5,6)\n")
+    path = critical_path(log, "clk")
+    assert path["through"] == ["unit0.dot_bottom", "unit0.partial_bb_low"]
