@@ -258,7 +258,8 @@ class SVDEngine(wiring.Component):
 
         def selected(values, shape, name):
             """``values[step]`` through the pair-select stages: stage i chooses by digit i
-            of ``step`` (``step`` holds still while a phase's rows are in flight)."""
+            of ``step`` (``step`` holds still while a phase's rows are in flight). Flags
+            that go with the values take ``delay(flag, select, ...)``."""
             for stage in range(select):
                 chosen = []
                 for first_input in range(0, len(values), PAIR_SELECT_RADIX):
@@ -270,14 +271,6 @@ class SVDEngine(wiring.Component):
                 values = chosen
             assert len(values) == 1
             return values[0]
-
-        def delayed(flag, name):
-            """``flag`` delayed to match :func:`selected`."""
-            for stage in range(select):
-                register = Signal(name=f"{name}_sel{stage}")
-                m.d.sync += register.eq(flag)
-                flag = register
-            return flag
 
         # Units read their pairs through a steps:1 multiplexer. With one pair per unit
         # (``fused``), the next round's dot products are accumulated from the columns
@@ -293,7 +286,7 @@ class SVDEngine(wiring.Component):
                 unit.a_top.eq(a_top), unit.a_bottom.eq(a_bottom),
                 unit.v_top.eq(selected([v_read[x].data for x in tops], vec, f"v_top{u}")),
                 unit.v_bottom.eq(selected([v_read[x].data for x in bottoms], vec, f"v_bottom{u}")),
-                unit.rotate.eq(delayed(rd_valid & rotating, f"rotate{u}")),
+                unit.rotate.eq(delay(rd_valid & rotating, select, f"rotate{u}")),
             ]
             if fused:
                 m.d.comb += [
@@ -303,7 +296,7 @@ class SVDEngine(wiring.Component):
                 ]
             else:
                 m.d.comb += [unit.dot_top.eq(a_top), unit.dot_bottom.eq(a_bottom),
-                             unit.accumulate.eq(delayed(rd_valid & ~rotating, f"accumulate{u}"))]
+                             unit.accumulate.eq(delay(rd_valid & ~rotating, select, f"accumulate{u}"))]
 
         # Load path.
         load_row = Signal(row_bits)
