@@ -13,25 +13,39 @@ import numpy as np
 from rosvd.hw.svd.engine import SVDEngine
 from rosvd.hw.svd.model import check_input
 from rosvd.hw.svd.params import SVDParams
+from rosvd.hw.svd.products import ExportPlatform, multiplier_block
 from rosvd.sim.runner import run_cocotb
 from rosvd.sim.verilog import export
 
 TOP = "rosvd_svd"
+#: Simulation models of vendor cells, one Verilog file per cell.
+MODELS_DIR = Path(__file__).parent / "models"
 #: Simulator builds, one directory per parameter set (shared by the tests, the demo and
 #: the bench), under the directory the command runs in unless ROSVD_SIM_BUILD says.
 BUILD_ROOT = Path(os.environ.get("ROSVD_SIM_BUILD", Path("build") / "sim")).resolve()
 
 
-def build_dir(params: SVDParams) -> Path:
+def build_dir(params: SVDParams, platform: ExportPlatform | None = None) -> Path:
     text = json.dumps(dataclasses.asdict(params), sort_keys=True)
     digest = hashlib.sha1(text.encode()).hexdigest()[:10]
-    return BUILD_ROOT / f"{TOP}-n{params.n}-u{params.units}-{digest}"
+    suffix = f"-{platform.name}" if platform is not None else ""
+    return BUILD_ROOT / f"{TOP}-n{params.n}-u{params.units}-{digest}{suffix}"
 
 
-def run_svd(simulator: str, params: SVDParams, test_module: str, testcase: str, **env) -> Path:
-    """Export (cached), build (cached) and run one cocotb testcase on the engine."""
-    directory = build_dir(params)
-    verilog = export(lambda: SVDEngine(params), TOP, directory)
+def primitive_models(platform: ExportPlatform | None) -> str:
+    """Simulation models (``sim/models/<cell>.v``) of the cells the engine instantiates on
+    ``platform``: with them its exported Verilog simulates as it would be synthesised."""
+    primitive = multiplier_block(platform).primitive
+    return "" if primitive is None else (MODELS_DIR / f"{primitive}.v").read_text()
+
+
+def run_svd(simulator: str, params: SVDParams, test_module: str, testcase: str, *,
+            platform: ExportPlatform | None = None, **env) -> Path:
+    """Export (cached), build (cached) and run one cocotb testcase on the engine, as
+    elaborated for ``platform`` (default: generic, multipliers inferred)."""
+    directory = build_dir(params, platform)
+    verilog = export(lambda: SVDEngine(params), TOP, directory, platform=platform,
+                     extra=primitive_models(platform))
     return run_cocotb(simulator, verilog, TOP, test_module, directory, testcase=testcase,
                       params=dataclasses.asdict(params), extra_env={k: str(v) for k, v in env.items()})
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from amaranth.hdl import Fragment
 from amaranth.sim import Simulator
 
 from rosvd.hw.svd.engine import SVDEngine
@@ -21,10 +22,13 @@ class RTLRun:
     sweeps_run: list[int]
 
 
-def rtl_decompose(params: SVDParams, matrices, *, ready_pattern=None, vcd: str | None = None) -> RTLRun:
+def rtl_decompose(params: SVDParams, matrices, *, ready_pattern=None, vcd: str | None = None,
+                  platform=None) -> RTLRun:
     """Stream each matrix through a fresh-reset engine back to back; collect its output.
 
-    ``ready_pattern(cycle) -> bool`` applies backpressure on the result stream.
+    ``ready_pattern(cycle) -> bool`` applies backpressure on the result stream;
+    ``platform`` is what the engine is elaborated for (e.g. an
+    :class:`~rosvd.hw.svd.products.ExportPlatform` whose multiplier blocks are inferred).
     """
     x = check_input(params, matrices)
     dut = SVDEngine(params)
@@ -61,7 +65,7 @@ def rtl_decompose(params: SVDParams, matrices, *, ready_pattern=None, vcd: str |
             run.cycles.append(cycle - start)
             run.sweeps_run.append(ctx.get(dut.sweeps_run))
 
-    sim = Simulator(dut)
+    sim = Simulator(Fragment.get(dut, platform))
     sim.add_clock(1e-8)
     sim.add_testbench(testbench)
     if vcd:

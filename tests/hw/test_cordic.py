@@ -246,7 +246,7 @@ def test_reset_mid_flight_drops_pairs_in_flight_and_later_pairs_are_exact():
 
 def test_latency_formula():
     for params in PARAM_SETS.values():
-        assert AnglePipeline(params).latency == 2 * params.cordic_iters + 5
+        assert AnglePipeline(params).latency == 2 * params.cordic_iters + 6   # 5 before, 1 after
 
 
 def test_converts_to_verilog():

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from rosvd.bench.hw_report import ECP5_EXPORT
 from rosvd.hw.svd.params import SVDParams
 from rosvd.sim import svd_bench
 from rosvd.sim.runner import SIMULATORS
@@ -54,6 +55,24 @@ def params_dict(params: SVDParams) -> dict:
 
 def run_svd(simulator: str, params: SVDParams, testcase: str, **env) -> Path:
     return svd_bench.run_svd(simulator, params, TEST_MODULE, testcase, **env)
+
+
+#: The engine as exported for the Fmax stand-in: ECP5 MULT18X18D cells instantiated with
+#: their registers, simulated with sim/models/MULT18X18D.v.
+ECP5_PARAM_SET = "n8u4"
+ECP5_MATRICES = 20
+
+
+@pytest.mark.parametrize("testcase", ["svd_random", "svd_edge_cases,svd_cycles"])
+def test_ecp5_export_with_instantiated_multipliers(testcase, tmp_path):
+    out = tmp_path / "cycles.json"
+    svd_bench.run_svd("icarus", PARAM_SETS[ECP5_PARAM_SET], TEST_MODULE, testcase, platform=ECP5_EXPORT,
+                      ROSVD_TB_MATRICES=ECP5_MATRICES, ROSVD_TB_SEED=77, ROSVD_TB_CYCLES_OUT=out)
+    verilog = (svd_bench.build_dir(PARAM_SETS[ECP5_PARAM_SET], ECP5_EXPORT) / "rosvd_svd.v").read_text()
+    assert verilog.count("MULT18X18D #(") == 4 * 22, "22 blocks per unit: 12 for the MACs, 10 for rotations"
+    if "svd_cycles" in testcase:
+        report = json.loads(out.read_text())
+        assert [m["cycles"] for m in report["matrices"]] == [m["cycle_estimate"] for m in report["matrices"]]
 
 
 @pytest.mark.parametrize("simulator, name, start, count", [
