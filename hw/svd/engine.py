@@ -26,9 +26,8 @@ READ_LATENCY = ADDRESS_LATENCY + MEM_READ_LATENCY
 #: multiplexer and the logic after it in one cycle were the longest path).
 PAIR_SELECT_RADIX = 4
 #: Column slots whose memories share one copy of the row counter and bank flag that
-#: address them: a single copy drove every LUT RAM of the engine (thousands of loads),
-#: and a copy shared by two slots still sat far from one of them (4.4 ns of route).
-ADDRESS_GROUP = 1
+#: address them: a single copy drove every LUT RAM of the engine (thousands of loads).
+ADDRESS_GROUP = 2
 
 
 def result_layout(params: SVDParams) -> data.StructLayout:
@@ -454,6 +453,14 @@ class SVDEngine(wiring.Component):
                 angle.gamma.eq(Array(u.gamma for u in group)[count]),
             ]
 
+        # The square root starts from a register set with the NORM phase's restarts, on
+        # the norm that ``norm_index`` picks outside the state machine: the state decoding
+        # had been in front of the root's 52-bit load.
+        sqrt_go = Signal()
+        norms = Array([u.alpha for u in units] + [u.beta for u in units])
+        m.d.sync += sqrt_go.eq(0)
+        m.d.comb += [sqrt.start.eq(sqrt_go), sqrt.value.eq(norms[norm_index])]
+
         with m.FSM(name="control"):
             with m.State("LOAD"):
                 m.d.comb += [loading.eq(1), self.matrix.ready.eq(1)]
@@ -478,6 +485,7 @@ class SVDEngine(wiring.Component):
                 with m.If(last):
                     restart()
                     with m.If(final):
+                        m.d.sync += sqrt_go.eq(1)
                         m.next = "NORM"
                     with m.Else():
                         m.next = "ANGLE"
@@ -518,7 +526,7 @@ class SVDEngine(wiring.Component):
                                          self.sweeps_run.eq(sweep + 1)]
                             converged = ~rotated_any if p.skip_shift is not None else Const(0)
                             with m.If((sweep == p.sweeps - 1) | converged):
-                                m.d.sync += [final.eq(1), sweep.eq(0)]
+                                m.d.sync += [final.eq(1), sweep.eq(0), sqrt_go.eq(fused)]
                                 m.next = "NORM" if fused else "DOT"
                             with m.Else():
                                 m.d.sync += sweep.eq(sweep + 1)
@@ -526,8 +534,6 @@ class SVDEngine(wiring.Component):
             with m.State("NORM"):
                 # sigma of the slots in this step: unit u's top (alpha) then bottom (beta)
                 m.d.comb += [self.busy.eq(1), norming.eq(1)]
-                norms = Array([u.alpha for u in units] + [u.beta for u in units])
-                m.d.comb += [sqrt.start.eq(first), sqrt.value.eq(norms[norm_index])]
                 with m.If(sqrt.done):
                     for u in range(p.units):
                         for s in range(steps):
@@ -535,7 +541,7 @@ class SVDEngine(wiring.Component):
                                 with m.If((norm_index == side) & (step == s)):
                                     m.d.sync += sigma[slot].eq(sqrt.root)
                     restart()
-                    m.d.sync += norm_index.eq(norm_index + 1)
+                    m.d.sync += [norm_index.eq(norm_index + 1), sqrt_go.eq(norm_index != 2 * p.units - 1)]
                     with m.If(norm_index == 2 * p.units - 1):
                         m.d.sync += norm_index.eq(0)
                         with m.If(step != steps - 1):
