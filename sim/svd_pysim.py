@@ -22,6 +22,10 @@ class RTLRun:
     sweeps_run: list[int]
 
 
+#: A matrix failing to come out within this many times the stall-free cycle count fails the run.
+STALL_FACTOR = 10
+
+
 def rtl_decompose(params: SVDParams, matrices, *, ready_pattern=None, vcd: str | None = None,
                   platform=None) -> RTLRun:
     """Stream each matrix through a fresh-reset engine back to back; collect its output.
@@ -33,6 +37,9 @@ def rtl_decompose(params: SVDParams, matrices, *, ready_pattern=None, vcd: str |
     x = check_input(params, matrices)
     dut = SVDEngine(params)
     run = RTLRun([], [], [])
+    # An engine that never answers fails the run instead of hanging it: no matrix, even
+    # under backpressure, takes STALL_FACTOR times the stall-free cycle count.
+    limit = STALL_FACTOR * dut.cycle_estimate()
 
     async def testbench(ctx):
         cycle = 0
@@ -51,6 +58,9 @@ def rtl_decompose(params: SVDParams, matrices, *, ready_pattern=None, vcd: str |
             ctx.set(dut.matrix.valid, 0)
             words = []
             while True:
+                if cycle - start > limit:
+                    raise RuntimeError(f"engine gave {len(words)} of {params.output_words} words "
+                                       f"in {cycle - start} cycles (more than {limit})")
                 ready = 1 if ready_pattern is None else int(bool(ready_pattern(cycle)))
                 ctx.set(dut.result.ready, ready)
                 valid, payload = ctx.get(dut.result.valid), ctx.get(dut.result.payload)
