@@ -1,8 +1,8 @@
 """A test harness for :mod:`rosvd.hw.svd.products`: ``a * b - c * d + constant`` through
 product pieces and a pipelined sum, the shape of a rotation's output (k1 - k3 + half).
 
-Used by the Amaranth simulator tests (blocks inferred) and by the Icarus test of the
-same harness exported with instantiated ECP5 blocks and their simulation model.
+Used by the Amaranth simulator tests (blocks inferred) and by the ECP5 place-and-route
+test of the same harness exported with instantiated MULT18X18D blocks.
 """
 from __future__ import annotations
 

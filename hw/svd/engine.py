@@ -8,6 +8,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .cordic import AnglePipeline
+from .delay import delayed
 from .isqrt import IterativeSqrt
 from .params import SVDParams, clog2
 from .rotation_unit import MAC_LATENCY, ROTATE_LATENCY, RotationUnit
@@ -186,14 +187,6 @@ class SVDEngine(wiring.Component):
         # costs n * (sqrt latency) cycles and saves a wide datapath per unit.
         m.submodules.sqrt = sqrt = self._sqrt
 
-        def delay(value, stages, name):
-            """``value`` through ``stages`` registers."""
-            for stage in range(stages):
-                register = Signal.like(value, name=f"{name}_d{stage}")
-                m.d.sync += register.eq(value)
-                value = register
-            return value
-
         # Controller state.
         parity = Signal()                          # bank holding the current columns
         sweep = Signal(range(p.sweeps))
@@ -212,7 +205,7 @@ class SVDEngine(wiring.Component):
         rd_valid = Signal()                        # read data is a live row this cycle
         rotating = Signal()                        # in the rotate phase (else dot phase)
         m.d.sync += first.eq(0)
-        m.d.comb += rd_valid.eq(delay(reading, READ_LATENCY, "rd_valid"))
+        m.d.comb += rd_valid.eq(delayed(m, reading, READ_LATENCY, "rd_valid"))
         # ``count`` and ``parity`` change only through these strobes, so that copies of
         # them can follow the same updates. ``row_last``: ``count == n - 1``, registered.
         count_clear, count_step = Signal(), Signal()
@@ -222,7 +215,7 @@ class SVDEngine(wiring.Component):
                      parity.eq(Mux(parity_clear, 0, parity ^ parity_flip)),
                      row_last.eq(Mux(count_clear, 0, Mux(count_step, count == n - 2, row_last)))]
         copy_clear, copy_step, copy_parity_clear, copy_parity_flip = (
-            delay(strobe, ADDRESS_LATENCY, f"copy_{strobe.name}")
+            delayed(m, strobe, ADDRESS_LATENCY, f"copy_{strobe.name}")
             for strobe in (count_clear, count_step, parity_clear, parity_flip))
 
         def restart():
@@ -264,7 +257,7 @@ class SVDEngine(wiring.Component):
         # rotation's valid flag one stage short of ``rotated`` (``step`` holds still
         # through a phase): decoding ``step`` and reaching every slot's memories in the
         # same cycle was a long path.
-        rotated_soon = delay(units[0].rotate, ROTATE_LATENCY - 1, "rotated_soon")
+        rotated_soon = delayed(m, units[0].rotate, ROTATE_LATENCY - 1, "rotated_soon")
         a_moved, v_moved, moving = [], [], []
         for slot in range(n):
             src = sources[slot]
@@ -281,12 +274,12 @@ class SVDEngine(wiring.Component):
             (:func:`select_stages` of them), stage i choosing by digit i of ``index``. A
             moving ``index`` has each digit delayed to meet its stage; ``step`` holds still
             while a phase's rows are in flight. Flags that go with the values take
-            ``delay(flag, stages, ...)``."""
+            ``delayed(m, flag, stages, ...)``."""
             bits = clog2(PAIR_SELECT_RADIX)
             for stage in range(select_stages(len(values))):
                 digit = index[stage * bits:(stage + 1) * bits]
                 if index_moves:
-                    digit = delay(digit, stage, f"{name}_digit{stage}")
+                    digit = delayed(m, digit, stage, f"{name}_digit{stage}")
                 chosen = []
                 for first_input in range(0, len(values), PAIR_SELECT_RADIX):
                     register = Signal(shape, name=f"{name}_sel{stage}_{first_input}")
@@ -311,7 +304,7 @@ class SVDEngine(wiring.Component):
                 unit.a_top.eq(a_top), unit.a_bottom.eq(a_bottom),
                 unit.v_top.eq(selected([v_read[x].data for x in tops], vec, f"v_top{u}")),
                 unit.v_bottom.eq(selected([v_read[x].data for x in bottoms], vec, f"v_bottom{u}")),
-                unit.rotate.eq(delay(rd_valid & rotating, select, f"rotate{u}")),
+                unit.rotate.eq(delayed(m, rd_valid & rotating, select, f"rotate{u}")),
             ]
             if fused:
                 m.d.comb += [
@@ -321,7 +314,7 @@ class SVDEngine(wiring.Component):
                 ]
             else:
                 m.d.comb += [unit.dot_top.eq(a_top), unit.dot_bottom.eq(a_bottom),
-                             unit.accumulate.eq(delay(rd_valid & ~rotating, select, f"accumulate{u}"))]
+                             unit.accumulate.eq(delayed(m, rd_valid & ~rotating, select, f"accumulate{u}"))]
 
         # Load path.
         load_row = Signal(row_bits)
@@ -372,8 +365,8 @@ class SVDEngine(wiring.Component):
         ranking = Signal()
         probe_stages = select_stages(n)
         probe = selected(sigma, p.sigma_width, "probe", index=count, index_moves=True)
-        probe_slot = delay(count, probe_stages, "probe_slot")
-        probe_valid = delay(ranking & (count < n), probe_stages, "probe_valid")
+        probe_slot = delayed(m, count, probe_stages, "probe_slot")
+        probe_valid = delayed(m, ranking & (count < n), probe_stages, "probe_valid")
         # rank[i] = #{j : sigma[j] > sigma[i], or equal with j < i}: the comparisons with
         # the probe are registered, then counted. The counters are cleared through the
         # NORM phase by a registered flag, and count only live comparisons (none outside
@@ -419,13 +412,13 @@ class SVDEngine(wiring.Component):
         # Then, until the V data is out and through the n:1 tree that picks its slot, the
         # matching sigma and the word's flags wait.
         wait = READ_LATENCY - 1
-        slot_ready = delay(word_slot, wait, "word_slot")
+        slot_ready = delayed(m, word_slot, wait, "word_slot")
         v_word = selected([port.data for port in v_read], signed(p.v_width), "v_word",
                           index=slot_ready, index_moves=True)
         wait += select_stages(n)
-        sigma_ready = delay(value, wait, "word_sigma")
+        sigma_ready = delayed(m, value, wait, "word_sigma")
         vector_ready, valid_ready, last_ready = (
-            delay(flag, wait, flag.name) for flag in (word_vector, word_valid, word_last))
+            delayed(m, flag, wait, flag.name) for flag in (word_vector, word_valid, word_last))
         # Last stage: the word, written into the buffer.
         word = Signal(signed(p.out_width))
         word_written, word_written_last = Signal(), Signal()

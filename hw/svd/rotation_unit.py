@@ -5,6 +5,7 @@ from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from .delay import delayed
 from .params import SVDParams
 from .products import PIECE_LATENCY, Term, multiplier_block, pipelined_sum, product_terms
 
@@ -74,13 +75,6 @@ class RotationUnit(wiring.Component):
 
         block = multiplier_block(platform)
 
-        def delayed(flag, stages, name):
-            for stage in range(stages):
-                register = Signal(name=f"{name}_d{stage}")
-                m.d.sync += register.eq(flag)
-                flag = register
-            return flag
-
         # Dot products: exact, so the order of accumulation is irrelevant. Each product
         # is built from the platform's multiplier blocks (:mod:`.products`); its pieces
         # take their operands only with ``accumulate`` (the rotation's only with
@@ -92,7 +86,7 @@ class RotationUnit(wiring.Component):
                                ("bb", self.dot_bottom, self.dot_bottom),
                                ("tb", self.dot_top, self.dot_bottom))]
         tt, bb, tb = products
-        prod_valid = delayed(self.accumulate, MAC_LATENCY - 1, "prod_valid")
+        prod_valid = delayed(m, self.accumulate, MAC_LATENCY - 1, "prod_valid")
         acc_alpha = Signal(signed(p.dot_width))
         acc_beta = Signal(signed(p.dot_width))
         with m.If(self.clear):
@@ -117,7 +111,7 @@ class RotationUnit(wiring.Component):
         # one block (x + y <= 25 bits on its A port); s - c and c + s lie in [-2, 2)
         # (|theta| <= pi/4), so they keep the cs_width of c and s.
         half = Const(1 << (p.cs_frac - 1))
-        m.d.sync += self.rotated.eq(delayed(self.rotate, ROTATE_LATENCY - 1, "rotate_valid"))
+        m.d.sync += self.rotated.eq(delayed(m, self.rotate, ROTATE_LATENCY - 1, "rotate_valid"))
         for top, bottom, top_out, bottom_out, width in (
                 (self.a_top, self.a_bottom, self.a_top_out, self.a_bottom_out, p.col_width),
                 (self.v_top, self.v_bottom, self.v_top_out, self.v_bottom_out, p.v_width)):

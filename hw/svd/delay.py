@@ -1,0 +1,13 @@
+"""A value through a chain of registers, shared by the engine and its rotation units."""
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal, Value
+
+
+def delayed(m: Module, value: Value, stages: int, name: str) -> Value:
+    """``value`` through ``stages`` registers of ``m``'s sync domain, named ``{name}_d{i}``."""
+    for stage in range(stages):
+        register = Signal.like(value, name=f"{name}_d{stage}")
+        m.d.sync += register.eq(value)
+        value = register
+    return value
