@@ -17,6 +17,9 @@ from .params import SVDParams, clog2
 #: engine selects them by issue slot); wide differences and bit lengths; normalising
 #: shift amount and skip test; the shift; the sign fold.
 PREPARE_STAGES = 5
+#: Bits of a digit of the normalising shift amount: stage 2 shifts by whole digits,
+#: stage 3 by at most SHIFT_DIGIT_BITS more.
+SHIFT_DIGIT_BITS = 8
 #: Register stages after the last CORDIC iteration: rounding to ``cs_frac``.
 FINISH_STAGES = 1
 
@@ -114,22 +117,24 @@ class AnglePipeline(wiring.Component):
         # the normalising shift and the skip test need.
         x_wide = register(signed(p.dot_width), "x_wide")            # beta - alpha
         y_wide = register(signed(p.dot_width + 1), "y_wide")        # 2 gamma
-        # bit_length((alpha | beta) >> (in_bits - 1)) (alpha | beta bounds |x| and |gamma|),
-        # split in halves here and joined in stage 2: in one stage it was a long path.
+        # The normalising shift is bit_length(excess), excess = (alpha | beta) >> (in_bits - 1)
+        # (alpha | beta bounds |x| and |gamma|): SHIFT_DIGIT_BITS-bit digits of excess,
+        # whether each is non-zero and its own bit length, here; in stage 2 the highest
+        # non-zero digit d gives a coarse shift by d * SHIFT_DIGIT_BITS and the fine
+        # shift left for stage 3, bit_length(digit d) <= SHIFT_DIGIT_BITS. One barrel
+        # shift over every amount in one stage was a long path.
         excess = (alpha | beta)[in_bits - 1:]
-        half_width = 1 << max(clog2(len(excess)) - 1, 0)
-        excess_high_any = register(1, "excess_high_any")
-        excess_high_bits = register(range(len(excess) + 1), "excess_high_bits")
-        excess_low_bits = register(range(half_width + 1), "excess_low_bits")
+        digits = [excess[i:i + SHIFT_DIGIT_BITS] for i in range(0, len(excess), SHIFT_DIGIT_BITS)]
+        digit_any = [register(1, f"excess_any{d}") for d in range(len(digits))]
+        digit_bits = [register(range(SHIFT_DIGIT_BITS + 1), f"excess_bits{d}") for d in range(len(digits))]
         gamma_zero = register(1, "gamma_zero")
         m.d.sync += [
             x_wide.eq(beta - alpha),
             y_wide.eq(gamma << 1),
-            excess_high_any.eq(excess[half_width:].any()),
-            excess_high_bits.eq(bit_length(excess[half_width:])),
-            excess_low_bits.eq(bit_length(excess[:half_width])),
             gamma_zero.eq(gamma == 0),
         ]
+        m.d.sync += [flag.eq(digit.any()) for flag, digit in zip(digit_any, digits, strict=True)]
+        m.d.sync += [bits.eq(bit_length(digit)) for bits, digit in zip(digit_bits, digits, strict=True)]
         if p.skip_shift is not None:
             ab_bits = register(range(2 * p.dot_width), "ab_bits")          # bl(alpha) + bl(beta)
             gamma_bits = register(range(p.dot_width + 1), "gamma_bits")    # bl(|gamma|)
@@ -137,14 +142,21 @@ class AnglePipeline(wiring.Component):
             m.d.sync += [ab_bits.eq(bit_length(alpha) + bit_length(beta)),
                          gamma_bits.eq(bit_length(magnitude[:p.dot_width - 1]))]
 
-        # Stage 2: normalising shift amount, max(bl(alpha | beta) + 1 - input_bits, 0),
-        # and the skip decision.
-        shift = register(range(p.dot_width + 2), "shift")
+        # Stage 2: the coarse shift by the highest non-zero digit (none: no shift), the
+        # fine shift amount, and the skip decision. The fine shift reads only the low
+        # cordic_width + SHIFT_DIGIT_BITS bits of a coarse-shifted operand, so those are
+        # all it keeps (the same bits the whole shift would have kept).
+        kept = p.cordic_width + SHIFT_DIGIT_BITS
+        fine = register(range(SHIFT_DIGIT_BITS + 1), "fine_shift")
         skip2 = register(1, "skip2")
-        x_wide2 = register(signed(p.dot_width), "x_wide2")
-        y_wide2 = register(signed(p.dot_width + 1), "y_wide2")
-        m.d.sync += [shift.eq(Mux(excess_high_any, excess_high_bits + half_width, excess_low_bits)),
-                     x_wide2.eq(x_wide), y_wide2.eq(y_wide)]
+        x_wide2 = register(signed(kept), "x_coarse")
+        y_wide2 = register(signed(kept), "y_coarse")
+        m.d.sync += [fine.eq(0), x_wide2.eq(x_wide), y_wide2.eq(y_wide)]
+        for d in range(len(digits)):           # the highest non-zero digit wins
+            with m.If(digit_any[d]):
+                coarse = d * SHIFT_DIGIT_BITS
+                m.d.sync += [fine.eq(digit_bits[d]), x_wide2.eq(x_wide >> coarse),
+                             y_wide2.eq(y_wide >> coarse)]
         if p.skip_shift is None:
             m.d.sync += skip2.eq(gamma_zero)
         else:
@@ -156,7 +168,7 @@ class AnglePipeline(wiring.Component):
         x3 = register(signed(p.cordic_width), "x_shifted")
         y3 = register(signed(p.cordic_width), "y_shifted")
         skip = register(1, "skip3")
-        m.d.sync += [x3.eq(x_wide2 >> shift), y3.eq(y_wide2 >> shift), skip.eq(skip2)]
+        m.d.sync += [x3.eq(x_wide2 >> fine), y3.eq(y_wide2 >> fine), skip.eq(skip2)]
 
         # Stage 4: into the right half plane: (x, y) and (-x, -y) give the same tan 2 theta.
         x = register(signed(p.cordic_width), "x_folded")

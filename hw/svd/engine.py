@@ -7,6 +7,7 @@ from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from ..stream_register import StreamRegister
 from .cordic import AnglePipeline
 from .delay import delayed
 from .isqrt import IterativeSqrt
@@ -14,6 +15,10 @@ from .params import SVDParams, clog2
 from .rotation_unit import MAC_LATENCY, ROTATE_LATENCY, RotationUnit
 from .schedule import source_slot
 
+#: Cycles from the matrix stream to the load logic (a :class:`.StreamRegister`).
+INPUT_LATENCY = 1
+#: Cycles from the output buffer to the result stream (a :class:`.StreamRegister`).
+RESULT_LATENCY = 1
 #: Cycles from a memory read address to its data (synchronous read ports).
 MEM_READ_LATENCY = 1
 #: Cycles the per-group copies of the row counter and bank flag (the memory addresses)
@@ -22,18 +27,30 @@ MEM_READ_LATENCY = 1
 ADDRESS_LATENCY = 1
 #: Cycles from a row's ``count`` to its data out of the memories.
 READ_LATENCY = ADDRESS_LATENCY + MEM_READ_LATENCY
+#: Cycles from a phase end's decision to ``step``'s new value: none of its readers (the
+#: pair multiplexers, from the new phase's READ_LATENCY-th cycle; the write enables and
+#: norm writes, later still) looks at it sooner.
+STEP_LATENCY = 1
 #: Inputs of one register stage of a wide multiplexer: a unit's steps:1 pair select, and
 #: the ranking's n:1 probe, are trees of registered PAIR_SELECT_RADIX:1 stages (a whole
 #: multiplexer and the logic after it in one cycle were the longest path).
 PAIR_SELECT_RADIX = 4
-#: Column slots whose memories share one copy of the row counter and bank flag that
-#: address them: a single copy drove every LUT RAM of the engine (thousands of loads).
+#: Register stages of the ranking's comparisons with the probe: greater and equal, then
+#: their combination with the slot order (the probe reaches n comparators).
+RANK_COMPARE_STAGES = 2
+#: Column slots whose memories share one pipeline of write rows (each memory has its
+#: own copy of the read row counter and bank flag).
 ADDRESS_GROUP = 2
 
 
 def result_layout(params: SVDParams) -> data.StructLayout:
     """Payload of the result stream: one word and the end-of-decomposition flag."""
     return data.StructLayout({"data": signed(params.out_width), "last": unsigned(1)})
+
+
+def by_slot(values, index):
+    """``values[index]``; a single value needs no index."""
+    return values[0] if len(values) == 1 else Array(values)[index]
 
 
 def select_stages(inputs: int) -> int:
@@ -118,9 +135,9 @@ class SVDEngine(wiring.Component):
     @property
     def rank_pipeline(self) -> int:
         """Register stages from the ranking's ``count`` to its comparison results: the
-        n:1 probe multiplexer's stages, then the comparisons (a comparator and the rank
-        increment in one cycle were a long path)."""
-        return select_stages(self.params.n) + 1
+        n:1 probe multiplexer's stages, then RANK_COMPARE_STAGES (a comparator and the
+        rank increment in one cycle were a long path)."""
+        return select_stages(self.params.n) + RANK_COMPARE_STAGES
 
     @property
     def dot_cycles(self) -> int:
@@ -147,9 +164,9 @@ class SVDEngine(wiring.Component):
         dot_per_pair = 0 if self.fused else self.dot_cycles
         pair = dot_per_pair + self.angle_cycles + self.rotate_cycles
         rounds = sweeps * p.rounds_per_sweep * p.pairs_per_unit
-        load = p.n * p.n + (self.dot_cycles if self.fused else 0)
+        load = INPUT_LATENCY + p.n * p.n + (self.dot_cycles if self.fused else 0)
         norm = p.pairs_per_unit * (dot_per_pair + 2 * p.units * (self._sqrt.latency + 1))
-        rank, output = p.n + self.rank_pipeline, p.output_words + self.output_latency
+        rank, output = p.n + self.rank_pipeline, p.output_words + self.output_latency + RESULT_LATENCY
         return load + rounds * pair + norm + rank + output
 
     def elaborate(self, platform):
@@ -204,48 +221,81 @@ class SVDEngine(wiring.Component):
         reading = Signal()                         # row ``count`` is a live row this cycle
         rd_valid = Signal()                        # read data is a live row this cycle
         rotating = Signal()                        # in the rotate phase (else dot phase)
-        m.d.sync += first.eq(0)
         m.d.comb += rd_valid.eq(delayed(m, reading, READ_LATENCY, "rd_valid"))
         # ``count`` and ``parity`` change only through these strobes, so that copies of
         # them can follow the same updates. ``row_last``: ``count == n - 1``, registered.
         count_clear, count_step = Signal(), Signal()
         parity_clear, parity_flip = Signal(), Signal()
         row_last = Signal()
+        # A fixed-length phase ends on ``last`` alone, a register, so that no state
+        # decoding sits in front of ``count``'s reset; ``restart_now`` ends the others.
+        restart_now = Signal()
+        m.d.comb += count_clear.eq(last | restart_now)
+        m.d.sync += first.eq(count_clear)
         m.d.sync += [count.eq(Mux(count_clear, 0, count + count_step)),
                      parity.eq(Mux(parity_clear, 0, parity ^ parity_flip)),
                      row_last.eq(Mux(count_clear, 0, Mux(count_step, count == n - 2, row_last)))]
         copy_clear, copy_step, copy_parity_clear, copy_parity_flip = (
             delayed(m, strobe, ADDRESS_LATENCY, f"copy_{strobe.name}")
             for strobe in (count_clear, count_step, parity_clear, parity_flip))
+        # ``step`` too changes only through strobes, applied STEP_LATENCY cycles after
+        # the phase boundary that decides them: the state decoding then reaches two
+        # flip-flops beside it, not the register that fans ``step`` out to the pair
+        # multiplexers and write enables across the die.
+        step_clear, step_advance = Signal(), Signal()
+        step_clear_late, step_advance_late = (delayed(m, strobe, STEP_LATENCY, f"late_{strobe.name}")
+                                              for strobe in (step_clear, step_advance))
+        m.d.sync += step.eq(Mux(step_clear_late, 0, step + step_advance_late))
+        # Where the current pair, round and sweep stand, registered while a phase runs
+        # (``step``, ``round_``, ``sweep`` and ``rotated_any`` hold still through the
+        # rotate and norm phases), so that a phase's end decides on flags alone.
+        round_ends = Signal()                      # the pair is a unit's last of the round
+        sweep_ends = Signal()                      # ... and the round the sweep's last
+        sweeps_end = Signal()                      # ... and no further sweep will run
+        converged = ~rotated_any if p.skip_shift is not None else Const(0)
+        m.d.sync += [round_ends.eq(step == steps - 1),
+                     sweep_ends.eq((step == steps - 1) & (round_ == p.rounds_per_sweep - 1)),
+                     sweeps_end.eq((step == steps - 1) & (round_ == p.rounds_per_sweep - 1)
+                                   & ((sweep == p.sweeps - 1) | converged))]
 
         def restart():
-            """Begin a phase at count 0."""
-            m.d.comb += count_clear.eq(1)
-            m.d.sync += [first.eq(1), last.eq(0)]
+            """Begin a phase at count 0, other than at a fixed-length phase's ``last``."""
+            m.d.comb += restart_now.eq(1)
 
         def count_phase(length):
-            """Advance ``count`` through a phase of ``length`` cycles."""
+            """Advance ``count`` through a phase of ``length`` cycles; ``count`` restarts
+            after the phase's ``last`` cycle (then ``count == length - 1``, so ``last``
+            falls again)."""
             m.d.comb += count_step.eq(1)
             m.d.sync += last.eq(count == length - 2)
 
         # Both memories are read at row ``count`` of the current bank, in every phase
         # (the output phases step ``count`` through the rows of a vector), addressed by
-        # per-group copies of the row counter and the bank flag, ADDRESS_LATENCY cycles
-        # later. Rows travel alongside the rotation pipeline to become write addresses.
+        # copies of the row counter and the bank flag, ADDRESS_LATENCY cycles later: one
+        # per memory, so each can sit beside its LUT RAM (a copy shared by a slot's two
+        # memories had 4.5 ns of routing to the farther one). They are counters, each
+        # fed back from itself, so synthesis keeps them apart. Rows travel alongside
+        # the rotation pipeline, one copy per group of slots, to become write addresses.
         select = self.pair_select_latency
         wr_next = []                               # per group: the next write row and bank
-        for group in range(0, n, ADDRESS_GROUP):
-            row = Signal(row_bits, name=f"rd_row{group}")
-            bank = Signal(name=f"rd_bank{group}")
+
+        def address_copy(name):
+            row = Signal(row_bits, name=f"rd_row_{name}")
+            bank = Signal(name=f"rd_bank_{name}")
             m.d.sync += [row.eq(Mux(copy_clear, 0, row + copy_step)),
                          bank.eq(Mux(copy_parity_clear, 0, bank ^ copy_parity_flip))]
+            return row, bank
+
+        for group in range(0, n, ADDRESS_GROUP):
+            for slot in range(group, min(group + ADDRESS_GROUP, n)):
+                for kind, port in (("a", a_read[slot]), ("v", v_read[slot])):
+                    row, bank = address_copy(f"{kind}{slot}")
+                    m.d.comb += port.addr.eq(Cat(row, bank))
+            row, bank = address_copy(f"w{group}")
             row_pipe = [Signal(row_bits, name=f"row_pipe{group}_{i}")
                         for i in range(MEM_READ_LATENCY + select + ROTATE_LATENCY)]
             m.d.sync += [row_pipe[0].eq(row)]
             m.d.sync += [b.eq(a) for a, b in zip(row_pipe, row_pipe[1:], strict=False)]
-            for slot in range(group, min(group + ADDRESS_GROUP, n)):
-                for port in (a_read[slot], v_read[slot]):
-                    m.d.comb += port.addr.eq(Cat(row, bank))
             # The bank flips only after a phase's last write, so a cycle early is the same.
             wr_next.append(Cat(row_pipe[-2], ~bank))
 
@@ -290,6 +340,23 @@ class SVDEngine(wiring.Component):
             assert len(values) == 1
             return values[0]
 
+        def or_tree(values, shape, name):
+            """The OR of ``values`` through registered PAIR_SELECT_RADIX-input stages
+            (:func:`select_stages` of them)."""
+            for stage in range(select_stages(len(values))):
+                joined = []
+                for first_input in range(0, len(values), PAIR_SELECT_RADIX):
+                    register = Signal(shape, name=f"{name}_or{stage}_{first_input}")
+                    group = values[first_input:first_input + PAIR_SELECT_RADIX]
+                    total = group[0]
+                    for value in group[1:]:
+                        total = total | value
+                    m.d.sync += register.eq(total)
+                    joined.append(register)
+                values = joined
+            assert len(values) == 1
+            return values[0]
+
         # Units read their pairs through a steps:1 multiplexer. With one pair per unit
         # (``fused``), the next round's dot products are accumulated from the columns
         # as they are written, which removes the dot phase from every round.
@@ -317,17 +384,27 @@ class SVDEngine(wiring.Component):
                              unit.accumulate.eq(delayed(m, rd_valid & ~rotating, select, f"accumulate{u}"))]
 
         # Load path.
+        # clog2(n) bits each, n a power of two: after the last element both wrap to 0,
+        # ready for the next matrix.
         load_row = Signal(row_bits)
         load_col = Signal(row_bits)
         # (load_row, load_col) is the matrix's last element, registered: the end of the
         # load then is one flag and the handshake, not two comparisons, ahead of the
         # phase restart and its fan-out.
         load_at_last = Signal()
-        loading = Signal()
+        # In the LOAD state, as a register of its own: it is the slice's ready and the
+        # write ports' source select, so no state decoding sits in front of either.
+        loading = Signal(init=1)
+        # The matrix arrives through a register slice, so that the producer's valid
+        # reaches the load counters and write enables from a flip-flop here.
+        m.submodules.matrix_in = matrix_in = StreamRegister(signed(p.data_width))
+        wiring.connect(m, wiring.flipped(self.matrix), matrix_in.i)
+        incoming = matrix_in.o
+        m.d.comb += incoming.ready.eq(loading)
         load_fire = Signal()
-        m.d.comb += load_fire.eq(self.matrix.valid & self.matrix.ready)
+        m.d.comb += load_fire.eq(incoming.valid & incoming.ready)
         load_a = Signal(signed(p.col_width))
-        m.d.comb += load_a.eq(self.matrix.payload << p.guard_bits)
+        m.d.comb += load_a.eq(incoming.payload << p.guard_bits)
         v_one = 1 << p.v_frac
 
         # Write ports: the input stream while loading, else the moved columns. Loaded
@@ -368,20 +445,52 @@ class SVDEngine(wiring.Component):
         probe_slot = delayed(m, count, probe_stages, "probe_slot")
         probe_valid = delayed(m, ranking & (count < n), probe_stages, "probe_valid")
         # rank[i] = #{j : sigma[j] > sigma[i], or equal with j < i}: the comparisons with
-        # the probe are registered, then counted. The counters are cleared through the
-        # NORM phase by a registered flag, and count only live comparisons (none outside
-        # the RANK phase), so no state decoding reaches their n enables.
+        # the probe are registered, then combined, then counted (RANK_COMPARE_STAGES).
+        # The counters are cleared through the NORM phase by a registered flag, and count
+        # only live comparisons (none outside the RANK phase), so no state decoding
+        # reaches their n enables.
         norming = Signal()
         rank_clear = Signal()
         m.d.sync += rank_clear.eq(norming)
+        # The comparisons are taken on halves (two short carry chains) and joined in the
+        # second stage with the slot order, itself registered in the first.
+        compared_valid = delayed(m, probe_valid, 1, "compared_valid")
+        split = p.sigma_width // 2
         for i in range(n):
-            ahead = (probe > sigma[i]) | ((probe == sigma[i]) & (probe_slot < i))
-            m.d.sync += [rank_ahead[i].eq(probe_valid & ahead),
+            above_high, equal_high, above_low, equal_low, earlier = (
+                Signal(name=f"probe_{flag}{i}") for flag in ("above_high", "equal_high", "above_low",
+                                                             "equal_low", "earlier"))
+            m.d.sync += [above_high.eq(probe[split:] > sigma[i][split:]),
+                         equal_high.eq(probe[split:] == sigma[i][split:]),
+                         above_low.eq(probe[:split] > sigma[i][:split]),
+                         equal_low.eq(probe[:split] == sigma[i][:split]),
+                         earlier.eq(probe_slot < i)]
+            ahead = above_high | (equal_high & (above_low | (equal_low & earlier)))
+            m.d.sync += [rank_ahead[i].eq(compared_valid & ahead),
                          rank[i].eq(Mux(rank_clear, 0, rank[i] + rank_ahead[i]))]
         norm_index = Signal(range(2 * p.units))
+        # The slot whose norm the square root is taking, one-hot and registered
+        # (``norm_index`` and ``step`` hold still for the root's whole run): a root is
+        # written on ``done`` alone, which only the NORM phase's roots raise.
+        for u in range(p.units):
+            for s in range(steps):
+                for side, slot in ((u, u * steps + s), (p.units + u, half + u * steps + s)):
+                    target = Signal(name=f"sigma_target{slot}")
+                    m.d.sync += target.eq((norm_index == side) & (step == s))
+                    with m.If(sqrt.done & target):
+                        m.d.sync += sigma[slot].eq(sqrt.root)
         out_vector = Signal(range(p.k))
         fire = Signal()
-        m.d.comb += fire.eq(self.result.valid & self.result.ready)
+        # The result leaves through a register slice, so that the consumer's ready
+        # reaches the buffer's read side from a flip-flop here; ``fire`` is a word
+        # moving from the buffer into the slice.
+        m.submodules.result_out = result_out = StreamRegister(result_layout(p))
+        wiring.connect(m, result_out.o, wiring.flipped(self.result))
+        buffered = result_out.i
+        m.d.comb += fire.eq(buffered.valid & buffered.ready)
+        # Busy while the controller is, and while a word waits in the slice.
+        controller_busy = Signal()
+        m.d.comb += self.busy.eq(controller_busy | result_out.o.valid)
 
         # Output: a word is issued (its V row read, or its rank matched) while the
         # buffer has a credit, and written into the buffer output_latency - 1 cycles
@@ -389,6 +498,9 @@ class SVDEngine(wiring.Component):
         m.submodules.out_buffer = out_buffer = SyncFIFO(width=p.out_width + 1,
                                                         depth=self.output_buffer_depth)
         credits = Signal(range(self.output_buffer_depth + 1), init=self.output_buffer_depth)
+        credits_next = Signal.like(credits)
+        has_credit = Signal(init=1)               # credits != 0, registered with credits
+        drained = Signal(init=1)                  # every credit back: the buffer is empty
         issue = Signal()
         issue_last = Signal()                      # the decomposition's final word
         # Stage 1: V data read, or which slot has the issued rank.
@@ -398,16 +510,22 @@ class SVDEngine(wiring.Component):
         word_hits = Signal(n)
         word_slot = Signal(range(n))
         word_last = Signal()
-        m.d.sync += [credits.eq(credits - issue + fire), word_valid.eq(issue),
+        m.d.comb += credits_next.eq(credits - issue + fire)
+        m.d.sync += [credits.eq(credits_next), has_credit.eq(credits_next != 0),
+                     drained.eq(credits_next == self.output_buffer_depth), word_valid.eq(issue),
                      word_last.eq(issue_last), word_index.eq(count),
                      word_hits.eq(Cat(rank[i] == count for i in range(n)))]
-        value, slot_hit = 0, 0
-        for i in range(n):
-            value = value | Mux(word_hits[i], sigma[i], 0)
-            slot_hit = slot_hit | Mux(word_hits[i], i, 0)
-        with m.If(word_valid & ~word_vector):
+        # The sigma with the word's rank, and its slot, through registered OR trees (the
+        # one matching slot is the only non-zero input), while the V data is read.
+        hit_stages = select_stages(n)
+        value = or_tree([Mux(word_hits[i], sigma[i], 0) for i in range(n)], p.sigma_width, "word_sigma")
+        slot_hit = or_tree([Mux(word_hits[i], i, 0) for i in range(n)], range(n), "word_slot_hit")
+        hit_ranked = delayed(m, word_valid & ~word_vector, hit_stages, "word_ranked")
+        hit_index = delayed(m, word_index, hit_stages, "word_rank")
+        # top_slot[r] is read from vector r's first word on, n words after sigma r.
+        with m.If(hit_ranked):
             for r in range(p.k):
-                with m.If(word_index == r):
+                with m.If(hit_index == r):
                     m.d.sync += top_slot[r].eq(slot_hit)
         # Then, until the V data is out and through the n:1 tree that picks its slot, the
         # matching sigma and the word's flags wait.
@@ -416,7 +534,7 @@ class SVDEngine(wiring.Component):
         v_word = selected([port.data for port in v_read], signed(p.v_width), "v_word",
                           index=slot_ready, index_moves=True)
         wait += select_stages(n)
-        sigma_ready = delayed(m, value, wait, "word_sigma")
+        sigma_ready = delayed(m, value, wait - hit_stages, "word_sigma")
         vector_ready, valid_ready, last_ready = (
             delayed(m, flag, wait, flag.name) for flag in (word_vector, word_valid, word_last))
         # Last stage: the word, written into the buffer.
@@ -429,21 +547,32 @@ class SVDEngine(wiring.Component):
         m.d.comb += [
             out_buffer.w_en.eq(word_written),
             out_buffer.w_data.eq(Cat(word, word_written_last)),
-            self.result.valid.eq(out_buffer.r_rdy),
-            self.result.payload.data.eq(out_buffer.r_data[:p.out_width]),
-            self.result.payload.last.eq(out_buffer.r_data[p.out_width]),
-            out_buffer.r_en.eq(self.result.ready),
+            buffered.valid.eq(out_buffer.r_rdy),
+            buffered.payload.data.eq(out_buffer.r_data[:p.out_width]),
+            buffered.payload.last.eq(out_buffer.r_data[p.out_width]),
+            out_buffer.r_en.eq(buffered.ready),
         ]
+
+        # ``count < len(group)`` for each angle group, registered beside ``count`` (the
+        # comparison in front of the pipelines' valid flags was a long path).
+        issuing_flags = {}
+        for length in sorted({len(group) for group in angle_groups}):
+            flag = Signal(name=f"angle_issue{length}", init=1)
+            m.d.sync += flag.eq(Mux(count_clear, 1, Mux(count_step, count + 1 < length, flag)))
+            issuing_flags[length] = flag
 
         # The angle pipelines sample their operands in every cycle and take them only with
         # ``start``, so the operands are not gated by the controller state (that gating sat
         # in front of the pipelines' 53-bit zero test).
         for angle, group in zip(angles, angle_groups, strict=True):
+            # Indexed by just the bits of ``count`` that a slot needs: a wider index
+            # made the out-of-range rows a reset term on the operand registers.
+            slot_index = count[:clog2(len(group))]
             m.d.comb += [
                 angle.tag.eq(count),
-                angle.alpha.eq(Array(u.alpha for u in group)[count]),
-                angle.beta.eq(Array(u.beta for u in group)[count]),
-                angle.gamma.eq(Array(u.gamma for u in group)[count]),
+                angle.alpha.eq(by_slot([u.alpha for u in group], slot_index)),
+                angle.beta.eq(by_slot([u.beta for u in group], slot_index)),
+                angle.gamma.eq(by_slot([u.gamma for u in group], slot_index)),
             ]
 
         # The square root starts from a register set with the NORM phase's restarts, on
@@ -456,27 +585,25 @@ class SVDEngine(wiring.Component):
 
         with m.FSM(name="control"):
             with m.State("LOAD"):
-                m.d.comb += [loading.eq(1), self.matrix.ready.eq(1)]
-                m.d.comb += self.busy.eq((load_row != 0) | (load_col != 0))
+                m.d.comb += controller_busy.eq((load_row != 0) | (load_col != 0) | incoming.valid)
                 with m.If(load_fire):
                     m.d.sync += [load_col.eq(load_col + 1),
                                  load_at_last.eq((load_row == n - 1) & (load_col == n - 2))]
                     with m.If(load_col == n - 1):
                         m.d.sync += load_row.eq(load_row + 1)
                     with m.If(load_at_last):
-                        m.d.sync += [sweep.eq(0), round_.eq(0), step.eq(0),
-                                     final.eq(0), rotated_any.eq(0)]
-                        m.d.comb += parity_clear.eq(1)
+                        m.d.sync += [sweep.eq(0), round_.eq(0), final.eq(0), rotated_any.eq(0),
+                                     loading.eq(0)]
+                        m.d.comb += [parity_clear.eq(1), step_clear.eq(1)]
                         restart()
                         m.next = "DOT"
 
             with m.State("DOT"):
-                m.d.comb += [self.busy.eq(1), reading.eq(count < n)]
+                m.d.comb += [controller_busy.eq(1), reading.eq(count < n)]
                 for unit in units:
                     m.d.comb += unit.clear.eq(first)
                 count_phase(self.dot_cycles)
                 with m.If(last):
-                    restart()
                     with m.If(final):
                         m.d.sync += sqrt_go.eq(1)
                         m.next = "NORM"
@@ -486,39 +613,35 @@ class SVDEngine(wiring.Component):
             with m.State("ANGLE"):
                 # Issue slot `count` of every pipeline in cycles 0..slots-1; the results
                 # return in the same order, the last one in the phase's final cycle.
-                m.d.comb += self.busy.eq(1)
+                m.d.comb += controller_busy.eq(1)
                 count_phase(self.angle_cycles)
                 for angle, group in zip(angles, angle_groups, strict=True):
-                    m.d.comb += angle.start.eq(count < len(group))
+                    m.d.comb += angle.start.eq(issuing_flags[len(group)])
                     for slot, unit in enumerate(group):
                         m.d.comb += unit.angle_load.eq(angle.done & (angle.tag_out == slot))
                 with m.If(Cat(a.done & ~a.skip for a in angles).any()):
                     m.d.sync += rotated_any.eq(1)
                 with m.If(last):
-                    restart()
                     m.next = "ROTATE"
 
             with m.State("ROTATE"):
-                m.d.comb += [self.busy.eq(1), reading.eq(count < n), rotating.eq(1)]
+                m.d.comb += [controller_busy.eq(1), reading.eq(count < n), rotating.eq(1)]
                 if fused:
                     for unit in units:
                         m.d.comb += unit.clear.eq(first)
                 count_phase(self.rotate_cycles)
                 with m.If(last):
-                    restart()
                     m.next = "ANGLE" if fused else "DOT"
-                    with m.If(step != steps - 1):
-                        m.d.sync += step.eq(step + 1)
+                    with m.If(~round_ends):
+                        m.d.comb += step_advance.eq(1)
                     with m.Else():
-                        m.d.sync += step.eq(0)
-                        m.d.comb += parity_flip.eq(1)
-                        with m.If(round_ != p.rounds_per_sweep - 1):
+                        m.d.comb += [step_clear.eq(1), parity_flip.eq(1)]
+                        with m.If(~sweep_ends):
                             m.d.sync += round_.eq(round_ + 1)
                         with m.Else():
                             m.d.sync += [round_.eq(0), rotated_any.eq(0),
                                          self.sweeps_run.eq(sweep + 1)]
-                            converged = ~rotated_any if p.skip_shift is not None else Const(0)
-                            with m.If((sweep == p.sweeps - 1) | converged):
+                            with m.If(sweeps_end):
                                 m.d.sync += [final.eq(1), sweep.eq(0), sqrt_go.eq(fused)]
                                 m.next = "NORM" if fused else "DOT"
                             with m.Else():
@@ -526,61 +649,56 @@ class SVDEngine(wiring.Component):
 
             with m.State("NORM"):
                 # sigma of the slots in this step: unit u's top (alpha) then bottom (beta)
-                m.d.comb += [self.busy.eq(1), norming.eq(1)]
+                m.d.comb += [controller_busy.eq(1), norming.eq(1)]
                 with m.If(sqrt.done):
-                    for u in range(p.units):
-                        for s in range(steps):
-                            for side, slot in ((u, u * steps + s), (p.units + u, half + u * steps + s)):
-                                with m.If((norm_index == side) & (step == s)):
-                                    m.d.sync += sigma[slot].eq(sqrt.root)
                     restart()
                     m.d.sync += [norm_index.eq(norm_index + 1), sqrt_go.eq(norm_index != 2 * p.units - 1)]
                     with m.If(norm_index == 2 * p.units - 1):
                         m.d.sync += norm_index.eq(0)
-                        with m.If(step != steps - 1):
-                            m.d.sync += step.eq(step + 1)
+                        with m.If(~round_ends):
+                            m.d.comb += step_advance.eq(1)
                             m.next = "DOT"
                         with m.Else():
-                            m.d.sync += step.eq(0)
+                            m.d.comb += step_clear.eq(1)
                             m.next = "RANK"
 
             with m.State("RANK"):
                 # The probe runs through sigma[0..n-1]; the ranks count (see above).
-                m.d.comb += [self.busy.eq(1), ranking.eq(1)]
+                m.d.comb += [controller_busy.eq(1), ranking.eq(1)]
                 count_phase(n + self.rank_pipeline)
                 with m.If(last):
-                    restart()
                     m.next = "SIGMA"
 
             with m.State("SIGMA"):
                 # Word ``count``: the sigma ranked ``count``.
-                m.d.comb += [self.busy.eq(1), issue.eq(credits != 0)]
+                m.d.comb += [controller_busy.eq(1), issue.eq(has_credit)]
                 m.d.sync += word_vector.eq(0)
                 m.d.comb += count_step.eq(issue)
                 with m.If(issue):
                     with m.If(row_last):
-                        m.d.comb += count_clear.eq(1)
+                        restart()
                         m.d.sync += out_vector.eq(0)
                         m.next = "VECTOR"
 
             with m.State("VECTOR"):
                 # Word ``count`` of vector ``out_vector``: V row ``count`` is read now.
-                m.d.comb += [self.busy.eq(1), issue.eq(credits != 0),
+                m.d.comb += [controller_busy.eq(1), issue.eq(has_credit),
                              issue_last.eq(issue & (out_vector == p.k - 1) & row_last)]
                 m.d.sync += [word_vector.eq(1), word_slot.eq(Array(top_slot)[out_vector])]
                 m.d.comb += count_step.eq(issue)
                 with m.If(issue):
                     with m.If(row_last):
-                        m.d.comb += count_clear.eq(1)
+                        restart()
                         m.d.sync += out_vector.eq(out_vector + 1)
                     with m.If(issue_last):
                         m.next = "DRAIN"
 
             with m.State("DRAIN"):
-                # Busy until the last word is taken.
-                m.d.comb += self.busy.eq(1)
-                with m.If(fire & self.result.payload.last):
-                    m.d.sync += [load_row.eq(0), load_col.eq(0), load_at_last.eq(0)]
+                # Busy until the last word has left the buffer (then the slice holds busy).
+                # The load counters wrapped to 0 with the matrix's last element.
+                m.d.comb += controller_busy.eq(1)
+                with m.If(drained):
+                    m.d.sync += loading.eq(1)
                     m.next = "LOAD"
         return m
 

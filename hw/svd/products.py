@@ -33,16 +33,20 @@ class MultiplierBlock:
 
     ``primitive`` names the cell instantiated for each piece, with its input and output
     registers; ``None`` writes a plain multiply between registers for the tools to infer.
+    ``pre_adder``: the block can add two operands ahead of its multiplier, so a product
+    of a sum, ``(x + y) * c``, needs no fabric carry chain in front of the block.
     """
 
     name: str
     wide_bits: int
     narrow_bits: int
     primitive: str | None = None
+    pre_adder: bool = False
 
 
-#: Xilinx 7-series DSP48E1: 25 x 18 signed (A x B), inferred.
-DSP48E1 = MultiplierBlock("DSP48E1", 25, 18)
+#: Xilinx 7-series DSP48E1: 25 x 18 signed (A x B), inferred; its pre-adder (A + D, then
+#: the AD register) can take a sum that a register holds before the multiply.
+DSP48E1 = MultiplierBlock("DSP48E1", 25, 18, pre_adder=True)
 #: Lattice ECP5 MULT18X18D: 18 x 18 signed, instantiated. Yosys maps an inferred ECP5
 #: multiply without the block's registers, which leaves its 3.9 ns in a fabric path.
 MULT18X18D = MultiplierBlock("MULT18X18D", 18, 18, primitive="MULT18X18D")

