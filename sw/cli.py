@@ -66,7 +66,8 @@ def _bench_accuracy(args):
 def _hw_report(args):
     from rosvd.bench.hw_report import hw_report
     params = svd_params(args)
-    _emit(lambda: hw_report(params, args.target, fmax_io=args.fmax_io), args.json)
+    seed = {} if args.fmax_seed is None else {"fmax_seed": args.fmax_seed}
+    _emit(lambda: hw_report(params, args.target, fmax_io=args.fmax_io, **seed), args.json)
 
 
 def _hw_verilog(args):
@@ -116,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--target", default="xc7z020")
     report.add_argument("--fmax-io", choices=("scan", "pins", "ooc", "auto"), default="scan",
                         help="how the timed core's ports meet the ECP5 (default: scan, registered ports)")
+    report.add_argument("--fmax-seed", type=int,
+                        help="nextpnr placement seed of the Fmax run (default: 1); placements of the "
+                             "same netlist differ by over 10%%, so compare figures at equal seeds")
     report.add_argument("--json", action="store_true")
     report.set_defaults(handler=_hw_report)
     verilog = hw.add_parser("verilog", help="write the engine's Verilog")

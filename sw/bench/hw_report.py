@@ -30,6 +30,8 @@ ECP5_EXPORT = ExportPlatform("ecp5", MULT18X18D)
 #: the placer pulls the port logic towards I/O sites spread round the package, and
 #: routing across the die (up to 14 ns of a 15 ns path) measures the package instead.
 FMAX_IO = "scan"
+#: nextpnr's placement seed for the Fmax run: fixed, so a run repeats exactly.
+FMAX_SEED = 1
 BUILD_DIR = Path("build") / "hw"
 
 
@@ -44,7 +46,8 @@ def timing_params(params: SVDParams) -> SVDParams:
     return dataclasses.replace(params, units=1)
 
 
-def hw_report(params: SVDParams, target: str, *, timing: bool = True, fmax_io: str = FMAX_IO) -> dict:
+def hw_report(params: SVDParams, target: str, *, timing: bool = True, fmax_io: str = FMAX_IO,
+              fmax_seed: int = FMAX_SEED) -> dict:
     resources = synth.xilinx_resources(engine_verilog(params), TOP, target)
     result = {
         "target": resources["target"], "board": resources["board"], "part": resources["part"],
@@ -57,13 +60,14 @@ def hw_report(params: SVDParams, target: str, *, timing: bool = True, fmax_io: s
     }
     if timing:
         small = timing_params(params)
-        fmax = synth.ecp5_fmax(engine_verilog(small, ECP5_EXPORT), TOP, io=fmax_io)
+        fmax = synth.ecp5_fmax(engine_verilog(small, ECP5_EXPORT), TOP, io=fmax_io, seed=fmax_seed)
         result.update({
             "fmax_mhz_estimate": fmax["fmax_mhz"],
             "fmax_source": (f"nextpnr-ecp5 stand-in (LFE5U-85F, speed grade "
                             f"{synth.ECP5_DEVICE['speed_grade']}), engine with units=1 on "
-                            f"MULT18X18D blocks, ports io={fmax_io!r}"),
+                            f"MULT18X18D blocks, ports io={fmax_io!r}, seed {fmax_seed}"),
             "fmax_io": fmax_io,
+            "fmax_seed": fmax_seed,
             "fmax_params": dataclasses.asdict(small),
             "timing": fmax,
         })
