@@ -89,6 +89,10 @@ class SVDEngine(wiring.Component):
     :meth:`cycle_estimate`. Throughput: one matrix at a time; the next is accepted once
     the last result word of the previous one is taken.
 
+    Both streams pass through a :class:`.StreamRegister` (``INPUT_LATENCY`` and
+    ``RESULT_LATENCY``, a cycle each), which may take up to two elements of the next
+    matrix while the last results drain.
+
     Reset returns to waiting for a matrix; a matrix half-loaded is discarded.
     """
 
