@@ -1,6 +1,9 @@
 """The RO-SVD decomposition engine: parallel one-sided Jacobi SVD over column slots."""
 from __future__ import annotations
 
+import functools
+import operator
+
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
@@ -323,43 +326,41 @@ class SVDEngine(wiring.Component):
             m.d.sync += move.eq(rotated_soon & (step == pair % steps))
             moving.append(move)
 
-        def selected(values, shape, name, index=step, index_moves=False):
-            """``values[index]`` through registered PAIR_SELECT_RADIX:1 stages
-            (:func:`select_stages` of them), stage i choosing by digit i of ``index``. A
-            moving ``index`` has each digit delayed to meet its stage; ``step`` holds still
-            while a phase's rows are in flight. Flags that go with the values take
-            ``delayed(m, flag, stages, ...)``."""
-            bits = clog2(PAIR_SELECT_RADIX)
-            for stage in range(select_stages(len(values))):
-                digit = index[stage * bits:(stage + 1) * bits]
-                if index_moves:
-                    digit = delayed(m, digit, stage, f"{name}_digit{stage}")
-                chosen = []
-                for first_input in range(0, len(values), PAIR_SELECT_RADIX):
-                    register = Signal(shape, name=f"{name}_sel{stage}_{first_input}")
-                    group = values[first_input:first_input + PAIR_SELECT_RADIX]
-                    m.d.sync += register.eq(Array(group)[digit] if len(group) > 1 else group[0])
-                    chosen.append(register)
-                values = chosen
-            assert len(values) == 1
-            return values[0]
-
-        def or_tree(values, shape, name):
-            """The OR of ``values`` through registered PAIR_SELECT_RADIX-input stages
-            (:func:`select_stages` of them)."""
+        def registered_tree(values, shape, name, combine):
+            """Reduce ``values`` to one through registered PAIR_SELECT_RADIX-input stages
+            (:func:`select_stages` of them); ``combine(stage, group)`` joins one group
+            into the register ``{name}{stage}_{first input}``."""
             for stage in range(select_stages(len(values))):
                 joined = []
                 for first_input in range(0, len(values), PAIR_SELECT_RADIX):
-                    register = Signal(shape, name=f"{name}_or{stage}_{first_input}")
+                    register = Signal(shape, name=f"{name}{stage}_{first_input}")
                     group = values[first_input:first_input + PAIR_SELECT_RADIX]
-                    total = group[0]
-                    for value in group[1:]:
-                        total = total | value
-                    m.d.sync += register.eq(total)
+                    m.d.sync += register.eq(combine(stage, group))
                     joined.append(register)
                 values = joined
             assert len(values) == 1
             return values[0]
+
+        def selected(values, shape, name, index=step, index_moves=False):
+            """``values[index]`` through a :func:`registered_tree`, stage i choosing by
+            digit i of ``index``. A moving ``index`` has each digit delayed to meet its
+            stage; ``step`` holds still while a phase's rows are in flight. Flags that go
+            with the values take ``delayed(m, flag, stages, ...)``."""
+            bits = clog2(PAIR_SELECT_RADIX)
+
+            @functools.cache
+            def digit(stage):
+                value = index[stage * bits:(stage + 1) * bits]
+                return delayed(m, value, stage, f"{name}_digit{stage}") if index_moves else value
+
+            def choose(stage, group):
+                return Array(group)[digit(stage)] if len(group) > 1 else group[0]
+            return registered_tree(values, shape, f"{name}_sel", choose)
+
+        def or_tree(values, shape, name):
+            """The OR of ``values`` through a :func:`registered_tree`."""
+            return registered_tree(values, shape, f"{name}_or",
+                                   lambda stage, group: functools.reduce(operator.or_, group))
 
         # Units read their pairs through a steps:1 multiplexer. With one pair per unit
         # (``fused``), the next round's dot products are accumulated from the columns
