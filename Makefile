@@ -22,10 +22,10 @@ $(STAMP): pyproject.toml package.json package-lock.json scripts/setup-system.sh
 
 test: setup
 	$(PY) -m ruff check .
-	$(PY) -m pytest -n $(PYTEST_WORKERS) -m "not slow" --durations=12
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist worksteal -m "not slow" --durations=12
 
 test-long: setup
-	$(PY) -m pytest -n $(PYTEST_WORKERS) -m slow
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist worksteal -m slow
 
 demo: setup
 	$(VENV)/bin/rosvd demo

@@ -9,6 +9,8 @@ Run it through :func:`rosvd.sim.runner.run_cocotb` with ``test_module="rosvd.sim
 ``ROSVD_TB_SEED``           seed of the random matrices and stall patterns (default 1)
 ``ROSVD_TB_CYCLES_OUT``     file ``svd_cycles`` writes its JSON measurement to
 ``ROSVD_TB_CYCLES_MATRICES`` random matrices timed by ``svd_cycles`` (default 2)
+``ROSVD_TB_EDGE_CASES``     comma-separated names of the edge cases ``svd_edge_cases``
+                            streams (default: all), so a slow simulator can split them
 ``ROSVD_TB_ENGINE``         ``module:Class`` whose ``cycle_estimate`` the run is held to
                             (default ``rosvd.hw.svd.engine:SVDEngine``; stand-ins differ)
 ==========================  ==========================================================
@@ -60,6 +62,7 @@ MATRICES_ENV = "ROSVD_TB_MATRICES"
 SEED_ENV = "ROSVD_TB_SEED"
 CYCLES_OUT_ENV = "ROSVD_TB_CYCLES_OUT"
 CYCLES_MATRICES_ENV = "ROSVD_TB_CYCLES_MATRICES"
+EDGE_CASES_ENV = "ROSVD_TB_EDGE_CASES"
 ENGINE_ENV = "ROSVD_TB_ENGINE"
 DEFAULT_ENGINE = "rosvd.hw.svd.engine:SVDEngine"
 #: Model batch size: the model runs ahead of the simulation in chunks of this many matrices.
@@ -88,6 +91,17 @@ def env_int(name: str, default: int) -> int:
 def random_cases(params: SVDParams, count: int, seed: int) -> dict[str, np.ndarray]:
     """The matrices ``svd_random`` streams, in order."""
     return {f"random{seed}_{i}": m for i, m in enumerate(random_matrices(params, count, seed))}
+
+
+def selected_edge_cases(cases: dict[str, np.ndarray], names: str | None) -> list[str]:
+    """The names in ``names`` (comma-separated; all of ``cases`` when empty), checked."""
+    if not names:
+        return list(cases)
+    chosen = [name.strip() for name in names.split(",")]
+    unknown = [name for name in chosen if name not in cases]
+    if unknown:
+        raise ValueError(f"{EDGE_CASES_ENV}: unknown edge cases {unknown}; known: {list(cases)}")
+    return chosen
 
 
 def cycles_cases(params: SVDParams, count: int, seed: int) -> dict[str, np.ndarray]:
@@ -254,7 +268,7 @@ async def svd_edge_cases(dut):
     tb = SVDTB(dut)
     cases = edge_cases(tb.params)
     seed = env_int(SEED_ENV, 1)
-    names = list(cases)
+    names = selected_edge_cases(cases, os.environ.get(EDGE_CASES_ENV))
 
     async def body():
         await tb.reset()

@@ -50,7 +50,8 @@ class AnglePipeline(wiring.Component):
 
     * ``start`` (in): ``alpha``, ``beta`` (unsigned sums of squares), ``gamma`` (signed
       cross sum) and ``tag`` (any value the caller uses to recognise the result) are
-      sampled in every cycle with ``start`` high. They are dot products of two
+      sampled in every cycle with ``start`` high (and held otherwise, so the stages
+      do not toggle between pairs). They are dot products of two
       columns, so ``gamma**2 <= alpha*beta`` (Cauchy-Schwarz); the normalisation
       relies on it, and other inputs give unspecified ``c``, ``s``.
     * ``done`` (out): high exactly :attr:`latency` cycles after each ``start`` cycle,
@@ -97,7 +98,9 @@ class AnglePipeline(wiring.Component):
         # Valid flags (reset) and the tag and skip flag travel beside the data.
         valid = [Signal(name=f"valid{i}") for i in range(self.latency)]
         tags = [Signal(self.tag_shape, name=f"tag{i}", reset_less=True) for i in range(self.latency)]
-        m.d.sync += [valid[0].eq(self.start), tags[0].eq(self.tag)]
+        m.d.sync += valid[0].eq(self.start)
+        with m.If(self.start):
+            m.d.sync += tags[0].eq(self.tag)
         m.d.sync += [b.eq(a) for a, b in zip(valid, valid[1:], strict=False)]
         m.d.sync += [b.eq(a) for a, b in zip(tags, tags[1:], strict=False)]
         m.d.comb += [self.done.eq(valid[-1]), self.tag_out.eq(tags[-1])]
@@ -111,7 +114,9 @@ class AnglePipeline(wiring.Component):
         alpha = register(unsigned(p.dot_width - 1), "alpha_in")
         beta = register(unsigned(p.dot_width - 1), "beta_in")
         gamma = register(signed(p.dot_width), "gamma_in")
-        m.d.sync += [alpha.eq(self.alpha), beta.eq(self.beta), gamma.eq(self.gamma)]
+        # They hold between starts, so that no stage toggles between pairs.
+        with m.If(self.start):
+            m.d.sync += [alpha.eq(self.alpha), beta.eq(self.beta), gamma.eq(self.gamma)]
 
         # Stage 1: the wide operands: beta - alpha, 2 gamma, and the bit lengths that
         # the normalising shift and the skip test need.

@@ -558,22 +558,29 @@ class SVDEngine(wiring.Component):
             out_buffer.r_en.eq(buffered.ready),
         ]
 
-        # ``count < len(group)`` for each angle group, registered beside ``count`` (the
-        # comparison in front of the pipelines' valid flags was a long path).
+        # For each angle group: the pipelines take slot ``count`` in this cycle, i.e. the
+        # ANGLE phase runs and ``count < len(group)``; registered beside ``count`` (the
+        # comparison in front of the pipelines' valid flags was a long path), set at the
+        # start of an ANGLE phase (``angle_next``) and cleared once the group's slots
+        # are issued.
+        angle_next = Signal()
         issuing_flags = {}
         for length in sorted({len(group) for group in angle_groups}):
-            flag = Signal(name=f"angle_issue{length}", init=1)
-            m.d.sync += flag.eq(Mux(count_clear, 1, Mux(count_step, count + 1 < length, flag)))
+            flag = Signal(name=f"angle_issue{length}")
+            issued = flag & (count + 1 < length)
+            m.d.sync += flag.eq(Mux(count_clear, angle_next, Mux(count_step, issued, flag)))
             issuing_flags[length] = flag
 
-        # The angle pipelines sample their operands in every cycle and take them only with
-        # ``start``, so the operands are not gated by the controller state (that gating sat
-        # in front of the pipelines' 53-bit zero test).
+        # The angle pipelines register their operands only with ``start``: the operands
+        # are not gated by the controller state (that gating sat in front of the
+        # pipelines' 53-bit zero test), and between pairs the pipelines hold still
+        # instead of computing on every dot product as it accumulates.
         for angle, group in zip(angles, angle_groups, strict=True):
             # Indexed by just the bits of ``count`` that a slot needs: a wider index
             # made the out-of-range rows a reset term on the operand registers.
             slot_index = count[:clog2(len(group))]
             m.d.comb += [
+                angle.start.eq(issuing_flags[len(group)]),
                 angle.tag.eq(count),
                 angle.alpha.eq(by_slot([u.alpha for u in group], slot_index)),
                 angle.beta.eq(by_slot([u.beta for u in group], slot_index)),
@@ -613,6 +620,7 @@ class SVDEngine(wiring.Component):
                         m.d.sync += sqrt_go.eq(1)
                         m.next = "NORM"
                     with m.Else():
+                        m.d.comb += angle_next.eq(1)
                         m.next = "ANGLE"
 
             with m.State("ANGLE"):
@@ -621,7 +629,6 @@ class SVDEngine(wiring.Component):
                 m.d.comb += controller_busy.eq(1)
                 count_phase(self.angle_cycles)
                 for angle, group in zip(angles, angle_groups, strict=True):
-                    m.d.comb += angle.start.eq(issuing_flags[len(group)])
                     for slot, unit in enumerate(group):
                         m.d.comb += unit.angle_load.eq(angle.done & (angle.tag_out == slot))
                 with m.If(Cat(a.done & ~a.skip for a in angles).any()):
@@ -637,6 +644,8 @@ class SVDEngine(wiring.Component):
                 count_phase(self.rotate_cycles)
                 with m.If(last):
                     m.next = "ANGLE" if fused else "DOT"
+                    if fused:
+                        m.d.comb += angle_next.eq(1)
                     with m.If(~round_ends):
                         m.d.comb += step_advance.eq(1)
                     with m.Else():
@@ -648,6 +657,8 @@ class SVDEngine(wiring.Component):
                                          self.sweeps_run.eq(sweep + 1)]
                             with m.If(sweeps_end):
                                 m.d.sync += [final.eq(1), sweep.eq(0), sqrt_go.eq(fused)]
+                                if fused:
+                                    m.d.comb += angle_next.eq(0)
                                 m.next = "NORM" if fused else "DOT"
                             with m.Else():
                                 m.d.sync += sweep.eq(sweep + 1)

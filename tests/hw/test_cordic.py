@@ -226,6 +226,42 @@ def test_gaps_between_pairs_keep_order_and_spacing():
     check(SMALL, cases, gaps=lambda i: 40 if i % 4 == 3 else 0)
 
 
+def test_outputs_hold_still_between_pairs_while_the_operands_change():
+    """Operands are registered only with ``start``: after a pair, nothing in the
+    pipeline toggles, however the inputs move (simulator events, dynamic power)."""
+    params = SMALL
+    alpha, beta, gamma = realistic_cases(params, 1, seed=3)[0]
+    dut = AnglePipeline(params, tag_shape=8)
+    seen = []
+
+    async def bench(ctx):
+        ctx.set(dut.alpha, alpha)
+        ctx.set(dut.beta, beta)
+        ctx.set(dut.gamma, gamma)
+        ctx.set(dut.tag, 5)
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        for step in range(2 * dut.latency):
+            ctx.set(dut.alpha, (step * 0x9E3779B97F4A7C15) % (dot_max(params) + 1))
+            ctx.set(dut.beta, (step * 0xC2B2AE3D27D4EB4F) % (dot_max(params) + 1))
+            ctx.set(dut.gamma, (step * 0x165667B19E3779F9) % (1 << (params.dot_width - 1)))
+            ctx.set(dut.tag, step)
+            await ctx.tick()
+            seen.append((ctx.get(dut.done), ctx.get(dut.tag_out), ctx.get(dut.c), ctx.get(dut.s),
+                         ctx.get(dut.skip)))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    done_at = [i for i, sample in enumerate(seen) if sample[0]]
+    assert done_at == [dut.latency - 2]          # seen[i] is cycle i + 2; start was cycle 0
+    result = seen[done_at[0]][1:]
+    assert result == (5, *model_angle(params, alpha, beta, gamma))
+    assert {sample[1:] for sample in seen[done_at[0]:]} == {result}
+
+
 def test_reset_mid_flight_drops_pairs_in_flight_and_later_pairs_are_exact():
     params = SMALL
     cases = edge_cases(params)[:10] + realistic_cases(params, 10, seed=2)

@@ -16,6 +16,7 @@ from rosvd.sim.svd_cases import edge_cases, random_matrices
 from rosvd.sim.svd_pysim import rtl_decompose
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("units", [4, 2, 1])
 def test_engine_matches_model_and_cycle_formula(units):
     params = SVDParams(n=8, units=units, sweeps=3, data_width=12)

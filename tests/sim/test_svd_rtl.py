@@ -15,6 +15,8 @@ from rosvd.bench.hw_report import ECP5_EXPORT
 from rosvd.hw.svd.params import SVDParams
 from rosvd.sim import svd_bench
 from rosvd.sim.runner import SIMULATORS
+from rosvd.sim.svd_cases import edge_cases
+from rosvd.sim.svd_tb import selected_edge_cases
 
 TEST_MODULE = "rosvd.sim.svd_tb"
 
@@ -26,21 +28,27 @@ PARAM_SETS = {
     "n8u2-skip": SVDParams(n=8, units=2, sweeps=6, skip_shift=10, data_width=12),
 }
 #: Random matrices per (parameter set, simulator) in the default suite. Measured on 2
-#: cores (random input): Verilator ~0.45 s per n=32 matrix (+~60 s build); Icarus
-#: ~18 s per n=32 matrix, 3.2 s at n=16, 0.7 s at n=8 (event-driven: random data
-#: toggles the whole datapath). So Icarus carries its 200 at n=8 and a handful at
-#: n=32 in the default suite; `make test-long` runs 10,000 n=32 matrices on both.
+#: cores (random input): Verilator ~1.2 s per n=32 matrix (+~60 s build); Icarus about
+#: 110 s per random n=32 matrix and 1.5 s at n=8 (event-driven: random data toggles the
+#: whole datapath; edge cases toggle less). So Icarus carries its 200 at n=8, and at
+#: n=32 the edge cases and the cycle count; its random n=32 matrices, and 10,000 n=32
+#: matrices on Verilator, are in `make test-long`.
 RANDOM_MATRICES = {
-    "default": {"verilator": 200, "icarus": 4},
+    "default": {"verilator": 200},
     "n8u4": {"verilator": 40, "icarus": 200},
     "n8u2-skip": {"verilator": 40, "icarus": 40},
 }
-#: The long sweep (``-m slow``): 10,000 per simulator; Icarus at n=8 (about an hour on
-#: two cores; at n=32 it would take two days).
-SLOW_MATRICES = {"verilator": 10_000, "icarus": 10_000}
-SLOW_PARAM_SET = {"verilator": "default", "icarus": "n8u4"}
+#: Runs the edge cases are split into, where one run of them all would be the suite's
+#: longest test (pytest-xdist spreads runs, not the matrices inside one).
+EDGE_CASE_RUNS = {("icarus", "default"): 3}
+#: Random matrices ``svd_cycles`` times (before the zero matrix), where not the default 2.
+CYCLES_MATRICES = {("icarus", "default"): 1}
 #: Matrices per simulator run: runs are what pytest-xdist spreads over workers.
-PER_RUN, SLOW_PER_RUN = 25, 500
+PER_RUN = 25
+#: The long sweep (``-m slow``): (simulator, parameter set, matrices, matrices per run).
+#: Icarus runs its 10,000 at n=8 (at n=32 they would take a week) and two dozen at n=32.
+SLOW_RUNS = [("verilator", "default", 10_000, 500), ("icarus", "n8u4", 10_000, 500),
+             ("icarus", "default", 24, 4)]
 
 
 def runs(counts: dict[str, int], per_run: int):
@@ -63,6 +71,7 @@ ECP5_PARAM_SET = "n8u4"
 ECP5_MATRICES = 20
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("testcase", ["svd_random", "svd_edge_cases,svd_cycles"])
 def test_ecp5_export_with_instantiated_multipliers(testcase, tmp_path):
     out = tmp_path / "cycles.json"
@@ -82,26 +91,66 @@ def test_random_matrices(simulator, name, start, count):
     run_svd(simulator, PARAM_SETS[name], "svd_random", ROSVD_TB_MATRICES=count, ROSVD_TB_SEED=1000 + start)
 
 
-@pytest.mark.parametrize("name", PARAM_SETS)
-@pytest.mark.parametrize("simulator", SIMULATORS)
-def test_edge_cases_and_reset(simulator, name):
-    run_svd(simulator, PARAM_SETS[name], "svd_edge_cases,svd_reset_mid_matrix")
+def heavy_on(simulator: str, name: str):
+    """The ``heavy`` mark for Icarus at n=32 (minutes per run), else none."""
+    return [pytest.mark.heavy] if (simulator, PARAM_SETS[name].n) == ("icarus", 32) else []
 
 
-@pytest.mark.parametrize("name", PARAM_SETS)
-@pytest.mark.parametrize("simulator", SIMULATORS)
+def edge_case_runs(simulator: str, name: str) -> list[list[str]]:
+    """The edge cases' names, dealt into EDGE_CASE_RUNS runs (default one)."""
+    names = list(edge_cases(PARAM_SETS[name]))
+    runs = EDGE_CASE_RUNS.get((simulator, name), 1)
+    return [names[first::runs] for first in range(runs)]
+
+
+def test_edge_case_runs_cover_every_case_once():
+    for simulator in SIMULATORS:
+        for name in PARAM_SETS:
+            dealt = [case for run in edge_case_runs(simulator, name) for case in run]
+            assert sorted(dealt) == sorted(edge_cases(PARAM_SETS[name]))
+
+
+def test_edge_case_selection_keeps_order_and_refuses_unknown_names():
+    cases = edge_cases(PARAM_SETS["n8u4"])
+    assert selected_edge_cases(cases, None) == list(cases)
+    assert selected_edge_cases(cases, "rank_one, zero") == ["rank_one", "zero"]
+    with pytest.raises(ValueError, match="unknown edge cases \\['rank_three'\\]"):
+        selected_edge_cases(cases, "zero,rank_three")
+
+
+@pytest.mark.parametrize("simulator, name, part", [
+    pytest.param(simulator, name, part, id=f"{simulator}-{name}-{part}", marks=heavy_on(simulator, name))
+    for simulator in SIMULATORS for name in PARAM_SETS
+    for part in range(len(edge_case_runs(simulator, name)))])
+def test_edge_cases_and_reset(simulator, name, part):
+    """Every edge case, and (in the first run) a reset in the middle of a matrix."""
+    testcase = "svd_edge_cases,svd_reset_mid_matrix" if part == 0 else "svd_edge_cases"
+    run_svd(simulator, PARAM_SETS[name], testcase,
+            ROSVD_TB_EDGE_CASES=",".join(edge_case_runs(simulator, name)[part]))
+
+
+@pytest.mark.parametrize("simulator, name", [
+    pytest.param(simulator, name, id=f"{simulator}-{name}", marks=heavy_on(simulator, name))
+    for simulator in SIMULATORS for name in PARAM_SETS])
 def test_cycles_match_estimate(simulator, name, tmp_path):
     params = PARAM_SETS[name]
     out = tmp_path / "cycles.json"
-    run_svd(simulator, params, "svd_cycles", ROSVD_TB_CYCLES_OUT=out)
+    count = CYCLES_MATRICES.get((simulator, name), 2)
+    run_svd(simulator, params, "svd_cycles", ROSVD_TB_CYCLES_OUT=out, ROSVD_TB_CYCLES_MATRICES=count)
     report = json.loads(out.read_text())
     assert report["params"] == params_dict(params)
+    assert [m["case"] for m in report["matrices"]] == [f"random{i}" for i in range(count)] + ["zero"]
     assert [m["cycles"] for m in report["matrices"]] == [m["cycle_estimate"] for m in report["matrices"]]
 
 
+def slow_runs():
+    """(simulator, parameter set, first seed offset, matrices) per run of the long sweep."""
+    return [(simulator, name, start, count) for simulator, name, total, per_run in SLOW_RUNS
+            for _, start, count in runs({simulator: total}, per_run)]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("simulator, start, count", [
-    pytest.param(*run, id=f"{run[0]}-{run[1]}") for run in runs(SLOW_MATRICES, SLOW_PER_RUN)])
-def test_random_matrices_long(simulator, start, count):
-    run_svd(simulator, PARAM_SETS[SLOW_PARAM_SET[simulator]], "svd_random",
-            ROSVD_TB_MATRICES=count, ROSVD_TB_SEED=50_000 + start)
+@pytest.mark.parametrize("simulator, name, start, count", [
+    pytest.param(*run, id=f"{run[0]}-{run[1]}-{run[2]}") for run in slow_runs()])
+def test_random_matrices_long(simulator, name, start, count):
+    run_svd(simulator, PARAM_SETS[name], "svd_random", ROSVD_TB_MATRICES=count, ROSVD_TB_SEED=50_000 + start)
