@@ -28,8 +28,8 @@ PARAM_SETS = {
     "n8u2-skip": SVDParams(n=8, units=2, sweeps=6, skip_shift=10, data_width=12),
 }
 #: Random matrices per (parameter set, simulator) in the default suite. Measured on 2
-#: cores (random input): Verilator ~1.2 s per n=32 matrix (+~60 s build); Icarus about
-#: 110 s per random n=32 matrix and 1.5 s at n=8 (event-driven: random data toggles the
+#: cores (random input): Verilator ~1 s per n=32 matrix (+~60 s build); Icarus about
+#: 80 s per random n=32 matrix and 1.3 s at n=8 (event-driven: random data toggles the
 #: whole datapath; edge cases toggle less). So Icarus carries its 200 at n=8, and at
 #: n=32 the edge cases and the cycle count; its random n=32 matrices, and 10,000 n=32
 #: matrices on Verilator, are in `make test-long`.
@@ -39,8 +39,11 @@ RANDOM_MATRICES = {
     "n8u2-skip": {"verilator": 40, "icarus": 40},
 }
 #: Runs the edge cases are split into, where one run of them all would be the suite's
-#: longest test (pytest-xdist spreads runs, not the matrices inside one).
+#: longest test (pytest-xdist spreads runs, not the matrices inside one), and how many
+#: of those runs the default suite takes (the others run in `make test-long`): Icarus
+#: at n=32 takes about 30 s per edge case, and covers them all at n=8.
 EDGE_CASE_RUNS = {("icarus", "default"): 3}
+DEFAULT_EDGE_CASE_RUNS = {("icarus", "default"): 1}
 #: Random matrices ``svd_cycles`` times (before the zero matrix), where not the default 2.
 CYCLES_MATRICES = {("icarus", "default"): 1}
 #: Matrices per simulator run: runs are what pytest-xdist spreads over workers.
@@ -96,6 +99,13 @@ def heavy_on(simulator: str, name: str):
     return [pytest.mark.heavy] if (simulator, PARAM_SETS[name].n) == ("icarus", 32) else []
 
 
+def edge_run_marks(simulator: str, name: str, part: int):
+    """``heavy`` as :func:`heavy_on`; ``slow`` past the DEFAULT_EDGE_CASE_RUNS."""
+    default_runs = DEFAULT_EDGE_CASE_RUNS.get((simulator, name))
+    slow = [pytest.mark.slow] if default_runs is not None and part >= default_runs else []
+    return heavy_on(simulator, name) + slow
+
+
 def edge_case_runs(simulator: str, name: str) -> list[list[str]]:
     """The edge cases' names, dealt into EDGE_CASE_RUNS runs (default one)."""
     names = list(edge_cases(PARAM_SETS[name]))
@@ -119,7 +129,8 @@ def test_edge_case_selection_keeps_order_and_refuses_unknown_names():
 
 
 @pytest.mark.parametrize("simulator, name, part", [
-    pytest.param(simulator, name, part, id=f"{simulator}-{name}-{part}", marks=heavy_on(simulator, name))
+    pytest.param(simulator, name, part, id=f"{simulator}-{name}-{part}",
+                 marks=edge_run_marks(simulator, name, part))
     for simulator in SIMULATORS for name in PARAM_SETS
     for part in range(len(edge_case_runs(simulator, name)))])
 def test_edge_cases_and_reset(simulator, name, part):
