@@ -44,6 +44,14 @@ def model_angle(params: SVDParams, alpha: int, beta: int, gamma: int) -> tuple[i
     return int(c[0]), int(s[0]), 0
 
 
+def scramble_inputs(ctx, dut: AnglePipeline, params: SVDParams, step: int):
+    """Drive ``dut``'s operands and tag with in-range values that change with ``step``."""
+    ctx.set(dut.alpha, (step * 0x9E3779B97F4A7C15) % (dot_max(params) + 1))
+    ctx.set(dut.beta, (step * 0xC2B2AE3D27D4EB4F) % (dot_max(params) + 1))
+    ctx.set(dut.gamma, (step * 0x165667B19E3779F9) % (1 << (params.dot_width - 1)))
+    ctx.set(dut.tag, step % (1 << len(dut.tag)))
+
+
 def rtl_angle(params: SVDParams, cases, *, gaps=None, reset_at: int | None = None):
     """Run ``cases`` (alpha, beta, gamma) through one AnglePipeline.
 
@@ -56,12 +64,6 @@ def rtl_angle(params: SVDParams, cases, *, gaps=None, reset_at: int | None = Non
     tag_bits = 8
     dut = AnglePipeline(params, tag_shape=tag_bits)
     results, issued = [], []
-
-    def scramble(ctx, step):
-        ctx.set(dut.alpha, (step * 0x9E3779B97F4A7C15) % (dot_max(params) + 1))
-        ctx.set(dut.beta, (step * 0xC2B2AE3D27D4EB4F) % (dot_max(params) + 1))
-        ctx.set(dut.gamma, (step * 0x165667B19E3779F9) % (1 << (params.dot_width - 1)))
-        ctx.set(dut.tag, step % (1 << tag_bits))
 
     async def drive(ctx):
         cycle = 0
@@ -76,10 +78,10 @@ def rtl_angle(params: SVDParams, cases, *, gaps=None, reset_at: int | None = Non
             cycle += 1
             ctx.set(dut.start, 0)
             for _ in range(gaps(i) if gaps else 0):
-                scramble(ctx, cycle)
+                scramble_inputs(ctx, dut, params, cycle)
                 await ctx.tick()
                 cycle += 1
-        scramble(ctx, cycle)
+        scramble_inputs(ctx, dut, params, cycle)
 
     async def watch(ctx):
         cycle = 0
@@ -243,10 +245,7 @@ def test_outputs_hold_still_between_pairs_while_the_operands_change():
         await ctx.tick()
         ctx.set(dut.start, 0)
         for step in range(2 * dut.latency):
-            ctx.set(dut.alpha, (step * 0x9E3779B97F4A7C15) % (dot_max(params) + 1))
-            ctx.set(dut.beta, (step * 0xC2B2AE3D27D4EB4F) % (dot_max(params) + 1))
-            ctx.set(dut.gamma, (step * 0x165667B19E3779F9) % (1 << (params.dot_width - 1)))
-            ctx.set(dut.tag, step)
+            scramble_inputs(ctx, dut, params, step)
             await ctx.tick()
             seen.append((ctx.get(dut.done), ctx.get(dut.tag_out), ctx.get(dut.c), ctx.get(dut.s),
                          ctx.get(dut.skip)))
