@@ -13,7 +13,7 @@ import numpy as np
 from rosvd.hw.svd.engine import SVDEngine
 from rosvd.hw.svd.model import check_input
 from rosvd.hw.svd.params import SVDParams
-from rosvd.hw.svd.products import ExportPlatform, multiplier_block
+from rosvd.hw.svd.platform import ExportPlatform
 from rosvd.sim.runner import run_cocotb
 from rosvd.sim.verilog import export
 
@@ -35,8 +35,8 @@ def build_dir(params: SVDParams, platform: ExportPlatform | None = None) -> Path
 def primitive_models(platform: ExportPlatform | None) -> str:
     """Simulation models (``sim/models/<cell>.v``) of the cells the engine instantiates on
     ``platform``: with them its exported Verilog simulates as it would be synthesised."""
-    primitive = multiplier_block(platform).primitive
-    return "" if primitive is None else (MODELS_DIR / f"{primitive}.v").read_text()
+    cells = () if platform is None else platform.primitives
+    return "\n".join((MODELS_DIR / f"{cell}.v").read_text() for cell in cells)
 
 
 def run_svd(simulator: str, params: SVDParams, test_module: str, testcase: str, *,

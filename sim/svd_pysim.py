@@ -32,7 +32,7 @@ def rtl_decompose(params: SVDParams, matrices, *, ready_pattern=None, vcd: str |
 
     ``ready_pattern(cycle) -> bool`` applies backpressure on the result stream;
     ``platform`` is what the engine is elaborated for (e.g. an
-    :class:`~rosvd.hw.svd.products.ExportPlatform` whose multiplier blocks are inferred).
+    :class:`~rosvd.hw.svd.platform.ExportPlatform` whose multiplier blocks are inferred).
     """
     x = check_input(params, matrices)
     dut = SVDEngine(params)

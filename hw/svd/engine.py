@@ -7,7 +7,6 @@ import operator
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..stream_register import StreamRegister
@@ -17,13 +16,12 @@ from .isqrt import IterativeSqrt
 from .params import SVDParams, clog2
 from .rotation_unit import MAC_LATENCY, ROTATE_LATENCY, RotationUnit
 from .schedule import source_slot
+from .slot_memory import MEM_READ_LATENCY, SlotMemory
 
 #: Cycles from the matrix stream to the load logic (a :class:`.StreamRegister`).
 INPUT_LATENCY = 1
 #: Cycles from the output buffer to the result stream (a :class:`.StreamRegister`).
 RESULT_LATENCY = 1
-#: Cycles from a memory read address to its data (synchronous read ports).
-MEM_READ_LATENCY = 1
 #: Cycles the per-group copies of the row counter and bank flag (the memory addresses)
 #: lag ``count`` and ``parity``: they follow registered copies of their update strobes,
 #: so that decoding the strobes and fanning them out to every group take a cycle each.
@@ -183,14 +181,12 @@ class SVDEngine(wiring.Component):
         m = Module()
 
         # Column slot memories: address = bank * n + row.
-        a_read, a_write, v_read, v_write = [], [], [], []
+        a_mem, v_mem = [], []
         for slot in range(n):
-            for kind, shape, reads, writes in (("a", signed(p.col_width), a_read, a_write),
-                                               ("v", signed(p.v_width), v_read, v_write)):
-                mem = Memory(shape=shape, depth=2 * n, init=[])
+            for kind, shape, mems in (("a", signed(p.col_width), a_mem), ("v", signed(p.v_width), v_mem)):
+                mem = SlotMemory(shape, 2 * n)
                 m.submodules[f"{kind}_slot{slot}"] = mem
-                reads.append(mem.read_port())
-                writes.append(mem.write_port())
+                mems.append(mem)
 
         units = self._units
         for index, unit in enumerate(units):
@@ -219,10 +215,13 @@ class SVDEngine(wiring.Component):
         # Cycle within a phase; in the output phases, the word within a block.
         count = Signal(range(max(2 * n, self.dot_cycles, self.angle_cycles, self.rotate_cycles)))
         # Registered phase boundaries, so that no counter comparison sits between the
-        # counter and its hundreds of loads: ``first`` is high in the cycle after
-        # ``count`` restarts, ``last`` in the final cycle of a fixed-length phase.
-        first = Signal()
+        # counter and its hundreds of loads: ``last`` is high in the final cycle of a
+        # fixed-length phase, ``mac_clear`` in the first cycle of a phase whose dot
+        # products start from zero (the dot phase; fused, the rotate phase), set by
+        # ``mac_clear_next`` where the controller enters one: decoding the state in
+        # that cycle had reached the accumulators' resets (7.3 ns on the stand-in).
         last = Signal()
+        mac_clear, mac_clear_next = Signal(), Signal()
         final = Signal()                           # dot phase computes final norms
         rotated_any = Signal()                     # some pair rotated in this sweep
         reading = Signal()                         # row ``count`` is a live row this cycle
@@ -238,7 +237,9 @@ class SVDEngine(wiring.Component):
         # decoding sits in front of ``count``'s reset; ``restart_now`` ends the others.
         restart_now = Signal()
         m.d.comb += count_clear.eq(last | restart_now)
-        m.d.sync += first.eq(count_clear)
+        m.d.sync += mac_clear.eq(mac_clear_next)
+        for unit in units:
+            m.d.comb += unit.clear.eq(mac_clear)
         m.d.sync += [count.eq(Mux(count_clear, 0, count + count_step)),
                      parity.eq(Mux(parity_clear, 0, parity ^ parity_flip)),
                      row_last.eq(Mux(count_clear, 0, Mux(count_step, count == n - 2, row_last)))]
@@ -259,15 +260,23 @@ class SVDEngine(wiring.Component):
         round_ends = Signal()                      # the pair is a unit's last of the round
         sweep_ends = Signal()                      # ... and the round the sweep's last
         sweeps_end = Signal()                      # ... and no further sweep will run
+        # In two register stages: each counter at its last value, then their
+        # conjunctions (comparing all three counters in one cycle was a 7.08 ns path).
+        # Every phase lasts longer than the two cycles the flags take to follow.
         converged = ~rotated_any if p.skip_shift is not None else Const(0)
+        round_last = Signal()                      # ``round_`` is the sweep's last
+        sweep_last = Signal()                      # ``sweep`` is the last, or converged
         m.d.sync += [round_ends.eq(step == steps - 1),
-                     sweep_ends.eq((step == steps - 1) & (round_ == p.rounds_per_sweep - 1)),
-                     sweeps_end.eq((step == steps - 1) & (round_ == p.rounds_per_sweep - 1)
-                                   & ((sweep == p.sweeps - 1) | converged))]
+                     round_last.eq(round_ == p.rounds_per_sweep - 1),
+                     sweep_last.eq((sweep == p.sweeps - 1) | converged),
+                     sweep_ends.eq(round_ends & round_last),
+                     sweeps_end.eq(round_ends & round_last & sweep_last)]
 
-        def restart():
-            """Begin a phase at count 0, other than at a fixed-length phase's ``last``."""
-            m.d.comb += restart_now.eq(1)
+        def enter(state):
+            """Go to ``state`` at this phase's end (a ``count`` restart)."""
+            m.next = state
+            if state == "DOT" or (self.fused and state == "ROTATE"):
+                m.d.comb += mac_clear_next.eq(1)
 
         def count_phase(length):
             """Advance ``count`` through a phase of ``length`` cycles; ``count`` restarts
@@ -295,9 +304,9 @@ class SVDEngine(wiring.Component):
 
         for group in range(0, n, ADDRESS_GROUP):
             for slot in range(group, min(group + ADDRESS_GROUP, n)):
-                for kind, port in (("a", a_read[slot]), ("v", v_read[slot])):
+                for kind, mem in (("a", a_mem[slot]), ("v", v_mem[slot])):
                     row, bank = address_copy(f"{kind}{slot}")
-                    m.d.comb += port.addr.eq(Cat(row, bank))
+                    m.d.comb += mem.read_addr.eq(Cat(row, bank))
             row, bank = address_copy(f"w{group}")
             row_pipe = [Signal(row_bits, name=f"row_pipe{group}_{i}")
                         for i in range(MEM_READ_LATENCY + select + ROTATE_LATENCY)]
@@ -370,12 +379,12 @@ class SVDEngine(wiring.Component):
             tops = [u * steps + s for s in range(steps)]
             bottoms = [half + slot for slot in tops]
             col, vec = signed(p.col_width), signed(p.v_width)
-            a_top = selected([a_read[x].data for x in tops], col, f"a_top{u}")
-            a_bottom = selected([a_read[x].data for x in bottoms], col, f"a_bottom{u}")
+            a_top = selected([a_mem[x].read_data for x in tops], col, f"a_top{u}")
+            a_bottom = selected([a_mem[x].read_data for x in bottoms], col, f"a_bottom{u}")
             m.d.comb += [
                 unit.a_top.eq(a_top), unit.a_bottom.eq(a_bottom),
-                unit.v_top.eq(selected([v_read[x].data for x in tops], vec, f"v_top{u}")),
-                unit.v_bottom.eq(selected([v_read[x].data for x in bottoms], vec, f"v_bottom{u}")),
+                unit.v_top.eq(selected([v_mem[x].read_data for x in tops], vec, f"v_top{u}")),
+                unit.v_bottom.eq(selected([v_mem[x].read_data for x in bottoms], vec, f"v_bottom{u}")),
                 unit.rotate.eq(delayed(m, rd_valid & rotating, select, f"rotate{u}")),
             ]
             if fused:
@@ -428,13 +437,13 @@ class SVDEngine(wiring.Component):
             load_one = Signal(name=f"load_one{slot}")          # a diagonal element of V
             m.d.sync += [load_here.eq(loading & load_fire & (load_col == slot)),
                          load_one.eq(load_row == slot)]
-            for port, load_value, moved in (
-                    (a_write[slot], load_data, a_moved[slot]),
-                    (v_write[slot], Mux(load_one, v_one, 0), v_moved[slot])):
+            for mem, load_value, moved in (
+                    (a_mem[slot], load_data, a_moved[slot]),
+                    (v_mem[slot], Mux(load_one, v_one, 0), v_moved[slot])):
                 m.d.comb += [
-                    port.addr.eq(wr_addr[slot]),
-                    port.data.eq(Mux(load_here, load_value, moved)),
-                    port.en.eq(load_here | moving[slot]),
+                    mem.write_addr.eq(wr_addr[slot]),
+                    mem.write_data.eq(Mux(load_here, load_value, moved)),
+                    mem.write_en.eq(load_here | moving[slot]),
                 ]
 
         # Final norms, ranks and output selection.
@@ -507,6 +516,7 @@ class SVDEngine(wiring.Component):
         has_credit = Signal(init=1)               # credits != 0, registered with credits
         drained = Signal(init=1)                  # every credit back: the buffer is empty
         issue = Signal()
+        outputting = Signal()                      # the SIGMA and VECTOR states, registered
         issue_last = Signal()                      # the decomposition's final word
         # Stage 1: V data read, or which slot has the issued rank.
         word_valid = Signal()
@@ -536,7 +546,7 @@ class SVDEngine(wiring.Component):
         # matching sigma and the word's flags wait.
         wait = READ_LATENCY - 1
         slot_ready = delayed(m, word_slot, wait, "word_slot")
-        v_word = selected([port.data for port in v_read], signed(p.v_width), "v_word",
+        v_word = selected([mem.read_data for mem in v_mem], signed(p.v_width), "v_word",
                           index=slot_ready, index_moves=True)
         wait += select_stages(n)
         sigma_ready = delayed(m, value, wait - hit_stages, "word_sigma")
@@ -595,7 +605,7 @@ class SVDEngine(wiring.Component):
         m.d.sync += sqrt_go.eq(0)
         m.d.comb += [sqrt.start.eq(sqrt_go), sqrt.value.eq(norms[norm_index])]
 
-        with m.FSM(name="control"):
+        with m.FSM(name="control") as control:
             with m.State("LOAD"):
                 m.d.comb += controller_busy.eq((load_row != 0) | (load_col != 0) | incoming.valid)
                 with m.If(load_fire):
@@ -604,16 +614,11 @@ class SVDEngine(wiring.Component):
                     with m.If(load_col == n - 1):
                         m.d.sync += load_row.eq(load_row + 1)
                     with m.If(load_at_last):
-                        m.d.sync += [sweep.eq(0), round_.eq(0), final.eq(0), rotated_any.eq(0),
-                                     loading.eq(0)]
-                        m.d.comb += [parity_clear.eq(1), step_clear.eq(1)]
-                        restart()
-                        m.next = "DOT"
+                        m.d.sync += loading.eq(0)
+                        enter("DOT")
 
             with m.State("DOT"):
                 m.d.comb += [controller_busy.eq(1), reading.eq(count < n)]
-                for unit in units:
-                    m.d.comb += unit.clear.eq(first)
                 count_phase(self.dot_cycles)
                 with m.If(last):
                     with m.If(final):
@@ -634,16 +639,13 @@ class SVDEngine(wiring.Component):
                 with m.If(Cat(a.done & ~a.skip for a in angles).any()):
                     m.d.sync += rotated_any.eq(1)
                 with m.If(last):
-                    m.next = "ROTATE"
+                    enter("ROTATE")
 
             with m.State("ROTATE"):
                 m.d.comb += [controller_busy.eq(1), reading.eq(count < n), rotating.eq(1)]
-                if fused:
-                    for unit in units:
-                        m.d.comb += unit.clear.eq(first)
                 count_phase(self.rotate_cycles)
                 with m.If(last):
-                    m.next = "ANGLE" if fused else "DOT"
+                    enter("ANGLE" if fused else "DOT")
                     if fused:
                         m.d.comb += angle_next.eq(1)
                     with m.If(~round_ends):
@@ -659,7 +661,7 @@ class SVDEngine(wiring.Component):
                                 m.d.sync += [final.eq(1), sweep.eq(0), sqrt_go.eq(fused)]
                                 if fused:
                                     m.d.comb += angle_next.eq(0)
-                                m.next = "NORM" if fused else "DOT"
+                                enter("NORM" if fused else "DOT")
                             with m.Else():
                                 m.d.sync += sweep.eq(sweep + 1)
 
@@ -667,13 +669,12 @@ class SVDEngine(wiring.Component):
                 # sigma of the slots in this step: unit u's top (alpha) then bottom (beta)
                 m.d.comb += [controller_busy.eq(1), norming.eq(1)]
                 with m.If(sqrt.done):
-                    restart()
                     m.d.sync += [norm_index.eq(norm_index + 1), sqrt_go.eq(norm_index != 2 * p.units - 1)]
                     with m.If(norm_index == 2 * p.units - 1):
                         m.d.sync += norm_index.eq(0)
                         with m.If(~round_ends):
                             m.d.comb += step_advance.eq(1)
-                            m.next = "DOT"
+                            enter("DOT")
                         with m.Else():
                             m.d.comb += step_clear.eq(1)
                             m.next = "RANK"
@@ -683,38 +684,52 @@ class SVDEngine(wiring.Component):
                 m.d.comb += [controller_busy.eq(1), ranking.eq(1)]
                 count_phase(n + self.rank_pipeline)
                 with m.If(last):
+                    m.d.sync += outputting.eq(1)
                     m.next = "SIGMA"
 
             with m.State("SIGMA"):
                 # Word ``count``: the sigma ranked ``count``.
-                m.d.comb += [controller_busy.eq(1), issue.eq(has_credit)]
+                m.d.comb += controller_busy.eq(1)
                 m.d.sync += word_vector.eq(0)
                 m.d.comb += count_step.eq(issue)
                 with m.If(issue):
                     with m.If(row_last):
-                        restart()
                         m.d.sync += out_vector.eq(0)
                         m.next = "VECTOR"
 
             with m.State("VECTOR"):
                 # Word ``count`` of vector ``out_vector``: V row ``count`` is read now.
-                m.d.comb += [controller_busy.eq(1), issue.eq(has_credit),
+                m.d.comb += [controller_busy.eq(1),
                              issue_last.eq(issue & (out_vector == p.k - 1) & row_last)]
                 m.d.sync += [word_vector.eq(1), word_slot.eq(Array(top_slot)[out_vector])]
                 m.d.comb += count_step.eq(issue)
                 with m.If(issue):
                     with m.If(row_last):
-                        restart()
                         m.d.sync += out_vector.eq(out_vector + 1)
                     with m.If(issue_last):
+                        m.d.sync += outputting.eq(0)
                         m.next = "DRAIN"
 
             with m.State("DRAIN"):
                 # Busy until the last word has left the buffer (then the slice holds busy).
                 # The load counters wrapped to 0 with the matrix's last element.
                 m.d.comb += controller_busy.eq(1)
+                # The decomposition's counters and flags start again here, not with the
+                # load's last element: there the stream's valid reached all of them.
                 with m.If(drained):
-                    m.d.sync += loading.eq(1)
+                    m.d.sync += [loading.eq(1),
+                                 sweep.eq(0), round_.eq(0), final.eq(0), rotated_any.eq(0)]
+                    m.d.comb += [parity_clear.eq(1), step_clear.eq(1)]
                     m.next = "LOAD"
+
+        # The phases that are not of fixed length end on flags: the matrix's last
+        # element taken (``loading`` is the LOAD state), a root done, a block's last word
+        # issued. They are joined here from registers and the state register, where in
+        # the state machine's branches they had sat five LUTs deep in front of
+        # ``count``'s reset (7.1 ns on the stand-in).
+        m.d.comb += [issue.eq(outputting & has_credit),
+                     restart_now.eq((load_fire & load_at_last)
+                                    | (control.ongoing("NORM") & sqrt.done)
+                                    | (issue & row_last))]
         return m
 

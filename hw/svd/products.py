@@ -10,7 +10,7 @@ fabric paths. Products are exact, so the result is the same bit for bit whatever
 block; only the number of pieces and the adder tree's shape change with the target.
 
 Which block: the ``multiplier_block`` of the platform given to ``elaborate``
-(:class:`ExportPlatform` when Verilog is exported for one family), else
+(:class:`.platform.ExportPlatform` when Verilog is exported for one family), else
 :data:`DSP48E1`, inferred (simulation, and Xilinx, where Yosys and Vivado pack the
 registers around an inferred multiply into the DSP48's AREG/BREG/MREG/PREG).
 """
@@ -50,15 +50,6 @@ DSP48E1 = MultiplierBlock("DSP48E1", 25, 18, pre_adder=True)
 #: Lattice ECP5 MULT18X18D: 18 x 18 signed, instantiated. Yosys maps an inferred ECP5
 #: multiply without the block's registers, which leaves its 3.9 ns in a fabric path.
 MULT18X18D = MultiplierBlock("MULT18X18D", 18, 18, primitive="MULT18X18D")
-
-
-@dataclass(frozen=True)
-class ExportPlatform:
-    """The ``platform`` to elaborate the engine with when exporting Verilog for one FPGA
-    family: it carries the only thing the engine asks of a platform, its multiplier block."""
-
-    name: str
-    multiplier_block: MultiplierBlock
 
 
 def multiplier_block(platform) -> MultiplierBlock:

