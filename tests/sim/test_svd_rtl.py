@@ -70,12 +70,15 @@ def run_svd(simulator: str, params: SVDParams, testcase: str, **env) -> Path:
 
 #: The engine as exported for the Fmax stand-in: ECP5 MULT18X18D and DP16KD cells
 #: instantiated with their registers, simulated with sim/models/MULT18X18D.v and DP16KD.v.
+#: The edge cases and the cycle count exercise both cell models in every phase in the
+#: default suite; the random matrices, the same check again, join ``make test-long``.
 ECP5_PARAM_SET = "n8u4"
 ECP5_MATRICES = 20
 
 
 @pytest.mark.heavy
-@pytest.mark.parametrize("testcase", ["svd_random", "svd_edge_cases,svd_cycles"])
+@pytest.mark.parametrize("testcase", [pytest.param("svd_random", marks=pytest.mark.slow),
+                                      "svd_edge_cases,svd_cycles"])
 def test_ecp5_export_with_instantiated_multipliers(testcase, tmp_path):
     out = tmp_path / "cycles.json"
     svd_bench.run_svd("icarus", PARAM_SETS[ECP5_PARAM_SET], TEST_MODULE, testcase, platform=ECP5_EXPORT,
