@@ -605,7 +605,7 @@ class SVDEngine(wiring.Component):
         m.d.sync += sqrt_go.eq(0)
         m.d.comb += [sqrt.start.eq(sqrt_go), sqrt.value.eq(norms[norm_index])]
 
-        with m.FSM(name="control") as control:
+        with m.FSM(name="control"):
             with m.State("LOAD"):
                 m.d.comb += controller_busy.eq((load_row != 0) | (load_col != 0) | incoming.valid)
                 with m.If(load_fire):
@@ -729,7 +729,7 @@ class SVDEngine(wiring.Component):
         # ``count``'s reset (7.1 ns on the stand-in).
         m.d.comb += [issue.eq(outputting & has_credit),
                      restart_now.eq((load_fire & load_at_last)
-                                    | (control.ongoing("NORM") & sqrt.done)
+                                    | (norming & sqrt.done)
                                     | (issue & row_last))]
         return m
 

@@ -21,6 +21,8 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from .delay import delayed
+
 #: Cycles from a read address to its data: the array's read register, then the output
 #: register.
 MEM_READ_LATENCY = 2
@@ -68,19 +70,17 @@ class SlotMemory(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        write_addr = Signal.like(self.write_addr, reset_less=True)
-        write_data = Signal.like(self.write_data, reset_less=True)
-        write_en = Signal()
-        m.d.sync += [write_addr.eq(self.write_addr), write_data.eq(self.write_data),
-                     write_en.eq(self.write_en)]
+        write_addr, write_data = (delayed(m, port, MEM_WRITE_LATENCY, port.name, reset_less=True)
+                                  for port in (self.write_addr, self.write_data))
+        write_en = delayed(m, self.write_en, MEM_WRITE_LATENCY, "write_en")
         block = ram_block(platform)
         if block == DP16KD:
             self._dp16kd(m, write_addr, write_data, write_en)
         elif block is None:
             m.submodules.array = array = Memory(shape=self.shape, depth=self.depth, init=[])
             read, write = array.read_port(), array.write_port()
-            output = Signal(self.shape, reset_less=True)
-            m.d.sync += output.eq(read.data)
+            # The read port's own register, then the output registers.
+            output = delayed(m, read.data, MEM_READ_LATENCY - 1, "read_data", reset_less=True)
             m.d.comb += [read.addr.eq(self.read_addr), self.read_data.eq(output),
                          write.addr.eq(write_addr), write.data.eq(write_data), write.en.eq(write_en)]
         else:
