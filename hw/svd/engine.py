@@ -32,13 +32,29 @@ READ_LATENCY = ADDRESS_LATENCY + MEM_READ_LATENCY
 #: pair multiplexers, from the new phase's READ_LATENCY-th cycle; the write enables and
 #: norm writes, later still) looks at it sooner.
 STEP_LATENCY = 1
-#: Inputs of one register stage of a wide multiplexer: a unit's steps:1 pair select, and
-#: the ranking's n:1 probe, are trees of registered PAIR_SELECT_RADIX:1 stages (a whole
-#: multiplexer and the logic after it in one cycle were the longest path).
+#: Cycles from a word leaving the output buffer to its credit's return: the credits
+#: follow a registered copy of the buffer's read handshake, so the buffer's level and
+#: the result slice's ready reach that one flip-flop, not the credit flags.
+CREDIT_LATENCY = 1
+#: The controller's phases of a fixed number of cycles, and its output phases.
+FIXED_LENGTH_PHASES = ("DOT", "ANGLE", "ROTATE", "RANK")
+OUTPUT_PHASES = ("SIGMA", "VECTOR")
+#: Inputs of one register stage of a wide multiplexer: a unit's steps:1 pair select and
+#: the output's n:1 V word select are trees of registered PAIR_SELECT_RADIX:1 stages (a
+#: whole multiplexer and the logic after it in one cycle were the longest path).
 PAIR_SELECT_RADIX = 4
-#: Register stages of the ranking's comparisons with the probe: greater and equal, then
-#: their combination with the slot order (the probe reaches n comparators).
+#: Registers beside each memory's read data, ahead of a tree that gathers several
+#: memories (a unit's pair select, the output's V word): the memories are spread over
+#: the die's block RAM rows, and a block RAM's clock-to-output plus the route to a
+#: gathering stage had been the longest paths (6.6-6.9 ns on the stand-in).
+GATHER_LATENCY = 1
+#: Register stages of the ranking's comparisons: greater and equal, then their
+#: combination with the slot order (a comparator and the rank increment in one cycle
+#: were a long path).
 RANK_COMPARE_STAGES = 2
+#: Cycles from the RANK phase's start to the ranking ring's first turn: the ring copies
+#: sigma, then turns.
+RING_LOAD_LATENCY = 1
 #: Column slots whose memories share one pipeline of write rows (each memory has its
 #: own copy of the read row counter and bank flag).
 ADDRESS_GROUP = 2
@@ -60,6 +76,13 @@ def select_stages(inputs: int) -> int:
     while reach < inputs:
         stages, reach = stages + 1, reach * PAIR_SELECT_RADIX
     return stages
+
+
+def memory_select_stages(inputs: int) -> int:
+    """Register stages of an ``inputs``:1 multiplexer of memories' read data: the
+    landing registers (GATHER_LATENCY, only if there is more than one memory), then
+    :func:`select_stages`."""
+    return (GATHER_LATENCY if inputs > 1 else 0) + select_stages(inputs)
 
 
 class SVDEngine(wiring.Component):
@@ -120,29 +143,29 @@ class SVDEngine(wiring.Component):
     @property
     def pair_select_latency(self) -> int:
         """Register stages between the memories and a unit (only with several pairs per unit)."""
-        return select_stages(self.params.pairs_per_unit)
+        return memory_select_stages(self.params.pairs_per_unit)
 
     @property
     def output_latency(self) -> int:
         """Cycles from issuing an output word to its being offered on ``result``: the V
         memory read (while the rank matches, then the matching sigma, are registered),
-        the n:1 tree that picks the word's V memory, the word, then the write into the
-        output buffer. Issue depends on buffer credits, not on ``result.ready``, so the
-        stream's ready never reaches a memory address."""
-        return READ_LATENCY + select_stages(self.params.n) + 2
+        the landing registers and the n:1 tree that pick the word's V memory, the word,
+        then the write into the output buffer. Issue depends on buffer credits, not on
+        ``result.ready``, so the stream's ready never reaches a memory address."""
+        return READ_LATENCY + memory_select_stages(self.params.n) + 2
 
     @property
     def output_buffer_depth(self) -> int:
-        """Output buffer words: the credit round trip (issue to taken, then one cycle for
-        the credit to return), so a ready stream takes one word per cycle."""
-        return self.output_latency + 1
+        """Output buffer words: the credit round trip (issue to taken, then
+        ``CREDIT_LATENCY`` + 1 cycles for the credit to return), so a ready stream takes
+        one word per cycle."""
+        return self.output_latency + CREDIT_LATENCY + 1
 
     @property
     def rank_pipeline(self) -> int:
-        """Register stages from the ranking's ``count`` to its comparison results: the
-        n:1 probe multiplexer's stages, then RANK_COMPARE_STAGES (a comparator and the
-        rank increment in one cycle were a long path)."""
-        return select_stages(self.params.n) + RANK_COMPARE_STAGES
+        """Cycles from the ranking's ``count`` to its comparison results: the ring's
+        load (RING_LOAD_LATENCY), then RANK_COMPARE_STAGES."""
+        return RING_LOAD_LATENCY + RANK_COMPARE_STAGES
 
     @property
     def dot_cycles(self) -> int:
@@ -234,9 +257,12 @@ class SVDEngine(wiring.Component):
         parity_clear, parity_flip = Signal(), Signal()
         row_last = Signal()
         # A fixed-length phase ends on ``last`` alone, a register, so that no state
-        # decoding sits in front of ``count``'s reset; ``restart_now`` ends the others.
-        restart_now = Signal()
-        m.d.comb += count_clear.eq(last | restart_now)
+        # decoding sits in front of ``count``'s reset; ``block_ends`` (an output block's
+        # last word issued) ends the others that step ``count``. LOAD and NORM never step
+        # it, and are entered with ``count`` at 0 (from reset, the final block, or a
+        # fixed-length phase's end), so they need no restart.
+        block_ends = Signal()
+        m.d.comb += count_clear.eq(last | block_ends)
         m.d.sync += mac_clear.eq(mac_clear_next)
         for unit in units:
             m.d.comb += unit.clear.eq(mac_clear)
@@ -272,17 +298,23 @@ class SVDEngine(wiring.Component):
                      sweep_ends.eq(round_ends & round_last),
                      sweeps_end.eq(round_ends & round_last & sweep_last)]
 
+        # What the next state does, registered with the transition into it: ``count``
+        # steps in every cycle of a fixed-length phase (``counting``), and with each
+        # issued word of an output phase (``outputting``), so that no state decoding sits
+        # in front of ``count``'s carry chain.
+        counting = Signal()
+        outputting = Signal()
+
         def enter(state):
-            """Go to ``state`` at this phase's end (a ``count`` restart)."""
+            """Go to ``state`` (at a phase's end, a ``count`` restart)."""
             m.next = state
+            m.d.sync += [counting.eq(state in FIXED_LENGTH_PHASES), outputting.eq(state in OUTPUT_PHASES)]
             if state == "DOT" or (self.fused and state == "ROTATE"):
                 m.d.comb += mac_clear_next.eq(1)
 
         def count_phase(length):
-            """Advance ``count`` through a phase of ``length`` cycles; ``count`` restarts
-            after the phase's ``last`` cycle (then ``count == length - 1``, so ``last``
-            falls again)."""
-            m.d.comb += count_step.eq(1)
+            """Mark the end of a phase of ``length`` cycles: ``count`` restarts after the
+            phase's ``last`` cycle (then ``count == length - 1``, so ``last`` falls again)."""
             m.d.sync += last.eq(count == length - 2)
 
         # Both memories are read at row ``count`` of the current bank, in every phase
@@ -350,17 +382,23 @@ class SVDEngine(wiring.Component):
             assert len(values) == 1
             return values[0]
 
-        def selected(values, shape, name, index=step, index_moves=False):
+        def selected(values, shape, name, index=step, index_moves=False, memories=False):
             """``values[index]`` through a :func:`registered_tree`, stage i choosing by
-            digit i of ``index``. A moving ``index`` has each digit delayed to meet its
-            stage; ``step`` holds still while a phase's rows are in flight. Flags that go
-            with the values take ``delayed(m, flag, stages, ...)``."""
+            digit i of ``index``; ``memories``: the values are memories' read data, which
+            first land in registers of their own (see GATHER_LATENCY). A moving ``index``
+            has each digit delayed to meet its stage; ``step`` holds still while a phase's
+            rows are in flight. Flags that go with the values take ``delayed(m, flag,
+            stages, ...)``, ``stages`` from :func:`memory_select_stages` or
+            :func:`select_stages`."""
             bits = clog2(PAIR_SELECT_RADIX)
+            landing = GATHER_LATENCY if memories and len(values) > 1 else 0
+            values = [delayed(m, value, landing, f"{name}_landed{i}", reset_less=True)
+                      for i, value in enumerate(values)]
 
             @functools.cache
             def digit(stage):
                 value = index[stage * bits:(stage + 1) * bits]
-                return delayed(m, value, stage, f"{name}_digit{stage}") if index_moves else value
+                return delayed(m, value, landing + stage, f"{name}_digit{stage}") if index_moves else value
 
             def choose(stage, group):
                 return Array(group)[digit(stage)] if len(group) > 1 else group[0]
@@ -379,12 +417,13 @@ class SVDEngine(wiring.Component):
             tops = [u * steps + s for s in range(steps)]
             bottoms = [half + slot for slot in tops]
             col, vec = signed(p.col_width), signed(p.v_width)
-            a_top = selected([a_mem[x].read_data for x in tops], col, f"a_top{u}")
-            a_bottom = selected([a_mem[x].read_data for x in bottoms], col, f"a_bottom{u}")
+            a_top = selected([a_mem[x].read_data for x in tops], col, f"a_top{u}", memories=True)
+            a_bottom = selected([a_mem[x].read_data for x in bottoms], col, f"a_bottom{u}", memories=True)
             m.d.comb += [
                 unit.a_top.eq(a_top), unit.a_bottom.eq(a_bottom),
-                unit.v_top.eq(selected([v_mem[x].read_data for x in tops], vec, f"v_top{u}")),
-                unit.v_bottom.eq(selected([v_mem[x].read_data for x in bottoms], vec, f"v_bottom{u}")),
+                unit.v_top.eq(selected([v_mem[x].read_data for x in tops], vec, f"v_top{u}", memories=True)),
+                unit.v_bottom.eq(selected([v_mem[x].read_data for x in bottoms], vec, f"v_bottom{u}",
+                                          memories=True)),
                 unit.rotate.eq(delayed(m, rd_valid & rotating, select, f"rotate{u}")),
             ]
             if fused:
@@ -404,7 +443,7 @@ class SVDEngine(wiring.Component):
         load_col = Signal(row_bits)
         # (load_row, load_col) is the matrix's last element, registered: the end of the
         # load then is one flag and the handshake, not two comparisons, ahead of the
-        # phase restart and its fan-out.
+        # state register and ``loading``.
         load_at_last = Signal()
         # In the LOAD state, as a register of its own: it is the slice's ready and the
         # write ports' source select, so no state decoding sits in front of either.
@@ -451,34 +490,42 @@ class SVDEngine(wiring.Component):
         rank = [Signal(range(n), name=f"rank{i}") for i in range(n)]
         rank_ahead = [Signal(name=f"rank_ahead{i}") for i in range(n)]
         top_slot = [Signal(range(n), name=f"top_slot{i}") for i in range(p.k)]
-        # The probe: sigma[count] through a registered multiplexer tree, with its slot
-        # and whether it is a live one of the RANK phase.
+        # rank[i] = #{j : sigma[j] > sigma[i], or equal with j < i}, from a ring: a copy
+        # of sigma, taken in the RANK phase's first cycle (RING_LOAD_LATENCY), turns once
+        # (ring[i] takes ring[i + 1], ring[n - 1] takes ring[0]), so that in turn t slot
+        # i compares its own sigma with sigma[(i + t) mod n], its neighbour's register.
+        # (A probe multiplexed to all n comparators had been a long path.) A value that
+        # went round from slot 0 to slot n - 1 is marked ``wrapped``: it comes from an
+        # earlier slot. ``turning``: the ring holds turn ``count - 1`` (RANK cycles 1..n).
         ranking = Signal()
-        probe_stages = select_stages(n)
-        probe = selected(sigma, p.sigma_width, "probe", index=count, index_moves=True)
-        probe_slot = delayed(m, count, probe_stages, "probe_slot")
-        probe_valid = delayed(m, ranking & (count < n), probe_stages, "probe_valid")
-        # rank[i] = #{j : sigma[j] > sigma[i], or equal with j < i}: the comparisons with
-        # the probe are registered, then combined, then counted (RANK_COMPARE_STAGES).
-        # The counters are cleared through the NORM phase by a registered flag, and count
-        # only live comparisons (none outside the RANK phase), so no state decoding
-        # reaches their n enables.
+        turning = Signal()
+        m.d.sync += turning.eq(ranking & (count < n))
+        ring = [Signal(p.sigma_width, name=f"ring{i}") for i in range(n)]
+        wrapped = [Signal(name=f"ring_wrapped{i}") for i in range(n)]
+        for i in range(n):
+            following = (i + 1) % n
+            m.d.sync += [ring[i].eq(Mux(turning, ring[following], sigma[i])),
+                         wrapped[i].eq(turning & (Const(1) if following == 0 else wrapped[following]))]
+        # The comparisons are registered, then combined, then counted
+        # (RANK_COMPARE_STAGES). The counters are cleared through the NORM phase by a
+        # registered flag, and count only live comparisons (none outside the RANK
+        # phase), so no state decoding reaches their n enables.
         norming = Signal()
         rank_clear = Signal()
         m.d.sync += rank_clear.eq(norming)
         # The comparisons are taken on halves (two short carry chains) and joined in the
         # second stage with the slot order, itself registered in the first.
-        compared_valid = delayed(m, probe_valid, 1, "compared_valid")
+        compared_valid = delayed(m, turning, 1, "compared_valid")
         split = p.sigma_width // 2
         for i in range(n):
             above_high, equal_high, above_low, equal_low, earlier = (
-                Signal(name=f"probe_{flag}{i}") for flag in ("above_high", "equal_high", "above_low",
-                                                             "equal_low", "earlier"))
-            m.d.sync += [above_high.eq(probe[split:] > sigma[i][split:]),
-                         equal_high.eq(probe[split:] == sigma[i][split:]),
-                         above_low.eq(probe[:split] > sigma[i][:split]),
-                         equal_low.eq(probe[:split] == sigma[i][:split]),
-                         earlier.eq(probe_slot < i)]
+                Signal(name=f"ring_{flag}{i}") for flag in ("above_high", "equal_high", "above_low",
+                                                            "equal_low", "earlier"))
+            m.d.sync += [above_high.eq(ring[i][split:] > sigma[i][split:]),
+                         equal_high.eq(ring[i][split:] == sigma[i][split:]),
+                         above_low.eq(ring[i][:split] > sigma[i][:split]),
+                         equal_low.eq(ring[i][:split] == sigma[i][:split]),
+                         earlier.eq(wrapped[i])]
             ahead = above_high | (equal_high & (above_low | (equal_low & earlier)))
             m.d.sync += [rank_ahead[i].eq(compared_valid & ahead),
                          rank[i].eq(Mux(rank_clear, 0, rank[i] + rank_ahead[i]))]
@@ -511,12 +558,14 @@ class SVDEngine(wiring.Component):
         # later; a credit returns when a word is taken.
         m.submodules.out_buffer = out_buffer = SyncFIFO(width=p.out_width + 1,
                                                         depth=self.output_buffer_depth)
-        credits = Signal(range(self.output_buffer_depth + 1), init=self.output_buffer_depth)
-        credits_next = Signal.like(credits)
-        has_credit = Signal(init=1)               # credits != 0, registered with credits
-        drained = Signal(init=1)                  # every credit back: the buffer is empty
+        # The credits as a thermometer code, ``credits[i]``: more than i credits. Each bit
+        # then follows its neighbours, the returned credit and the issue through one LUT,
+        # where a counter put an adder and comparisons in front of ``has_credit``.
+        depth = self.output_buffer_depth
+        credits = Signal(depth, init=(1 << depth) - 1)
+        has_credit = credits[0]
+        drained = credits[-1]                      # every credit back: the buffer is empty
         issue = Signal()
-        outputting = Signal()                      # the SIGMA and VECTOR states, registered
         issue_last = Signal()                      # the decomposition's final word
         # Stage 1: V data read, or which slot has the issued rank.
         word_valid = Signal()
@@ -525,10 +574,11 @@ class SVDEngine(wiring.Component):
         word_hits = Signal(n)
         word_slot = Signal(range(n))
         word_last = Signal()
-        m.d.comb += credits_next.eq(credits - issue + fire)
-        m.d.sync += [credits.eq(credits_next), has_credit.eq(credits_next != 0),
-                     drained.eq(credits_next == self.output_buffer_depth), word_valid.eq(issue),
-                     word_last.eq(issue_last), word_index.eq(count),
+        returned = delayed(m, fire, CREDIT_LATENCY, "credit_returned")
+        gained, spent = returned & ~issue, issue & ~returned
+        more, fewer = Cat(Const(1, 1), credits[:-1]), credits[1:]
+        m.d.sync += [credits.eq(Mux(gained, more, Mux(spent, fewer, credits))),
+                     word_valid.eq(issue), word_last.eq(issue_last), word_index.eq(count),
                      word_hits.eq(Cat(rank[i] == count for i in range(n)))]
         # The sigma with the word's rank, and its slot, through registered OR trees (the
         # one matching slot is the only non-zero input), while the V data is read.
@@ -542,13 +592,13 @@ class SVDEngine(wiring.Component):
             for r in range(p.k):
                 with m.If(hit_index == r):
                     m.d.sync += top_slot[r].eq(slot_hit)
-        # Then, until the V data is out and through the n:1 tree that picks its slot, the
-        # matching sigma and the word's flags wait.
+        # Then, until the V data is out, landed and through the n:1 tree that picks its
+        # slot, the matching sigma and the word's flags wait.
         wait = READ_LATENCY - 1
         slot_ready = delayed(m, word_slot, wait, "word_slot")
         v_word = selected([mem.read_data for mem in v_mem], signed(p.v_width), "v_word",
-                          index=slot_ready, index_moves=True)
-        wait += select_stages(n)
+                          index=slot_ready, index_moves=True, memories=True)
+        wait += memory_select_stages(n)
         sigma_ready = delayed(m, value, wait - hit_stages, "word_sigma")
         vector_ready, valid_ready, last_ready = (
             delayed(m, flag, wait, flag.name) for flag in (word_vector, word_valid, word_last))
@@ -597,6 +647,13 @@ class SVDEngine(wiring.Component):
                 angle.gamma.eq(by_slot([u.gamma for u in group], slot_index)),
             ]
 
+        # A unit takes its angle when its pipeline's result comes out, which happens only
+        # in an ANGLE phase (each result ``angle_latency`` cycles after its issue there):
+        # the state decoding had reached the units' rotation registers.
+        for angle, group in zip(angles, angle_groups, strict=True):
+            for slot, unit in enumerate(group):
+                m.d.comb += unit.angle_load.eq(angle.done & (angle.tag_out == slot))
+
         # The square root starts from a register set with the NORM phase's restarts, on
         # the norm that ``norm_index`` picks outside the state machine: the state decoding
         # had been in front of the root's 52-bit load.
@@ -623,19 +680,16 @@ class SVDEngine(wiring.Component):
                 with m.If(last):
                     with m.If(final):
                         m.d.sync += sqrt_go.eq(1)
-                        m.next = "NORM"
+                        enter("NORM")
                     with m.Else():
                         m.d.comb += angle_next.eq(1)
-                        m.next = "ANGLE"
+                        enter("ANGLE")
 
             with m.State("ANGLE"):
                 # Issue slot `count` of every pipeline in cycles 0..slots-1; the results
                 # return in the same order, the last one in the phase's final cycle.
                 m.d.comb += controller_busy.eq(1)
                 count_phase(self.angle_cycles)
-                for angle, group in zip(angles, angle_groups, strict=True):
-                    for slot, unit in enumerate(group):
-                        m.d.comb += unit.angle_load.eq(angle.done & (angle.tag_out == slot))
                 with m.If(Cat(a.done & ~a.skip for a in angles).any()):
                     m.d.sync += rotated_any.eq(1)
                 with m.If(last):
@@ -677,38 +731,34 @@ class SVDEngine(wiring.Component):
                             enter("DOT")
                         with m.Else():
                             m.d.comb += step_clear.eq(1)
-                            m.next = "RANK"
+                            enter("RANK")
 
             with m.State("RANK"):
-                # The probe runs through sigma[0..n-1]; the ranks count (see above).
+                # The ring turns once through sigma; the ranks count (see above).
                 m.d.comb += [controller_busy.eq(1), ranking.eq(1)]
                 count_phase(n + self.rank_pipeline)
                 with m.If(last):
-                    m.d.sync += outputting.eq(1)
-                    m.next = "SIGMA"
+                    enter("SIGMA")
 
             with m.State("SIGMA"):
                 # Word ``count``: the sigma ranked ``count``.
                 m.d.comb += controller_busy.eq(1)
                 m.d.sync += word_vector.eq(0)
-                m.d.comb += count_step.eq(issue)
                 with m.If(issue):
                     with m.If(row_last):
                         m.d.sync += out_vector.eq(0)
-                        m.next = "VECTOR"
+                        enter("VECTOR")
 
             with m.State("VECTOR"):
                 # Word ``count`` of vector ``out_vector``: V row ``count`` is read now.
                 m.d.comb += [controller_busy.eq(1),
                              issue_last.eq(issue & (out_vector == p.k - 1) & row_last)]
                 m.d.sync += [word_vector.eq(1), word_slot.eq(Array(top_slot)[out_vector])]
-                m.d.comb += count_step.eq(issue)
                 with m.If(issue):
                     with m.If(row_last):
                         m.d.sync += out_vector.eq(out_vector + 1)
                     with m.If(issue_last):
-                        m.d.sync += outputting.eq(0)
-                        m.next = "DRAIN"
+                        enter("DRAIN")
 
             with m.State("DRAIN"):
                 # Busy until the last word has left the buffer (then the slice holds busy).
@@ -720,16 +770,12 @@ class SVDEngine(wiring.Component):
                     m.d.sync += [loading.eq(1),
                                  sweep.eq(0), round_.eq(0), final.eq(0), rotated_any.eq(0)]
                     m.d.comb += [parity_clear.eq(1), step_clear.eq(1)]
-                    m.next = "LOAD"
+                    enter("LOAD")
 
-        # The phases that are not of fixed length end on flags: the matrix's last
-        # element taken (``loading`` is the LOAD state), a root done, a block's last word
-        # issued. They are joined here from registers and the state register, where in
-        # the state machine's branches they had sat five LUTs deep in front of
-        # ``count``'s reset (7.1 ns on the stand-in).
-        m.d.comb += [issue.eq(outputting & has_credit),
-                     restart_now.eq((load_fire & load_at_last)
-                                    | (norming & sqrt.done)
-                                    | (issue & row_last))]
+        # An output block ends on flags alone (registers), where in the state machine's
+        # branches the phases' ends had sat five LUTs deep in front of ``count``'s reset
+        # (7.1 ns on the stand-in).
+        m.d.comb += [issue.eq(outputting & has_credit), block_ends.eq(issue & row_last),
+                     count_step.eq(counting | issue)]
         return m
 
