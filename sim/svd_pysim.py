@@ -43,12 +43,16 @@ def rtl_decompose(params: SVDParams, matrices, *, ready_pattern=None, vcd: str |
 
     async def testbench(ctx):
         cycle = 0
-        for matrix in x:
+        for index, matrix in enumerate(x):
             start = None
             for element in matrix.ravel():
                 ctx.set(dut.matrix.payload, int(element))
                 ctx.set(dut.matrix.valid, 1)
+                offered = cycle
                 while True:
+                    if cycle - offered > limit:
+                        raise RuntimeError(f"engine took no element of matrix {index} in {cycle - offered} "
+                                           f"cycles (more than {limit}): the previous output never drained?")
                     accepted = ctx.get(dut.matrix.ready)
                     await ctx.tick()
                     cycle += 1

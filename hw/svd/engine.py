@@ -244,7 +244,7 @@ class SVDEngine(wiring.Component):
         # ``mac_clear_next`` where the controller enters one: decoding the state in
         # that cycle had reached the accumulators' resets (7.3 ns on the stand-in).
         last = Signal()
-        mac_clear, mac_clear_next = Signal(), Signal()
+        mac_clear, mac_clear_next = Signal(name="mac_clear"), Signal(name="mac_clear_next")
         final = Signal()                           # dot phase computes final norms
         rotated_any = Signal()                     # some pair rotated in this sweep
         reading = Signal()                         # row ``count`` is a live row this cycle
@@ -253,8 +253,8 @@ class SVDEngine(wiring.Component):
         m.d.comb += rd_valid.eq(delayed(m, reading, READ_LATENCY, "rd_valid"))
         # ``count`` and ``parity`` change only through these strobes, so that copies of
         # them can follow the same updates. ``row_last``: ``count == n - 1``, registered.
-        count_clear, count_step = Signal(), Signal()
-        parity_clear, parity_flip = Signal(), Signal()
+        count_clear, count_step = Signal(name="count_clear"), Signal(name="count_step")
+        parity_clear, parity_flip = Signal(name="parity_clear"), Signal(name="parity_flip")
         row_last = Signal()
         # A fixed-length phase ends on ``last`` alone, a register, so that no state
         # decoding sits in front of ``count``'s reset; ``block_ends`` (an output block's
@@ -276,7 +276,7 @@ class SVDEngine(wiring.Component):
         # the phase boundary that decides them: the state decoding then reaches two
         # flip-flops beside it, not the register that fans ``step`` out to the pair
         # multiplexers and write enables across the die.
-        step_clear, step_advance = Signal(), Signal()
+        step_clear, step_advance = Signal(name="step_clear"), Signal(name="step_advance")
         step_clear_late, step_advance_late = (delayed(m, strobe, STEP_LATENCY, f"late_{strobe.name}")
                                               for strobe in (step_clear, step_advance))
         m.d.sync += step.eq(Mux(step_clear_late, 0, step + step_advance_late))
@@ -604,7 +604,7 @@ class SVDEngine(wiring.Component):
             delayed(m, flag, wait, flag.name) for flag in (word_vector, word_valid, word_last))
         # Last stage: the word, written into the buffer.
         word = Signal(signed(p.out_width))
-        word_written, word_written_last = Signal(), Signal()
+        word_written, word_written_last = Signal(name="word_written"), Signal(name="word_written_last")
         m.d.sync += [
             word.eq(Mux(vector_ready, v_word, sigma_ready)),
             word_written.eq(valid_ready), word_written_last.eq(last_ready),

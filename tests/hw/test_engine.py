@@ -43,6 +43,18 @@ def test_backpressure_and_early_exit():
     assert run.sweeps_run[2] == 1, "an already orthogonal matrix stops after one sweep"
 
 
+def test_long_stalls_fill_the_output_buffer_and_lose_no_word():
+    """``result.ready`` low for far longer than the buffer is deep: every credited word
+    must then wait in the buffer (a credit too many would overflow it)."""
+    params = SVDParams(n=8, units=4, sweeps=2, data_width=12)
+    engine = SVDEngine(params)
+    stall = 4 * engine.output_buffer_depth
+    x = random_matrices(params, 2, seed=13)
+    run = rtl_decompose(params, x, ready_pattern=lambda cycle: (cycle // stall) % 2 == 1)
+    expected = decompose(params, x)
+    assert [run.words[i] for i in range(len(x))] == [expected.words(i) for i in range(len(x))]
+
+
 @pytest.mark.parametrize(("n", "units", "angle_share"), [(8, 4, 1), (8, 4, 2), (16, 8, 3)])
 def test_shared_angle_pipelines_match_model_and_cycle_formula(n, units, angle_share):
     """One pipeline per unit, two units per pipeline, and groups of unequal size (3, 3, 2)."""
