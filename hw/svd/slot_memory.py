@@ -26,10 +26,13 @@ from .delay import delayed
 #: Cycles from a read address to its data: the array's read register, then the output
 #: register.
 MEM_READ_LATENCY = 2
-#: Cycles from a write on the ports to the array: the write is registered first, so the
+#: Cycles from a write on the ports to the array: the write is registered, so the
 #: multiplexer in front of a memory's data and the fan-out of its enable end at a
-#: flip-flop, not at a block RAM's input pins across the die (7.5 ns on the stand-in).
-MEM_WRITE_LATENCY = 1
+#: flip-flop, not at a block RAM's input pins across the die (7.5 ns on the stand-in);
+#: twice, so that one register can sit by the write's sources (a unit's output, the
+#: loaded element) and one by the block RAM (a single register between them had a
+#: 7.12 ns route into the block's pins at one placement).
+MEM_WRITE_LATENCY = 2
 
 #: Lattice ECP5 DP16KD in its 512 x 36 pseudo-dual-port form (the form Yosys gives a
 #: 36-bit memory): port A writes, port B reads, a word is {DIB, DIA} and {DOB, DOA}.
