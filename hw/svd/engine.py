@@ -306,7 +306,7 @@ class SVDEngine(wiring.Component):
         outputting = Signal()
 
         def enter(state):
-            """Go to ``state`` (at a phase's end, a ``count`` restart)."""
+            """Go to ``state``, setting the registers that say what it does."""
             m.next = state
             m.d.sync += [counting.eq(state in FIXED_LENGTH_PHASES), outputting.eq(state in OUTPUT_PHASES)]
             if state == "DOT" or (self.fused and state == "ROTATE"):
