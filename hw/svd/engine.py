@@ -78,11 +78,16 @@ def select_stages(inputs: int) -> int:
     return stages
 
 
+def landing_stages(inputs: int) -> int:
+    """Landing registers ahead of an ``inputs``:1 multiplexer of memories' read data:
+    GATHER_LATENCY, only if there is more than one memory to gather."""
+    return GATHER_LATENCY if inputs > 1 else 0
+
+
 def memory_select_stages(inputs: int) -> int:
     """Register stages of an ``inputs``:1 multiplexer of memories' read data: the
-    landing registers (GATHER_LATENCY, only if there is more than one memory), then
-    :func:`select_stages`."""
-    return (GATHER_LATENCY if inputs > 1 else 0) + select_stages(inputs)
+    landing registers, then :func:`select_stages`."""
+    return landing_stages(inputs) + select_stages(inputs)
 
 
 class SVDEngine(wiring.Component):
@@ -391,7 +396,7 @@ class SVDEngine(wiring.Component):
             stages, ...)``, ``stages`` from :func:`memory_select_stages` or
             :func:`select_stages`."""
             bits = clog2(PAIR_SELECT_RADIX)
-            landing = GATHER_LATENCY if memories and len(values) > 1 else 0
+            landing = landing_stages(len(values)) if memories else 0
             values = [delayed(m, value, landing, f"{name}_landed{i}", reset_less=True)
                       for i, value in enumerate(values)]
 

@@ -11,11 +11,11 @@ from amaranth.back import verilog
 from amaranth.hdl import signed
 from amaranth.sim import Simulator
 
+from rosvd.bench.hw_report import ECP5_EXPORT as ECP5
 from rosvd.hw.svd.platform import ExportPlatform
 from rosvd.hw.svd.products import MULT18X18D
-from rosvd.hw.svd.slot_memory import DP16KD, MEM_READ_LATENCY, MEM_WRITE_LATENCY, SlotMemory
+from rosvd.hw.svd.slot_memory import MEM_READ_LATENCY, MEM_WRITE_LATENCY, SlotMemory
 
-ECP5 = ExportPlatform("ecp5", MULT18X18D, DP16KD)
 CYCLES = 400
 
 
