@@ -18,11 +18,12 @@ const ROOT = dirname(CHAIN);
 const NODE_MODULES = join(ROOT, "node_modules");
 const BUILD = join(CHAIN, "build");
 const CONTRACTS = ["RosvdRegistry"];
-const ARTIFACT_FORMAT = 1;
+const ARTIFACT_FORMAT = 2;
 const SETTINGS = {
   optimizer: { enabled: true, runs: 200 },
   evmVersion: "cancun",
-  outputSelection: { "*": { "*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"] } },
+  outputSelection: { "*": { "*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object",
+    "evm.deployedBytecode.immutableReferences"] } },
 };
 
 const args = new Set(process.argv.slice(2));
@@ -127,6 +128,10 @@ async function main() {
       abi: compiled.abi,
       bytecode: `0x${compiled.evm.bytecode.object}`,
       deployedBytecode: `0x${compiled.evm.deployedBytecode.object}`,
+      // [start, length] byte ranges of the deployed code that the constructor fills in
+      // (immutables): masked when deployed code is compared with this artifact.
+      immutableRanges: Object.values(compiled.evm.deployedBytecode.immutableReferences ?? {})
+        .flat().map(({ start, length }) => [start, length]).sort((a, b) => a[0] - b[0]),
     };
     const path = join(BUILD, `${name}.json`);
     const temporary = `${path}.${process.pid}.tmp`;

@@ -1,23 +1,32 @@
 """Certificates: what a device states about one piece of content, and its signature.
 
-Canonical encoding (version 1): the Solidity ``abi.encode`` of ten static fields, one
-32-byte big-endian word each (320 bytes), in this order::
+Canonical encoding (version 2): the Solidity ``abi.encode`` of twelve static fields, one
+32-byte big-endian word each (384 bytes), in this order::
 
-    uint8   version             1
+    uint8   version             2
     uint8   content_kind        0 file (bytes only), 1 image, 2 array
     uint16  fingerprint_scheme  0 none, 1 rosvd-svd (docs/fingerprint.md)
     bytes32 content_hash        BLAKE3-256 of the exact bytes
     bytes32 fingerprint         robust fingerprint (zero when the scheme is 0)
     address device              the signing device's address
     bytes32 entropy_commitment  BLAKE3(ENTROPY_DOMAIN || nonce), nonce 32 device bytes
-    uint64  timestamp_ms        Unix time in milliseconds
+    uint64  timestamp_ms        Unix time in milliseconds (the host's clock: a claim)
     uint64  epoch               epoch the certificate belongs to
     uint64  sequence            the device's certificate counter, from 1, no gaps
+    uint64  after_block         the epoch's opening block: a chain block read when the
+    bytes32 after_block_hash    epoch took its first certificate (zero without a chain)
 
-The certificate id is ``keccak256(encoding)``; the signature is EIP-191 ``personal_sign``
-over the id by the device key (see :mod:`.identity`). The epoch's Merkle leaf is the
-OpenZeppelin ``StandardMerkleTree`` leaf of type ``bytes32`` holding the id, so a
-contract can recompute the id from the fields with ``keccak256(abi.encode(...))``.
+``after_block_hash`` is what a host cannot know in advance: a verifier who finds that block
+on the chain knows the certificate is no older than it, whatever the host's clock said.
+Version 1 (320 bytes: the first ten fields, no block) is still decoded and verified.
+
+The certificate id is ``keccak256(encoding)``. Version 2 is signed as EIP-712 typed data,
+``Certificate(bytes32 id)`` in the domain ``{name: "RO-SVD certificate", version: "2"}``, raw
+with low s, so a certificate signature is never a valid registry statement (another
+domain) nor an EIP-191 message; version 1 was EIP-191 ``personal_sign`` over the id (see
+:mod:`.identity`). The epoch's Merkle leaf is the OpenZeppelin ``StandardMerkleTree`` leaf
+of type ``bytes32`` holding the id, so a contract can recompute the id from the fields with
+``keccak256(abi.encode(...))``.
 """
 from __future__ import annotations
 
@@ -25,14 +34,23 @@ from dataclasses import asdict, dataclass
 from enum import IntEnum
 
 import blake3
+import eth_abi
 from eth_hash.auto import keccak
 
-from .identity import DeviceIdentity, checksum_address, recover_address
+from .identity import DeviceIdentity, checksum_address, recover_address, recover_typed
 
-CERTIFICATE_VERSION = 1
+CERTIFICATE_VERSION = 2
+#: Versions :func:`decode` reads.
+READABLE_VERSIONS = (1, 2)
 WORD = 32
-FIELD_COUNT = 10
-ENCODED_SIZE = FIELD_COUNT * WORD
+#: Fields of each version's encoding (version 2 adds after_block and after_block_hash).
+FIELD_COUNTS = {1: 10, 2: 12}
+ENCODED_SIZES = {version: count * WORD for version, count in FIELD_COUNTS.items()}
+ENCODED_SIZE = ENCODED_SIZES[CERTIFICATE_VERSION]
+SIGNING_DOMAIN_NAME = "RO-SVD certificate"
+SIGNING_DOMAIN_VERSION = "2"
+SIGNING_DOMAIN_TYPE = b"EIP712Domain(string name,string version)"
+SIGNING_TYPE = b"Certificate(bytes32 id)"
 ENTROPY_DOMAIN = b"rosvd/entropy-commitment/v1\x00"
 NONCE_BYTES = 32
 #: Merkle leaf types of an epoch tree (OpenZeppelin StandardMerkleTree).
@@ -71,6 +89,8 @@ class Certificate:
     timestamp_ms: int
     epoch: int
     sequence: int
+    after_block: int = 0
+    after_block_hash: bytes = bytes(32)
     version: int = CERTIFICATE_VERSION
 
     def encode(self) -> bytes:
@@ -82,9 +102,13 @@ class Certificate:
         return cached
 
     def _encode(self) -> bytes:
-        for name in ("content_hash", "fingerprint", "entropy_commitment"):
+        if self.version not in READABLE_VERSIONS:
+            raise CertificateError(f"certificate version {self.version} is not supported")
+        for name in ("content_hash", "fingerprint", "entropy_commitment", "after_block_hash"):
             if len(getattr(self, name)) != WORD:
                 raise CertificateError(f"{name} must be 32 bytes")
+        if self.version == 1 and (self.after_block or any(self.after_block_hash)):
+            raise CertificateError("a version-1 certificate has no after_block")
         device = bytes.fromhex(self.device[2:] if self.device.startswith("0x") else self.device)
         if len(device) != 20:
             raise CertificateError("device must be a 20-byte address")
@@ -96,9 +120,9 @@ class Certificate:
             out += value.to_bytes(WORD, "big")
         out += self.content_hash + self.fingerprint + device.rjust(WORD, b"\x00") + self.entropy_commitment
         for value in (self.timestamp_ms, self.epoch, self.sequence):
-            if not 0 <= value < (1 << 64):
-                raise CertificateError(f"value {value} does not fit uint64")
-            out += value.to_bytes(WORD, "big")
+            out += _uint64_word(value)
+        if self.version >= 2:
+            out += _uint64_word(self.after_block) + self.after_block_hash
         return bytes(out)
 
     @property
@@ -109,22 +133,46 @@ class Certificate:
             object.__setattr__(self, "_id", cached)
         return cached
 
+    @property
+    def signing_digest(self) -> bytes:
+        """What the device key signs: EIP-712 ``Certificate(id)`` (version 2)."""
+        return certificate_signing_digest(self.id)
+
     def to_json(self) -> dict:
         record = asdict(self)
-        for name in ("content_hash", "fingerprint", "entropy_commitment"):
+        for name in ("content_hash", "fingerprint", "entropy_commitment", "after_block_hash"):
             record[name] = record[name].hex()
         record["id"] = self.id.hex()
         return record
 
 
+def _uint64_word(value: int) -> bytes:
+    if not 0 <= value < (1 << 64):
+        raise CertificateError(f"value {value} does not fit uint64")
+    return value.to_bytes(WORD, "big")
+
+
+def certificate_signing_digest(certificate_id: bytes) -> bytes:
+    """The EIP-712 digest of ``Certificate(bytes32 id)`` in the certificate domain."""
+    domain = keccak(eth_abi.encode(("bytes32", "bytes32", "bytes32"), (
+        keccak(SIGNING_DOMAIN_TYPE), keccak(SIGNING_DOMAIN_NAME.encode()),
+        keccak(SIGNING_DOMAIN_VERSION.encode()))))
+    struct = keccak(keccak(SIGNING_TYPE) + certificate_id)
+    return keccak(b"\x19\x01" + domain + struct)
+
+
 def decode(encoding: bytes) -> Certificate:
-    """Inverse of :meth:`Certificate.encode`; refuses anything non-canonical."""
-    if len(encoding) != ENCODED_SIZE:
-        raise CertificateError(f"a version-1 certificate is {ENCODED_SIZE} bytes, not {len(encoding)}")
-    words = [encoding[i:i + WORD] for i in range(0, ENCODED_SIZE, WORD)]
+    """Inverse of :meth:`Certificate.encode` (versions 1 and 2); refuses anything non-canonical."""
+    if len(encoding) not in ENCODED_SIZES.values():
+        sizes = " or ".join(f"{size} (version {v})" for v, size in ENCODED_SIZES.items())
+        raise CertificateError(f"a certificate is {sizes} bytes, not {len(encoding)}")
+    words = [encoding[i:i + WORD] for i in range(0, len(encoding), WORD)]
     version = int.from_bytes(words[0], "big")
-    if version != CERTIFICATE_VERSION:
+    if version not in READABLE_VERSIONS:
         raise CertificateError(f"certificate version {version} is not supported")
+    if len(encoding) != ENCODED_SIZES[version]:
+        raise CertificateError(f"a version-{version} certificate is {ENCODED_SIZES[version]} bytes,"
+                               f" not {len(encoding)}")
     device = words[5]
     if device[:12] != bytes(12):
         raise CertificateError("address word has non-zero padding")
@@ -137,6 +185,8 @@ def decode(encoding: bytes) -> Certificate:
         timestamp_ms=int.from_bytes(words[7], "big"),
         epoch=int.from_bytes(words[8], "big"),
         sequence=int.from_bytes(words[9], "big"),
+        after_block=int.from_bytes(words[10], "big") if version >= 2 else 0,
+        after_block_hash=words[11] if version >= 2 else bytes(32),
         version=version)
     if cert.encode() != encoding:
         raise CertificateError("certificate encoding is not canonical")
@@ -146,12 +196,16 @@ def decode(encoding: bytes) -> Certificate:
 def sign(identity: DeviceIdentity, certificate: Certificate) -> bytes:
     if certificate.device != identity.address:
         raise CertificateError("certificate names another device")
-    return identity.sign(certificate.id)
+    if certificate.version == 1:
+        return identity.sign(certificate.id)
+    return identity.sign_typed(certificate.signing_digest)
 
 
 def verify_signature(certificate: Certificate, signature: bytes) -> bool:
-    """True when ``signature`` is the named device's signature of this certificate."""
+    """True when ``signature`` is the named device's (low-s) signature of this certificate."""
     try:
-        return recover_address(certificate.id, signature) == certificate.device
+        if certificate.version == 1:
+            return recover_address(certificate.id, signature) == certificate.device
+        return recover_typed(certificate.signing_digest, signature) == certificate.device
     except ValueError:
         return False

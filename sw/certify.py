@@ -219,6 +219,12 @@ class Appliance:
         if len(contents) > room:
             raise ValueError(f"batch of {len(contents)} exceeds the {room} left in epoch {epoch.number};"
                              " use certify_all to split it")
+        if epoch.opened_block_hash is None:
+            # The epoch's first certificate: name a block of the chain it will be anchored
+            # on, which its certificates carry as proof they are no older than that block.
+            block_number, block_hash = self.blocks.recent_block()
+            self.store.set_opening_block(epoch.number, block_number, block_hash)
+            epoch = self.store.open_epoch()
         fingerprints = self._fingerprints(prepared)
         entropy = fresh_entropy(self.device, NONCE_BYTES * len(contents), self.config.dev_mode)
         sequence = self.store.next_sequence()
@@ -233,7 +239,8 @@ class Appliance:
                 else FingerprintScheme.ROSVD_SVD,
                 content_hash=content_hash, fingerprint=fingerprint, device=self.address,
                 entropy_commitment=entropy_commitment(nonce), timestamp_ms=timestamp,
-                epoch=epoch.number, sequence=sequence + offset)
+                epoch=epoch.number, sequence=sequence + offset, after_block=epoch.opened_block_number,
+                after_block_hash=epoch.opened_block_hash)
             signature = sign(self.identity, cert)
             issued.append(Issued(cert, signature, nonce, content.name))
             rows.append((cert.sequence, cert.id, cert.encode(), signature, nonce, content_hash,

@@ -107,9 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from rosvd.chain.commands import add_commands as add_chain_commands
     from rosvd.host_cli import add_benches, add_commands
+    from rosvd.verify_cli import add_commands as add_verify_commands
     add_benches(bench)
     add_commands(commands)
     add_chain_commands(commands)
+    add_verify_commands(commands)
 
     hw = commands.add_parser("hw", help="gateware").add_subparsers(dest="hw", required=True)
     report = hw.add_parser("report", help="resources (yosys synth_xilinx) and Fmax estimate")

@@ -45,6 +45,10 @@ class EpochPolicy:
             raise ValueError("vdf_iterations must be at least 1")
 
 
+class EmptyEpoch(StoreError):
+    """Sealing was asked of an epoch without certificates."""
+
+
 class BlockSource(Protocol):
     def recent_block(self) -> tuple[int, bytes]:
         """(number, hash) of a recent block of the chain epochs are anchored on."""
@@ -76,7 +80,11 @@ def merkle_root(certificate_ids: list[bytes]) -> bytes:
 
 def seal_open_epoch(store: Store, device_address: str, entropy: bytes, blocks: BlockSource,
                     iterations: int) -> int:
-    """Seal the open epoch (the previous one must be closed); returns its number."""
+    """Seal the open epoch (the previous one must be closed); returns its number.
+
+    Refuses an empty epoch (:class:`EmptyEpoch`): a device's anchored epochs are numbered
+    without gaps, each chained to the one before, so an epoch exists only with certificates.
+    """
     epoch = store.open_epoch()
     previous = store.epoch(epoch.number - 1)
     if previous is None:
@@ -86,6 +94,9 @@ def seal_open_epoch(store: Store, device_address: str, entropy: bytes, blocks: B
     else:
         prev_output = previous.vdf_output
     ids = store.certificate_ids(epoch.number)
+    if not ids:
+        raise EmptyEpoch(f"epoch {epoch.number} has no certificates: nothing to seal (the registry"
+                         " anchors a device's epochs 1, 2, 3, ... and each must hold certificates)")
     root = merkle_root(ids)
     block_number, block_hash = blocks.recent_block()
     challenge = epoch_challenge(epoch.number, prev_output, root, entropy, block_hash)
@@ -144,6 +155,9 @@ def verify_chain(store: Store, device_address: str, check_certificates: bool = T
                     continue
                 if cert.id != stored.id or cert.epoch != epoch.number or cert.sequence != stored.sequence:
                     report.fail(f"certificate {stored.sequence}: id, epoch or sequence does not match")
+                if cert.version >= 2 and (cert.after_block, cert.after_block_hash) != (
+                        epoch.opened_block_number, epoch.opened_block_hash):
+                    report.fail(f"certificate {stored.sequence}: does not name its epoch's opening block")
                 if cert.device != device_address or not verify_signature(cert, stored.signature):
                     report.fail(f"certificate {stored.sequence}: bad device signature")
                 if entropy_commitment(stored.nonce) != cert.entropy_commitment:

@@ -5,6 +5,10 @@ refuses a file that others can read. Its Ethereum address is what the consortium
 registry knows the device by. Signatures are Ethereum ``personal_sign`` (EIP-191) over
 a 32-byte digest, 65 bytes ``r || s || v`` with ``v`` in {27, 28}, so Solidity's
 ``ECDSA.recover(MessageHashUtils.toEthSignedMessageHash(digest), sig)`` checks them.
+Registry statements (registration, anchors) are EIP-712 digests signed raw
+(:meth:`DeviceIdentity.sign_typed`, :func:`recover_typed`). Every signature has a low ``s``
+(at most half the group order), the only form OpenZeppelin's ``ECDSA`` accepts, so a
+signature has exactly one valid encoding; recovery refuses the other.
 """
 from __future__ import annotations
 
@@ -25,6 +29,8 @@ KEY_FILE_VERSION = 1
 SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 #: Entropy drawn per candidate key: twice the key size, so reducing it is unbiased enough.
 KEY_ENTROPY_BYTES = 64
+#: Largest canonical ``s`` of a signature (EIP-2, OpenZeppelin ``ECDSA``).
+HALF_ORDER = SECP256K1_ORDER // 2
 PERSONAL_SIGN_PREFIX = b"\x19Ethereum Signed Message:\n32"
 
 
@@ -49,13 +55,30 @@ def personal_digest(digest: bytes) -> bytes:
     return keccak(PERSONAL_SIGN_PREFIX + digest)
 
 
-def recover_address(digest: bytes, signature: bytes) -> str:
-    """Address that produced ``signature`` over ``digest``; raises ValueError if malformed."""
-    if len(signature) != 65 or signature[64] not in (27, 28):
+def _recover(signed_hash: bytes, signature: bytes) -> str:
+    if not isinstance(signature, bytes | bytearray) or len(signature) != 65 or signature[64] not in (27, 28):
         raise ValueError("signature must be 65 bytes r || s || v with v in {27, 28}")
-    rsv = signature[:64] + bytes([signature[64] - 27])
-    public = coincurve.PublicKey.from_signature_and_message(rsv, personal_digest(digest), hasher=None)
+    r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:64], "big")
+    if not 0 < r < SECP256K1_ORDER or not 0 < s <= HALF_ORDER:
+        raise ValueError("signature has r out of range or a high s (not the canonical low-s form)")
+    rsv = bytes(signature[:64]) + bytes([signature[64] - 27])
+    try:
+        public = coincurve.PublicKey.from_signature_and_message(rsv, signed_hash, hasher=None)
+    except Exception as error:  # coincurve raises its own error types for unrecoverable points
+        raise ValueError(f"signature does not recover a public key ({error})") from None
     return address_of(public)
+
+
+def recover_address(digest: bytes, signature: bytes) -> str:
+    """Address that produced the EIP-191 ``signature`` over ``digest``; ValueError if malformed."""
+    return _recover(personal_digest(digest), signature)
+
+
+def recover_typed(digest: bytes, signature: bytes) -> str:
+    """Address that signed the EIP-712 ``digest`` raw; ValueError if malformed or high-s."""
+    if len(digest) != 32:
+        raise ValueError("an EIP-712 digest is 32 bytes")
+    return _recover(digest, signature)
 
 
 @dataclass(frozen=True)
@@ -64,10 +87,27 @@ class DeviceIdentity:
     address: str
     simulated_entropy: bool
 
+    @classmethod
+    def from_secret(cls, secret: bytes, simulated_entropy: bool = True) -> DeviceIdentity:
+        """An identity for a known key (tests, devnet accounts)."""
+        key = coincurve.PrivateKey(bytes(secret))
+        return cls(key, address_of(key.public_key), simulated_entropy)
+
     def sign(self, digest: bytes) -> bytes:
+        """EIP-191 ``personal_sign`` of a 32-byte digest (certificates)."""
         if len(digest) != 32:
             raise ValueError("only 32-byte digests are signed")
-        rsv = self.private_key.sign_recoverable(personal_digest(digest), hasher=None)
+        return self._sign_hash(personal_digest(digest))
+
+    def sign_typed(self, digest: bytes) -> bytes:
+        """Raw signature of an EIP-712 digest (registry statements, :mod:`rosvd.chain.typed_data`)."""
+        if len(digest) != 32:
+            raise ValueError("an EIP-712 digest is 32 bytes")
+        return self._sign_hash(digest)
+
+    def _sign_hash(self, signed_hash: bytes) -> bytes:
+        # libsecp256k1 signs deterministically (RFC 6979) and always with a low s.
+        rsv = self.private_key.sign_recoverable(signed_hash, hasher=None)
         return rsv[:64] + bytes([rsv[64] + 27])
 
 

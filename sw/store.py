@@ -21,9 +21,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-SCHEMA_VERSION = 2
-#: Older schemas this one extends with new tables only (opened stores are upgraded).
-UPGRADABLE_SCHEMAS = (1,)
+SCHEMA_VERSION = 3
+#: Older schemas this one extends (opened stores are upgraded): 1 lacks the anchor
+#: tables, 2 the anchors' device signature and the epochs' opening block.
+UPGRADABLE_SCHEMAS = (1, 2)
 #: Waiting for another writer (a second `rosvd certify`) before giving up, in seconds.
 BUSY_TIMEOUT_S = 30
 
@@ -57,7 +58,9 @@ CREATE TABLE IF NOT EXISTS epochs (
     vdf_output   BLOB,
     vdf_proof    BLOB,
     sealed_ms    INTEGER,
-    closed_ms    INTEGER
+    closed_ms    INTEGER,
+    opened_block_number INTEGER,
+    opened_block_hash   BLOB
 );
 CREATE UNIQUE INDEX IF NOT EXISTS one_open_epoch ON epochs(state) WHERE state = 'open';
 CREATE TABLE IF NOT EXISTS anchors (
@@ -72,7 +75,8 @@ CREATE TABLE IF NOT EXISTS anchors (
     block_number INTEGER,
     block_hash   BLOB,
     error        TEXT,
-    updated_ms   INTEGER NOT NULL
+    updated_ms   INTEGER NOT NULL,
+    signature    BLOB
 );
 CREATE TABLE IF NOT EXISTS anchor_txs (
     tx_hash      BLOB PRIMARY KEY,
@@ -108,6 +112,9 @@ class Epoch:
     vdf_proof: bytes | None
     sealed_ms: int | None
     closed_ms: int | None
+    #: The chain block read when the epoch took its first certificate (its certificates name it).
+    opened_block_number: int | None = None
+    opened_block_hash: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -145,6 +152,13 @@ class Store:
             if version is None:
                 self.db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
             elif int(version[0]) in UPGRADABLE_SCHEMAS:
+                columns = {row[1] for row in self.db.execute("PRAGMA table_info(anchors)")}
+                if "signature" not in columns:
+                    self.db.execute("ALTER TABLE anchors ADD COLUMN signature BLOB")
+                columns = {row[1] for row in self.db.execute("PRAGMA table_info(epochs)")}
+                if "opened_block_number" not in columns:
+                    self.db.execute("ALTER TABLE epochs ADD COLUMN opened_block_number INTEGER")
+                    self.db.execute("ALTER TABLE epochs ADD COLUMN opened_block_hash BLOB")
                 self.db.execute("UPDATE meta SET value=? WHERE key='schema'", (str(SCHEMA_VERSION),))
             elif int(version[0]) != SCHEMA_VERSION:
                 raise StoreError(f"{self.path}: schema {version[0]}, this rosvd reads {SCHEMA_VERSION}")
@@ -240,6 +254,15 @@ class Store:
             self.db.execute("INSERT INTO epochs (number, state, opened_ms) VALUES (?, 'open', ?)",
                             (number + 1, now_ms()))
 
+    def set_opening_block(self, number: int, block_number: int, block_hash: bytes) -> None:
+        """Record the open epoch's opening block, once (before its first certificate)."""
+        with self.transaction():
+            updated = self.db.execute("UPDATE epochs SET opened_block_number=?, opened_block_hash=?"
+                                      " WHERE number=? AND state='open' AND opened_block_hash IS NULL",
+                                      (block_number, block_hash, number))
+            if updated.rowcount != 1:
+                raise StoreError(f"epoch {number} is not open or already has its opening block")
+
     def close_epoch(self, number: int, vdf_output: bytes, vdf_proof: bytes) -> None:
         with self.transaction():
             epoch = self.epoch(number)
@@ -269,12 +292,13 @@ class Store:
         return [Epoch(*row) for row in rows]
 
     def put_anchor(self, epoch: int, state: str, *, chain_id: int, registry: str, sender: str,
-                   vdf_hash: bytes) -> None:
-        """Take up ``epoch`` as ``queued`` (to be sent) or ``empty`` (nothing to anchor)."""
+                   vdf_hash: bytes, signature: bytes | None = None) -> None:
+        """Take up ``epoch`` as ``queued`` (to be sent, with the device's anchor signature)
+        or ``empty`` (nothing to anchor)."""
         with self.transaction():
             self.db.execute("INSERT INTO anchors (epoch, state, chain_id, registry, sender, vdf_hash,"
-                            " updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                            (epoch, state, chain_id, registry, sender, vdf_hash, now_ms()))
+                            " updated_ms, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            (epoch, state, chain_id, registry, sender, vdf_hash, now_ms(), signature))
 
     def add_anchor_tx(self, tx: AnchorTx) -> None:
         """Record a signed transaction; call before broadcasting it."""
@@ -312,7 +336,7 @@ class Store:
 
 
 _ANCHOR_COLUMNS = ("epoch, state, chain_id, registry, sender, vdf_hash, tx_hash, block_number, block_hash,"
-                   " error, updated_ms")
+                   " error, updated_ms, signature")
 
 
 @dataclass(frozen=True)
@@ -330,6 +354,7 @@ class Anchor:
     block_hash: bytes | None
     error: str | None         #: why it was refused
     updated_ms: int
+    signature: bytes | None = None  #: the device's EIP-712 signature of the anchor
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ Contract:
 - ``prove`` and ``verify`` refuse bad arguments (wrong type, challenge not 32 bytes,
   ``iterations`` outside ``1 .. MAX_ITERATIONS``) with ``TypeError``/``ValueError``;
   ``verify`` answers ``False``, never raises, for output or proof bytes that are not valid
-  forms, since those come from untrusted proof bundles.
+  forms or not their canonical encoding (:func:`is_canonical`), since those come from
+  untrusted proof bundles.
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ __all__ = [
     "MAX_ITERATIONS",
     "VdfResult",
     "challenge",
+    "is_canonical",
     "overhead",
     "prove",
     "verify",
@@ -109,6 +111,17 @@ def _discriminant(challenge_bytes: bytes) -> str:
     return chiavdf.create_discriminant(challenge_bytes, DISCRIMINANT_BITS)
 
 
+def is_canonical(challenge: bytes, form: bytes) -> bool:
+    """Whether ``form`` is the one canonical compressed encoding of a form of the challenge's
+    group. ``verify_wesolowski`` alone ignores some padding bits of the last byte, so one
+    output or proof would have several encodings (a bundle could be altered and still pass)."""
+    try:
+        chiavdf.bqfc_deserialize(_discriminant(_check_challenge(challenge)), bytes(form), True)
+    except Exception:  # noqa: BLE001 - chiavdf raises RuntimeError or ValueError for a bad form
+        return False
+    return True
+
+
 def prove(challenge: bytes, iterations: int) -> VdfResult:
     """Run the VDF for ``iterations`` squarings on ``challenge`` (~150k iterations/s here)."""
     seed = _check_challenge(challenge)
@@ -127,6 +140,8 @@ def verify(challenge: bytes, iterations: int, output: bytes, proof: bytes) -> bo
         if not isinstance(value, bytes | bytearray):
             raise TypeError(f"{name} must be bytes, got {type(value).__name__}")
     if len(output) != FORM_BYTES or len(proof) != FORM_BYTES:
+        return False
+    if not (is_canonical(seed, output) and is_canonical(seed, proof)):
         return False
     try:
         return bool(chiavdf.verify_wesolowski(_discriminant(seed), GENERATOR, bytes(output), bytes(proof),

@@ -1,29 +1,22 @@
-"""Who certified this, and when: look content up, hand out a proof bundle, check one.
+"""Who certified this: look content up in the store, and hand out its proof bundle.
 
-A proof bundle holds everything needed to check a certificate without trusting the host:
-the canonical certificate, its signature, the entropy nonce behind its commitment, the
-Merkle path from its leaf to the epoch root, and the epoch's VDF input (previous output,
-root, entropy, block) with output and proof. :func:`check_bundle` re-verifies all of it
-from the bundle alone. Once the anchoring service has confirmed the epoch on the
-consortium registry, the bundle also names where (chain id, registry, block, transaction;
-``anchor`` is null before that), and :func:`check_bundle_on_chain` asks the registry itself.
+A proof bundle (format in :mod:`.bundle`, checked by :mod:`.verifier`) holds everything
+needed to check a certificate without trusting the host: the canonical certificate, its
+signature, the entropy nonce behind its commitment, the Merkle path from its leaf to the
+epoch root, the epoch's VDF input (previous output, root, entropy, named block) with
+output and proof, and, once the anchoring service confirmed the epoch, where it is
+anchored with the device's signature of the anchor (``anchor`` is null before that).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-from eth_hash.auto import keccak
 
-from . import vdf
-from .certificate import LEAF_TYPES, decode, entropy_commitment, verify_signature
-from .epochs import epoch_challenge, epoch_tree
+from .bundle import BUNDLE_VERSION
+from .epochs import epoch_tree
 from .ingest import Content
-from .merkle import leaf_hash, verify
 from .store import Store
-
-#: 2 adds ``anchor``.
-BUNDLE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -91,61 +84,8 @@ def proof_bundle(store: Store, certificate_id: bytes) -> dict:
 def _anchor_record(store: Store, number: int) -> dict | None:
     """Where the epoch's root is anchored, once the anchoring service confirmed it."""
     anchor = store.anchor(number)
-    if anchor is None or anchor.state != "anchored":
+    if anchor is None or anchor.state != "anchored" or anchor.signature is None or anchor.tx_hash is None:
         return None
-    return {"chain_id": anchor.chain_id, "registry": anchor.registry, "block_number": anchor.block_number,
-            "tx_hash": anchor.tx_hash.hex() if anchor.tx_hash else None}
-
-
-def check_bundle_on_chain(bundle: dict, registry) -> list[str]:
-    """Problems found asking the registry itself (a ``RegistryClient`` on the bundle's chain):
-    the root is anchored by the certificate's device for its epoch, with the epoch's VDF
-    output and count, and the registry's own Merkle check accepts the certificate."""
-    try:
-        cert = decode(bytes.fromhex(bundle["certificate"]))
-        epoch = bundle["epoch"]
-        root = bytes.fromhex(epoch["merkle_root"])
-        proof = [bytes.fromhex(node) for node in bundle["merkle_proof"]]
-        output = bytes.fromhex(epoch["vdf_output"])
-    except (KeyError, ValueError, TypeError) as exc:
-        return [f"malformed bundle: {exc}"]
-    record = registry.get_anchor(root)
-    if record is None:
-        return ["the epoch root is not anchored on this registry"]
-    problems = []
-    if record.device != cert.device:
-        problems.append(f"root anchored by {record.device}, not by the certificate's device {cert.device}")
-    if record.epoch != epoch["number"] or record.certificate_count != epoch["count"]:
-        problems.append("anchored epoch number or certificate count differs from the bundle")
-    if record.vdf_output_hash != keccak(output):
-        problems.append("anchored VDF output hash differs from the bundle's VDF output")
-    if not registry.verify_certificate(root, cert.id, proof):
-        problems.append("the registry's Merkle check refuses the certificate")
-    return problems
-
-
-def check_bundle(bundle: dict) -> list[str]:
-    """Problems found in a bundle (empty when it checks out), using nothing but the bundle."""
-    problems = []
-    try:
-        cert = decode(bytes.fromhex(bundle["certificate"]))
-        signature, nonce = bytes.fromhex(bundle["signature"]), bytes.fromhex(bundle["nonce"])
-        epoch = bundle["epoch"]
-        root = bytes.fromhex(epoch["merkle_root"])
-        proof = [bytes.fromhex(node) for node in bundle["merkle_proof"]]
-        prev, entropy, block = (bytes.fromhex(epoch[k]) for k in ("prev_output", "entropy", "block_hash"))
-        output, vdf_proof = bytes.fromhex(epoch["vdf_output"]), bytes.fromhex(epoch["vdf_proof"])
-    except (KeyError, ValueError, TypeError) as exc:
-        return [f"malformed bundle: {exc}"]
-    if not verify_signature(cert, signature):
-        problems.append("signature is not the named device's")
-    if len(nonce) != 32 or entropy_commitment(nonce) != cert.entropy_commitment:
-        problems.append("entropy commitment does not open to the nonce")
-    if cert.epoch != epoch["number"]:
-        problems.append("certificate names another epoch")
-    if not verify(root, leaf_hash(LEAF_TYPES, (cert.id,)), proof):
-        problems.append("Merkle proof does not lead to the epoch root")
-    challenge = epoch_challenge(epoch["number"], prev, root, entropy, block)
-    if not vdf.verify(challenge, epoch["iterations"], output, vdf_proof):
-        problems.append("epoch VDF proof does not verify")
-    return problems
+    return {"chain_id": anchor.chain_id, "registry": anchor.registry.lower(),
+            "block_number": anchor.block_number, "tx_hash": anchor.tx_hash.hex(),
+            "signature": anchor.signature.hex()}

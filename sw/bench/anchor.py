@@ -1,11 +1,16 @@
 """``rosvd bench anchor``: gas per certificate when epochs are anchored as Merkle roots.
 
 One run on its own Anvil (``rosvd.chain.devnet``): deploy the registry, admit a member,
-register a device and authorise an operator (dev accounts 0, 1, 2, 3), then for each
-epoch size build a ``StandardMerkleTree`` over random certificate ids (seeded) and anchor
-its root as the operator, one ``anchor`` transaction per epoch, epochs strictly
-increasing. ``gas_per_certificate`` is the receipt's ``gasUsed`` (21,000 base included)
-over the epoch size. Each anchored epoch is checked on chain (``epochRoot`` returns the
+register a device (dev accounts 0, 1, 2; the device signs its proof of possession), then
+for each epoch size build a ``StandardMerkleTree`` over random certificate ids (seeded),
+have the device sign the anchor (EIP-712) and relay it from a third account (dev account
+3), one ``anchor`` transaction per epoch, epochs 1, 2, 3, ... each chained to the last.
+``gas_per_certificate`` is the receipt's ``gasUsed`` (21,000 base included)
+over the epoch size. ``signature_check_gas`` is what checking the device's signature adds:
+``eth_estimateGas`` of the registry's ``anchorSigner(anchor, signature)`` (digest, signature
+calldata, ``ecrecover``) minus that of ``anchorDigest(anchor)`` (the digest alone), measured
+on the same anchor; it is included in every ``gas_used``.
+Each anchored epoch is checked on chain (``getAnchor`` returns the
 root, ``verifyCertificate`` accepts one leaf's proof and refuses it tampered), so a wrong
 root fails the bench instead of producing a number.
 
@@ -37,15 +42,17 @@ from web3 import Web3
 
 from ..certificate import LEAF_TYPES
 from ..chain.anchor import AnchorPolicy, AnchorService
-from ..chain.contracts import deploy_registry, load_artifact
+from ..chain.contracts import DEFAULT_MIN_VDF_ITERATIONS, deploy_registry, load_artifact
 from ..chain.devnet import Devnet, anvil_binary
 from ..chain.sample_epochs import add_closed_epochs
+from ..chain.typed_data import AnchorMessage, anchor_digest
+from ..identity import DeviceIdentity
 from ..merkle import StandardMerkleTree
 from ..store import Store
 
 DEFAULT_SIZES = (1, 16, 256, 4096)
 #: The issue's goal, for epochs of at least GOAL_MIN_SIZE certificates.
-GOAL_GAS_PER_CERTIFICATE = 500
+GOAL_GAS_PER_CERTIFICATE = 300
 GOAL_MIN_SIZE = 256
 #: One-transaction-per-certificate anchors measured for the baseline.
 NAIVE_COUNT = 16
@@ -69,14 +76,45 @@ def _anvil_version() -> str | None:
     return first[0].split("Version:")[-1].strip() if first else None
 
 
-def _anchor_tree(operator_client, device: str, epoch: int, ids: list[bytes], rng: random.Random):
-    """Build the tree of ``ids`` and anchor it; returns (tree, TxResult, seconds, tree seconds)."""
+class _DeviceChain:
+    """A device's next anchors: each names the VDF output hash of the one before."""
+
+    def __init__(self, identity: DeviceIdentity, relay, rng: random.Random):
+        self.identity, self.relay, self.rng = identity, relay, rng
+        self.domain = relay.domain
+        self.last_vdf_hash = relay.genesis_vdf_output_hash(identity.address)
+        self.epoch = 0
+
+    def next_message(self, root: bytes, count: int) -> AnchorMessage:
+        block = max(0, self.relay.w3.eth.block_number - 1)
+        return AnchorMessage(self.identity.address, self.epoch + 1, root, count,
+                             keccak(self.rng.randbytes(100)), self.last_vdf_hash, block,
+                             DEFAULT_MIN_VDF_ITERATIONS)
+
+    def anchor(self, message: AnchorMessage):
+        signature = self.identity.sign_typed(anchor_digest(self.domain, message))
+        result = self.relay.anchor(message, signature)
+        self.epoch, self.last_vdf_hash = message.epoch, message.vdf_output_hash
+        return result, signature
+
+
+def _anchor_tree(device_chain: _DeviceChain, ids: list[bytes]):
+    """Build the tree of ``ids``, sign and relay its anchor; returns (tree, TxResult, seconds,
+    tree seconds, message, signature)."""
     start = time.perf_counter()
     tree = StandardMerkleTree.of([(cid,) for cid in ids], LEAF_TYPES)
     tree_s = time.perf_counter() - start
-    vdf_output_hash = keccak(rng.randbytes(100))
-    result = operator_client.anchor(device, epoch, tree.root, vdf_output_hash, len(ids))
-    return tree, result, time.perf_counter() - start, tree_s
+    message = device_chain.next_message(tree.root, len(ids))
+    result, signature = device_chain.anchor(message)
+    return tree, result, time.perf_counter() - start, tree_s, message, signature
+
+
+def _signature_check_gas(client, message: AnchorMessage, signature: bytes) -> int:
+    """Gas that checking ``signature`` adds to an anchor (see the module docstring)."""
+    functions = client.contract.functions
+    with_check = functions.anchorSigner(message.as_tuple(), signature).estimate_gas()
+    digest_only = functions.anchorDigest(message.as_tuple()).estimate_gas()
+    return with_check - digest_only
 
 
 def _check_anchored(client, device: str, epoch: int, tree: StandardMerkleTree, ids: list[bytes],
@@ -84,26 +122,27 @@ def _check_anchored(client, device: str, epoch: int, tree: StandardMerkleTree, i
     """Fail loudly unless the registry holds ``tree.root`` for ``epoch`` and accepts leaf
     ``index``'s proof (and refuses it tampered); returns eth_estimateGas of that check."""
     root, proof = tree.root, tree.proof(index)
-    if client.epoch_root(device, epoch) != root:
-        raise RuntimeError(f"epoch {epoch}: the registry's root is not the tree's root 0x{root.hex()}")
-    if not client.verify_certificate(root, ids[index], proof):
+    record = client.get_anchor(device, root)
+    if record is None or record.epoch != epoch:
+        raise RuntimeError(f"epoch {epoch}: the registry does not hold the tree's root 0x{root.hex()}")
+    if not client.verify_certificate(device, root, ids[index], proof):
         raise RuntimeError(f"epoch {epoch}: verifyCertificate refused leaf {index} of its own anchored tree")
     tampered = list(proof) or [bytes(32)]
     tampered[0] = bytes([tampered[0][0] ^ 1]) + tampered[0][1:]
-    if client.verify_certificate(root, ids[index], tampered):
+    if client.verify_certificate(device, root, ids[index], tampered):
         raise RuntimeError(f"epoch {epoch}: verifyCertificate accepted a tampered proof")
-    return client.contract.functions.verifyCertificate(root, ids[index], list(proof)).estimate_gas()
+    return client.contract.functions.verifyCertificate(device, root, ids[index], list(proof)).estimate_gas()
 
 
 def _consortium(w3, keys, artifact):
-    """Deploy the registry; admit a member, register a device, authorise an operator
-    (dev accounts 0, 1, 2, 3). Returns (registry as admin, device, operator)."""
-    admin, member, device, operator = (Account.from_key(key) for key in keys[:4])
+    """Deploy the registry; admit a member who registers a device (dev accounts 0, 1, 2);
+    dev account 3 relays. Returns (registry as admin, device identity, relaying account)."""
+    admin, member, relayer = (Account.from_key(keys[index]) for index in (0, 1, 3))
+    device = DeviceIdentity.from_secret(bytes.fromhex(keys[2].removeprefix("0x")))
     registry, _ = deploy_registry(w3, admin, artifact=artifact)
     registry.add_member(member.address)
-    registry.using(member).register_device(device.address, keccak(b"bench board"), keccak(b"bench metadata"))
-    registry.using(member).authorise_operator(device.address, operator.address)
-    return registry, device, operator
+    registry.using(member).register(device, keccak(b"bench board"), keccak(b"bench metadata"))
+    return registry, device, relayer
 
 
 def run_service(epochs: int = SERVICE_EPOCHS, size: int = SERVICE_EPOCH_SIZE,
@@ -119,7 +158,7 @@ def run_service(epochs: int = SERVICE_EPOCHS, size: int = SERVICE_EPOCH_SIZE,
         try:
             numbers = add_closed_epochs(store, device.address, [size] * epochs, seed=seed)
             start = time.perf_counter()
-            with AnchorService(store, registry.using(operator), device.address, policy) as service:
+            with AnchorService(store, registry.using(operator), device, policy) as service:
                 service.run(until_anchored=True, timeout_s=SERVICE_TIMEOUT_S)
             wall_s = time.perf_counter() - start
             anchored = [store.anchor(number) for number in numbers]
@@ -150,17 +189,18 @@ def run(sizes: Sequence[int] = DEFAULT_SIZES, naive_count: int = NAIVE_COUNT, se
     with Devnet(hardfork=HARDFORK) as net:
         w3 = Web3(Web3.HTTPProvider(net.url, request_kwargs={"timeout": 30}))
         registry, device, operator = _consortium(w3, net.private_keys, artifact)
-        anchoring = registry.using(operator)
+        device_chain = _DeviceChain(device, registry.using(operator), rng)
 
-        epoch = 0
         epochs = []
         for size in sizes:
-            epoch += 1
             ids = [rng.randbytes(32) for _ in range(size)]
-            tree, result, wall_s, tree_s = _anchor_tree(anchoring, device.address, epoch, ids, rng)
+            tree, result, wall_s, tree_s, message, signature = _anchor_tree(device_chain, ids)
+            epoch = message.epoch
             index = rng.randrange(size)
             verify_gas = _check_anchored(registry, device.address, epoch, tree, ids, index)
+            signature_gas = _signature_check_gas(registry, message, signature)
             epochs.append({"size": size, "epoch": epoch, "gas_used": result.gas_used,
+                           "signature_check_gas": signature_gas,
                            "gas_per_certificate": result.gas_used / size,
                            "wall_s": round(wall_s, 4), "tree_build_s": round(tree_s, 4),
                            "certificates_per_s": round(size / wall_s, 1),
@@ -169,12 +209,11 @@ def run(sizes: Sequence[int] = DEFAULT_SIZES, naive_count: int = NAIVE_COUNT, se
 
         naive_gas, naive_start = [], time.perf_counter()
         for _ in range(naive_count):
-            epoch += 1
             ids = [rng.randbytes(32)]
-            tree, result, _, _ = _anchor_tree(anchoring, device.address, epoch, ids, rng)
+            tree, result, _, _, message, _ = _anchor_tree(device_chain, ids)
             naive_gas.append(result.gas_used)
         naive_wall_s = time.perf_counter() - naive_start
-        _check_anchored(registry, device.address, epoch, tree, ids, 0)
+        _check_anchored(registry, device.address, message.epoch, tree, ids, 0)
 
     naive_per_certificate = sum(naive_gas) / len(naive_gas)
     for record in epochs:
@@ -199,7 +238,8 @@ def run(sizes: Sequence[int] = DEFAULT_SIZES, naive_count: int = NAIVE_COUNT, se
         "goal_met": all(r["gas_per_certificate"] <= GOAL_GAS_PER_CERTIFICATE for r in goal_sizes)
         if goal_sizes else None,
         "service": run_service(seed=seed, artifact=artifact) if service else None,
-        "anchored_by": "operator",
+        "signature_check_gas": epochs[-1]["signature_check_gas"],
+        "anchored_by": "relayer (device-signed EIP-712 anchor)",
         "gas_includes_base_21000": True,
         "anvil_version": _anvil_version(),
         "solc_version": artifact.solc_version,

@@ -22,8 +22,16 @@ Exactly once rests on three rules:
    transaction that is none of ours *and* the registry shows the epoch unanchored. Even
    then the registry refuses a root anchored twice (``RootAlreadyAnchored``).
 
+What is anchored is signed by the device key (EIP-712 ``Anchor``, :mod:`.typed_data`): the
+epoch, root, count, VDF output hash, the previous epoch's VDF output hash, the block the
+epoch names and its VDF iterations. The account that sends the transaction only relays and
+pays; the signature is made once, when the epoch is taken up, and kept with the anchor row
+for proof bundles. Anyone who copies a pending anchor and sends it first anchors it *for
+this device*, exactly as signed: the service then finds the epoch anchored (its own
+transaction reverts) and adopts it.
+
 An epoch is ``anchored`` once its transaction's block is ``confirmations`` deep and the
-registry's ``epochRoot(device, epoch)`` returns its root. Only standard ``eth_*`` JSON-RPC
+registry's ``getAnchor(device, root)`` returns its epoch. Only standard ``eth_*`` JSON-RPC
 is used, so the service runs against Anvil, Besu or Quorum alike. The signing account must
 be used by this service alone (rule 3 is the fallback when it is not).
 """
@@ -46,14 +54,16 @@ from eth_hash.auto import keccak
 from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
 
 from ..epochs import EMPTY_ROOT
+from ..identity import DeviceIdentity
 from ..store import Anchor, AnchorTx, Epoch, Store, now_ms
 from .contracts import RegistryClient, RegistryError
+from .typed_data import AnchorMessage, Domain, anchor_digest
 
 log = logging.getLogger("rosvd.anchor")
 
 #: Registry refusals after which waiting cannot help; the operator must act (reported).
 FINAL_REFUSALS = frozenset({"DeviceNotRegistered", "DeviceNotActive", "DeviceOwnerNotMember",
-                            "NotDeviceOrOperator"})
+                            "InvalidDeviceSignature", "BrokenVdfChain", "TooFewVdfIterations"})
 
 
 class AnchorConfigError(RuntimeError):
@@ -98,18 +108,27 @@ def vdf_output_hash(epoch: Epoch) -> bytes:
     return keccak(epoch.vdf_output)
 
 
+def anchor_message(epoch: Epoch, device: str) -> AnchorMessage:
+    """What ``device`` states to the registry about its closed ``epoch``."""
+    return AnchorMessage(device=device, epoch=epoch.number, root=epoch.merkle_root,
+                         certificate_count=epoch.count, vdf_output_hash=keccak(epoch.vdf_output),
+                         prev_vdf_output_hash=keccak(epoch.prev_output), named_block=epoch.block_number,
+                         iterations=epoch.iterations)
+
+
 @dataclass
 class AnchorService:
-    """Anchors the closed epochs of ``store`` for ``device`` through ``registry``.
+    """Anchors the closed epochs of ``store`` for the device ``identity`` through ``registry``.
 
-    ``registry`` signs with the account that pays for anchoring (the device itself, or an
-    operator its owner authorised). :meth:`step` makes one pass and returns what happened;
+    ``identity`` (the device key) signs each anchor; ``registry`` signs the transactions
+    with the account that relays them and pays the gas (any account: an operator's).
+    :meth:`step` makes one pass and returns what happened;
     :meth:`run` repeats it with backoff while the endpoint is down.
     """
 
     store: Store
     registry: RegistryClient
-    device: str
+    identity: DeviceIdentity
     policy: AnchorPolicy = field(default_factory=AnchorPolicy)
     events: Counter = field(default_factory=Counter)
 
@@ -117,6 +136,8 @@ class AnchorService:
         if self.registry.account is None:
             raise ValueError("the registry client needs an account to sign anchors with")
         self.w3 = self.registry.w3
+        self.device: str = self.identity.address
+        self._gas_limit: int | None = None  # of the last estimated anchor, for epochs sent behind it
         self.sender: str = self.registry.account.address
         self.chain_id: int | None = None  # read on the first pass: the service starts while the chain is down
         # One service per store: two would race to sign for the same epoch.
@@ -154,10 +175,16 @@ class AnchorService:
                 if (chain_id, registry) != (self.chain_id, self.registry.address):
                     raise AnchorConfigError(f"{self.store.path} anchors to {registry} on chain {chain_id},"
                                             f" not {self.registry.address} on chain {self.chain_id}")
+        domain = Domain(self.chain_id, self.registry.address)
         for epoch in self.store.unanchored_closed_epochs():
-            state = "empty" if epoch.count == 0 or epoch.merkle_root == EMPTY_ROOT else "queued"
-            self.store.put_anchor(epoch.number, state, chain_id=self.chain_id, registry=self.registry.address,
-                                  sender=self.sender, vdf_hash=vdf_output_hash(epoch))
+            # Empty epochs come only from stores sealed before rosvd refused to seal them;
+            # the registry needs epochs 1, 2, 3, ... so the next one will be refused.
+            empty = epoch.count == 0 or epoch.merkle_root == EMPTY_ROOT
+            signature = None if empty else self.identity.sign_typed(
+                anchor_digest(domain, anchor_message(epoch, self.device)))
+            self.store.put_anchor(epoch.number, "empty" if empty else "queued", chain_id=self.chain_id,
+                                  registry=self.registry.address, sender=self.sender,
+                                  vdf_hash=vdf_output_hash(epoch), signature=signature)
             self.events["taken_up"] += 1
         head = self.w3.eth.block_number
         for anchor in self.store.anchors("pending", "mined"):
@@ -188,6 +215,10 @@ class AnchorService:
             self._broadcast(latest, reason="rebroadcast")  # dropped, lost by a restarted node, or reorganised
 
     def _mined(self, anchor: Anchor, tx: AnchorTx, receipt, head: int) -> None:
+        if receipt["status"] != 1 and self._adopt_if_anchored(anchor.epoch):
+            # Someone relayed our signed anchor first (front-running gains nothing).
+            self._confirm(self.store.anchor(anchor.epoch), head)
+            return
         if receipt["status"] != 1:
             self.store.update_anchor(anchor.epoch, "refused", tx_hash=tx.tx_hash,
                                      block_number=receipt["blockNumber"],
@@ -220,9 +251,10 @@ class AnchorService:
         if head - anchor.block_number + 1 < self.policy.confirmations:
             return
         epoch = self.store.epoch(anchor.epoch)
-        if self.registry.epoch_root(self.device, anchor.epoch) != epoch.merkle_root:
+        record = self.registry.get_anchor(self.device, epoch.merkle_root)
+        if record is None or record.epoch != anchor.epoch:
             raise RuntimeError(f"epoch {anchor.epoch}: mined and confirmed, but the registry does not"
-                               " return its root; is the deployment file for this registry?")
+                               " hold its root; is the deployment file for this registry?")
         self.store.update_anchor(anchor.epoch, "anchored", tx_hash=anchor.tx_hash,
                                  block_number=anchor.block_number, block_hash=anchor.block_hash)
         self.events["anchored"] += 1
@@ -241,11 +273,13 @@ class AnchorService:
         """Record an anchor already on chain for this device and epoch (sent by an earlier
         instance whose store was restored from a backup, say); True if there was one."""
         epoch = self.store.epoch(number)
-        record = self.registry.get_anchor(epoch.merkle_root)
-        if record is None or record.device != self.registry.w3.to_checksum_address(self.device) \
-                or record.epoch != number:
+        record = self.registry.get_anchor(self.device, epoch.merkle_root)
+        if record is None or record.epoch != number:
             return False
-        self.store.update_anchor(number, "mined", block_number=record.block_number,
+        events = self.registry.anchored_events(device=self.device, root=epoch.merkle_root,
+                                               from_block=record.block_number, to_block=record.block_number)
+        tx_hash = events[0].tx_hash if len(events) == 1 else None  # the relaying transaction, whoever sent it
+        self.store.update_anchor(number, "mined", tx_hash=tx_hash, block_number=record.block_number,
                                  block_hash=self._block_hash(record.block_number))
         self.events["adopted"] += 1
         return True
@@ -260,23 +294,34 @@ class AnchorService:
                 return
             if in_flight >= self.policy.max_in_flight:
                 return
-            outcome = self._send(anchor)
-            if outcome == "refused":
-                return  # later epochs wait: anchoring them would make this one stale for ever
+            outcome = self._send(anchor, behind_pending=in_flight > 0)
+            if outcome in ("refused", "wait"):
+                return  # later epochs wait: the registry takes a device's epochs in order
             in_flight += outcome == "sent"
 
-    def _send(self, anchor: Anchor) -> str:
-        """Estimate, sign, record and broadcast; returns "sent", "adopted" or "refused"."""
+    def _send(self, anchor: Anchor, behind_pending: bool = False) -> str:
+        """Estimate, sign, record and broadcast; returns "sent", "adopted", "refused" or "wait".
+
+        An epoch sent while the one before is still unmined cannot be estimated (the registry
+        would see it out of order): it reuses the gas limit of the last estimated anchor,
+        which costs the same, and a refusal then shows as a reverted transaction. Without
+        such an estimate yet, it waits for the one before to be mined.
+        """
         epoch = self.store.epoch(anchor.epoch)
-        function = self.registry.contract.functions.anchor(self.device, epoch.number, epoch.merkle_root,
-                                                            anchor.vdf_hash, epoch.count)
-        nonce = self._next_nonce()
+        function = self.registry.contract.functions.anchor(anchor_message(epoch, self.device).as_tuple(),
+                                                            anchor.signature)
+        params = {"from": self.sender, "chainId": self.chain_id, **self._fees(), **self.registry.tx_params}
+        if behind_pending:
+            if self._gas_limit is None:
+                return "wait"
+            params["gas"] = self._gas_limit
+        params["nonce"] = self._next_nonce()
         try:
-            fields = function.build_transaction({"from": self.sender, "chainId": self.chain_id,
-                                                  "nonce": nonce, **self._fees(), **self.registry.tx_params})
+            fields = function.build_transaction(params)
         except ContractLogicError as error:
             return self._refused(anchor, self.registry.refusal(error))
-        fields["gas"] = math.ceil(fields["gas"] * self.policy.gas_margin)
+        if not behind_pending:
+            fields["gas"] = self._gas_limit = math.ceil(fields["gas"] * self.policy.gas_margin)
         tx = self._sign(anchor.epoch, fields)
         self.store.add_anchor_tx(tx)  # rule 1: durable before it can reach the network
         self.events["sent"] += 1
@@ -284,7 +329,7 @@ class AnchorService:
         return "sent"
 
     def _refused(self, anchor: Anchor, error: RegistryError) -> str:
-        if error.name in ("RootAlreadyAnchored", "StaleEpoch") and self._adopt_if_anchored(anchor.epoch):
+        if error.name in ("RootAlreadyAnchored", "EpochOutOfOrder") and self._adopt_if_anchored(anchor.epoch):
             return "adopted"
         self.store.update_anchor(anchor.epoch, "refused", error=str(error))
         self.events["refused"] += 1

@@ -3,7 +3,8 @@
     rosvd chain up       Anvil in the foreground with the registry deployed (state kept
                          in --dir across restarts); --join registers this appliance's device
     rosvd chain deploy   deploy the registry on any JSON-RPC endpoint (Besu, Quorum)
-    rosvd chain join     register the device with a member key, authorise an operator
+    rosvd chain join     register the device with a member key (the device key signs its
+                         proof of possession)
     rosvd chain anchor   anchor closed epochs (until done, or --follow)
     rosvd chain status   anchor states from the store (no chain needed)
 """
@@ -93,8 +94,7 @@ def _up(args) -> int:
         joined = None
         if args.join:
             member = Account.from_key(net.private_keys[DEVNET_MEMBER])
-            joined = join(_home(args), deployment_path, registry.using(member),
-                          Account.from_key(net.private_keys[DEVNET_OPERATOR]).address)
+            joined = join(_home(args), deployment_path, registry.using(member))
         _print_json({"rpc_url": net.url, "chain_id": net.chain_id, "registry": registry.address,
                      "deployment": str(deployment_path), "operator_key": str(directory / OPERATOR_KEY_FILE),
                      "state": str(state), "resumed": resume, "joined": joined,
@@ -113,31 +113,33 @@ def net_web3(url: str):
     return Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 30}))
 
 
-def join(home: Path, deployment_path: Path, member_registry, operator: str | None) -> dict:
-    """Register ``home``'s device (by a member), authorise ``operator`` for it, and point the
-    appliance at the deployment. Steps already done are skipped, so it can be re-run."""
+def join(home: Path, deployment_path: Path, member_registry) -> dict:
+    """Register ``home``'s device (owned by the member ``member_registry`` signs as; the device
+    key signs its proof of possession) and point the appliance at the deployment. A device
+    already registered is left as it is, so it can be re-run."""
     from ..certify import KEY_FILE, join_chain, load_config
     from ..identity import load_identity
     load_config(home)
-    device = load_identity(home / KEY_FILE).address
+    identity = load_identity(home / KEY_FILE)
+    device = identity.address
     record = member_registry.get_device(device)
     if record is None:
         board_id = member_registry.w3.keccak(text=f"rosvd/board/{device}")
-        member_registry.register_device(device, board_id, bytes(32))
+        member_registry.register(identity, board_id, bytes(32))
+        record = member_registry.get_device(device)
     elif not record.active:
         raise RuntimeError(f"device {device} was revoked on this registry; a revoked key cannot anchor again")
-    if operator and not member_registry.is_operator(device, operator):
-        member_registry.authorise_operator(device, operator)
     join_chain(home, deployment_path)
-    return {"device": device, "operator": operator, "registry": member_registry.address}
+    return {"device": device, "owner": record.owner, "registry": member_registry.address}
 
 
 def _deploy(args) -> int:
-    from .contracts import deploy_registry
+    from .contracts import DEFAULT_MIN_VDF_ITERATIONS, deploy_registry
     from .deployment import Deployment
     w3 = net_web3(args.rpc)
     deployer = _account(Path(args.key_file))
-    registry, tx = deploy_registry(w3, deployer, admin=args.admin, tx_params=_tx_params(args))
+    registry, tx = deploy_registry(w3, deployer, admin=args.admin, tx_params=_tx_params(args),
+                                   min_vdf_iterations=args.min_vdf_iterations or DEFAULT_MIN_VDF_ITERATIONS)
     deployment = Deployment(w3.eth.chain_id, args.rpc, registry.address, tx.block_number, deployer.address,
                             registry.artifact.source_hash)
     deployment.save(Path(args.out))
@@ -151,7 +153,7 @@ def _join(args) -> int:
     deployment_path = Path(args.deployment)
     registry = Deployment.load(deployment_path).connect(_account(Path(args.member_key_file)),
                                                         tx_params=_tx_params(args))
-    _print_json(join(_home(args), deployment_path, registry, args.operator))
+    _print_json(join(_home(args), deployment_path, registry))
     return 0
 
 
@@ -166,14 +168,14 @@ def _anchor(args) -> int:
     deployment_path = Path(args.deployment or config.deployment or _home(args) / "devnet" / DEPLOYMENT_FILE)
     key_path = Path(args.key_file) if args.key_file else deployment_path.parent / OPERATOR_KEY_FILE
     registry = Deployment.load(deployment_path).connect(_account(key_path), tx_params=_tx_params(args))
-    device = load_identity(home / KEY_FILE).address
+    identity = load_identity(home / KEY_FILE)
     policy = AnchorPolicy(confirmations=args.confirmations, replace_after_s=args.replace_after,
                           max_fee_wei=args.max_fee_wei)
     store = Store(home / STORE_FILE)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        with AnchorService(store, registry, device, policy) as service:
+        with AnchorService(store, registry, identity, policy) as service:
             retried = service.retry_refused() if args.retry_refused else []
             timed_out = False
             try:
@@ -220,7 +222,7 @@ def add_commands(commands) -> None:
     up.add_argument("--port", type=int, default=None, help="JSON-RPC port (default: a free one)")
     up.add_argument("--block-time", type=float, default=1.0, help="seconds per block (default 1)")
     up.add_argument("--join", action="store_true",
-                    help="register HOME's device (dev member) and authorise the dev operator")
+                    help="register HOME's device, owned by the dev member")
     up.set_defaults(handler=_up)
 
     deploy = with_gas_price(chain.add_parser("deploy", help="deploy the registry on a JSON-RPC endpoint"))
@@ -228,18 +230,21 @@ def add_commands(commands) -> None:
     deploy.add_argument("--key-file", required=True, help="deployer key file (rosvd key file format, 0600)")
     deploy.add_argument("--admin", help="first admin address (default: the deployer; use a multisig)")
     deploy.add_argument("--out", default=DEPLOYMENT_FILE, help="deployment file to write")
+    deploy.add_argument("--min-vdf-iterations", type=int, default=None,
+                        help="consortium policy: fewest VDF squarings an anchored epoch may claim"
+                             " (default: the devnet's, rosvd.chain.contracts.DEFAULT_MIN_VDF_ITERATIONS)")
     deploy.set_defaults(handler=_deploy)
 
     joining = with_gas_price(with_home(chain.add_parser("join", help="register this device on the registry")))
     joining.add_argument("--deployment", required=True)
     joining.add_argument("--member-key-file", required=True, help="key file of a consortium member")
-    joining.add_argument("--operator", help="address allowed to anchor for the device (pays the gas)")
     joining.set_defaults(handler=_join)
 
     anchor = chain.add_parser("anchor", help="anchor closed epochs on the registry")
     anchor = with_gas_price(with_home(anchor))
     anchor.add_argument("--deployment", help="deployment file (default: the one the appliance joined)")
-    anchor.add_argument("--key-file", help="key that signs anchors (default: the devnet operator key)")
+    anchor.add_argument("--key-file", help="key of the account that relays anchors and pays their gas"
+                        " (default: the devnet operator key); the device key signs them")
     anchor.add_argument("--confirmations", type=int, default=2, help="blocks deep before an epoch counts")
     anchor.add_argument("--replace-after", type=float, default=30.0,
                         help="seconds before an unmined anchor is re-sent with a higher fee")

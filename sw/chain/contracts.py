@@ -28,16 +28,23 @@ from eth_hash.auto import keccak
 from web3 import Web3
 from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError
 
+from .typed_data import AnchorMessage, Domain, registration_digest
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHAIN_DIR = REPO_ROOT / "chain"
 BUILD_DIR = CHAIN_DIR / "build"
 COMPILE_SCRIPT = CHAIN_DIR / "compile.mjs"
 REGISTRY = "RosvdRegistry"
-ARTIFACT_FORMAT = 1
+ARTIFACT_FORMAT = 2
 #: ``keccak256("ROSVD_MEMBER_ROLE")``, the contract's ``MEMBER_ROLE``.
 MEMBER_ROLE = keccak(b"ROSVD_MEMBER_ROLE")
 ADMIN_ROLE = bytes(32)
 ZERO_ADDRESS = "0x" + "00" * 20
+#: The devnet's and the tests' consortium policy: fewest VDF squarings per anchored epoch. A
+#: production consortium chooses its own at deployment (`rosvd chain deploy --min-vdf-iterations`).
+DEFAULT_MIN_VDF_ITERATIONS = 1_000
+#: Flag ids read per ``flagsOf`` call.
+FLAG_PAGE = 100
 
 
 class ArtifactError(RuntimeError):
@@ -70,6 +77,18 @@ class Artifact:
     solc_version: str
     source_hash: str
     path: Path
+    #: (start, length) byte ranges of the deployed code filled in by the constructor (immutables).
+    immutable_ranges: tuple[tuple[int, int], ...] = ()
+
+    def matches_deployed(self, code: bytes) -> bool:
+        """Whether ``code`` (from ``eth_getCode``) is this contract, immutables aside."""
+        expected = bytearray.fromhex(self.deployed_bytecode.removeprefix("0x"))
+        found = bytearray(code)
+        if len(found) != len(expected):
+            return False
+        for start, length in self.immutable_ranges:
+            found[start:start + length] = expected[start:start + length]
+        return found == expected
 
 
 def _sha256(path: Path) -> str | None:
@@ -144,7 +163,8 @@ def load_artifact(name: str = REGISTRY, root: Path = REPO_ROOT, build: bool = Tr
         record = json.loads(path.read_text())
         return Artifact(contract_name=record["contractName"], abi=record["abi"], bytecode=record["bytecode"],
                         deployed_bytecode=record["deployedBytecode"], solc_version=record["solcVersion"],
-                        source_hash=record["sourceHash"], path=path)
+                        source_hash=record["sourceHash"], path=path,
+                        immutable_ranges=tuple(tuple(item) for item in record.get("immutableRanges", ())))
     except (FileNotFoundError, json.JSONDecodeError, KeyError) as error:
         raise ArtifactError(f"cannot load {path}: {error}") from error
 
@@ -164,23 +184,44 @@ class DeviceRecord:
     owner: str
     last_epoch: int
     active: bool
+    last_vdf_output_hash: bytes
+    registered_block: int
+    revoked_block: int       #: 0 while active
     board_id: bytes
     metadata_hash: bytes
 
 
 @dataclass(frozen=True)
 class AnchorRecord:
+    device: str
     root: bytes
+    epoch: int
+    block_number: int        #: the block holding the anchor
+    certificate_count: int
+    named_block: int         #: the block the epoch's VDF input names
+
+
+@dataclass(frozen=True)
+class AnchoredEvent:
+    """The ``Anchored`` event of one anchor: what the device signed, as the registry accepted it."""
+
     device: str
     epoch: int
-    block_number: int
-    certificate_count: int
+    root: bytes
     vdf_output_hash: bytes
+    prev_vdf_output_hash: bytes
+    certificate_count: int
+    named_block: int
+    iterations: int
+    relayer: str
+    block_number: int
+    tx_hash: bytes
 
 
 @dataclass(frozen=True)
 class FlagRecord:
     flag_id: int
+    device: str
     root: bytes
     certificate_id: bytes
     reason_hash: bytes
@@ -344,64 +385,113 @@ class RegistryClient:
     def is_admin(self, account: str) -> bool:
         return self._call("hasRole", ADMIN_ROLE, _address(account))
 
+    # -- typed data
+
+    @property
+    def domain(self) -> Domain:
+        """The EIP-712 domain of this registry (chain id read from the node)."""
+        return Domain(self.w3.eth.chain_id, self.address)
+
+    def registration_digest(self, owner: str, device: str, board_id: bytes) -> bytes:
+        """The contract's own ``registrationDigest`` (pins :mod:`.typed_data` against it)."""
+        return bytes(self._call("registrationDigest", _address(owner), _address(device),
+                                _bytes32(board_id, "board_id")))
+
+    def anchor_digest(self, message: AnchorMessage) -> bytes:
+        return bytes(self._call("anchorDigest", message.as_tuple()))
+
+    def anchor_signer(self, message: AnchorMessage, signature: bytes) -> str:
+        """The address the contract recovers from ``signature`` over ``message``."""
+        return _address(self._call("anchorSigner", message.as_tuple(), bytes(signature)))
+
+    def genesis_vdf_output_hash(self, device: str) -> bytes:
+        return bytes(self._call("genesisVdfOutputHash", _address(device)))
+
+    def min_vdf_iterations(self) -> int:
+        return self._call("minVdfIterations")
+
     # -- devices
 
-    def register_device(self, device: str, board_id: bytes, metadata_hash: bytes) -> TxResult:
+    def register_device(self, device: str, board_id: bytes, metadata_hash: bytes,
+                        signature: bytes) -> TxResult:
+        """Register ``device`` as this client's account; ``signature`` is the device's
+        EIP-712 ``Registration`` signature naming that account (:func:`registration_signature`)."""
         return self._transact("registerDevice", _address(device), _bytes32(board_id, "board_id"),
-                              _bytes32(metadata_hash, "metadata_hash"))
+                              _bytes32(metadata_hash, "metadata_hash"), bytes(signature))
+
+    def register(self, identity, board_id: bytes, metadata_hash: bytes) -> TxResult:
+        """Register the device ``identity`` (its key signs the proof of possession here)."""
+        if self.account is None:
+            raise ValueError("this client has no account to register with; use .using(member_account)")
+        signature = registration_signature(self.domain, identity, self.account.address, board_id)
+        return self.register_device(identity.address, board_id, metadata_hash, signature)
 
     def revoke_device(self, device: str) -> TxResult:
         return self._transact("revokeDevice", _address(device))
 
-    def authorise_operator(self, device: str, operator: str) -> TxResult:
-        return self._transact("authoriseOperator", _address(device), _address(operator))
-
-    def withdraw_operator(self, device: str, operator: str) -> TxResult:
-        return self._transact("withdrawOperator", _address(device), _address(operator))
-
-    def is_operator(self, device: str, operator: str) -> bool:
-        return self._call("isOperator", _address(device), _address(operator))
-
     def get_device(self, device: str) -> DeviceRecord | None:
         """The device's record, or None when it was never registered."""
-        owner, last_epoch, active, board_id, metadata_hash = self._call("getDevice", _address(device))
+        (owner, last_epoch, active, last_vdf, registered, revoked, board_id,
+         metadata_hash) = self._call("getDevice", _address(device))
         if int(owner, 16) == 0:
             return None
-        return DeviceRecord(_address(device), _address(owner), last_epoch, active, bytes(board_id),
-                            bytes(metadata_hash))
+        return DeviceRecord(_address(device), _address(owner), last_epoch, active, bytes(last_vdf),
+                            registered, revoked, bytes(board_id), bytes(metadata_hash))
 
     # -- anchors
 
-    def anchor(self, device: str, epoch: int, merkle_root: bytes, vdf_output_hash: bytes,
-               certificate_count: int) -> TxResult:
-        return self._transact("anchor", _address(device), epoch, _bytes32(merkle_root, "merkle_root"),
-                              _bytes32(vdf_output_hash, "vdf_output_hash"), certificate_count)
+    def anchor(self, message: AnchorMessage, signature: bytes) -> TxResult:
+        """Relay a device-signed anchor (anyone may send it)."""
+        return self._transact("anchor", message.as_tuple(), bytes(signature))
 
-    def get_anchor(self, root: bytes) -> AnchorRecord | None:
-        """The anchor of ``root``, or None when it was never anchored."""
-        device, epoch, block_number, count, vdf_hash = self._call("getAnchor", _bytes32(root, "root"))
-        if int(device, 16) == 0:
+    def get_anchor(self, device: str, root: bytes) -> AnchorRecord | None:
+        """``device``'s anchor of ``root``, or None when it never anchored it."""
+        epoch, block_number, count, named_block = self._call("getAnchor", _address(device),
+                                                             _bytes32(root, "root"))
+        if epoch == 0:
             return None
-        return AnchorRecord(bytes(root), _address(device), epoch, block_number, count, bytes(vdf_hash))
+        return AnchorRecord(_address(device), bytes(root), epoch, block_number, count, named_block)
 
-    def is_anchored(self, root: bytes) -> bool:
-        return self._call("isAnchored", _bytes32(root, "root"))
+    def is_anchored(self, device: str, root: bytes) -> bool:
+        return self._call("isAnchored", _address(device), _bytes32(root, "root"))
 
-    def epoch_root(self, device: str, epoch: int) -> bytes | None:
-        root = bytes(self._call("epochRoot", _address(device), epoch))
-        return None if root == bytes(32) else root
+    def anchored_events(self, device: str | None = None, epoch: int | None = None, root: bytes | None = None,
+                        from_block: int = 0, to_block: int | str = "latest") -> list[AnchoredEvent]:
+        """``Anchored`` events, filtered on the indexed fields given."""
+        filters = {}
+        if device is not None:
+            filters["device"] = _address(device)
+        if epoch is not None:
+            filters["epoch"] = epoch
+        if root is not None:
+            filters["root"] = _bytes32(root, "root")
+        logs = self.contract.events.Anchored().get_logs(from_block=from_block, to_block=to_block,
+                                                         argument_filters=filters)
+        events = []
+        for log in logs:
+            args = log["args"]
+            events.append(AnchoredEvent(
+                _address(args["device"]), args["epoch"], bytes(args["root"]), bytes(args["vdfOutputHash"]),
+                bytes(args["prevVdfOutputHash"]), args["certificateCount"], args["namedBlock"],
+                args["iterations"], _address(args["relayer"]), log["blockNumber"],
+                bytes(log["transactionHash"])))
+        return events
 
-    def verify_certificate(self, root: bytes, certificate_id: bytes, proof: Sequence[bytes]) -> bool:
-        """On-chain inclusion check of a certificate id in an anchored epoch tree."""
+    def verify_certificate(self, device: str, root: bytes, certificate_id: bytes,
+                           proof: Sequence[bytes]) -> bool:
+        """On-chain inclusion check of a certificate id in ``device``'s anchored epoch tree."""
         nodes = [_bytes32(node, "proof element") for node in proof]
-        return self._call("verifyCertificate", _bytes32(root, "root"),
+        return self._call("verifyCertificate", _address(device), _bytes32(root, "root"),
                           _bytes32(certificate_id, "certificate_id"), nodes)
 
     # -- disputes
 
-    def flag(self, root: bytes, certificate_id: bytes, reason_hash: bytes) -> tuple[int, TxResult]:
+    def flag(self, device: str, root: bytes, certificate_id: bytes, proof: Sequence[bytes],
+             reason_hash: bytes) -> tuple[int, TxResult]:
         """Raise a flag; returns its id (from the ``Flagged`` event) and the transaction."""
-        result = self._transact("flag", _bytes32(root, "root"), _bytes32(certificate_id, "certificate_id"),
+        nodes = [_bytes32(node, "proof element") for node in proof]
+        result = self._transact("flag", _address(device), _bytes32(root, "root"),
+                                _bytes32(certificate_id, "certificate_id"), nodes,
                                 _bytes32(reason_hash, "reason_hash"))
         return result.event("Flagged").args["flagId"], result
 
@@ -410,25 +500,43 @@ class RegistryClient:
 
     def get_flag(self, flag_id: int) -> FlagRecord | None:
         """The flag, or None when no flag has this id."""
-        (root, certificate_id, reason_hash, flagger, flagged_block, status, resolver, resolved_block,
+        (device, root, certificate_id, reason_hash, flagger, flagged_block, status, resolver, resolved_block,
          resolution_hash) = self._call("getFlag", flag_id)
         if status == FlagStatus.NONE:
             return None
         resolver = None if int(resolver, 16) == 0 else _address(resolver)
-        return FlagRecord(flag_id, bytes(root), bytes(certificate_id), bytes(reason_hash), _address(flagger),
-                          flagged_block, FlagStatus(status), resolver, resolved_block, bytes(resolution_hash))
+        return FlagRecord(flag_id, _address(device), bytes(root), bytes(certificate_id), bytes(reason_hash),
+                          _address(flagger), flagged_block, FlagStatus(status), resolver, resolved_block,
+                          bytes(resolution_hash))
 
-    def flags_of(self, certificate_id: bytes) -> list[int]:
-        return list(self._call("flagsOf", _bytes32(certificate_id, "certificate_id")))
+    def flags_of(self, certificate_id: bytes, start: int = 0, limit: int = FLAG_PAGE) -> list[int]:
+        """One page of the flag ids raised against ``certificate_id``, oldest first."""
+        return list(self._call("flagsOf", _bytes32(certificate_id, "certificate_id"), start, limit))
+
+    def all_flags_of(self, certificate_id: bytes) -> list[int]:
+        """Every flag id raised against ``certificate_id``, read page by page."""
+        total = self.flag_count_of(certificate_id)
+        return [flag for start in range(0, total, FLAG_PAGE) for flag in self.flags_of(certificate_id, start)]
+
+    def flag_count_of(self, certificate_id: bytes) -> int:
+        return self._call("flagCountOf", _bytes32(certificate_id, "certificate_id"))
 
     def flag_count(self) -> int:
         return self._call("flagCount")
 
 
+def registration_signature(domain: Domain, identity, owner: str, board_id: bytes) -> bytes:
+    """The device ``identity``'s proof of possession: its signature letting ``owner`` register it."""
+    return identity.sign_typed(registration_digest(domain, _address(owner), identity.address,
+                                                   _bytes32(board_id, "board_id")))
+
+
 def deploy_registry(w3: Web3, deployer: LocalAccount, admin: str | None = None,
                     artifact: Artifact | None = None, tx_params: dict | None = None,
-                    client_class: type[RegistryClient] = RegistryClient) -> tuple[RegistryClient, TxResult]:
-    """Deploy a registry whose first admin is ``admin`` (default: the deployer).
+                    client_class: type[RegistryClient] = RegistryClient,
+                    min_vdf_iterations: int = DEFAULT_MIN_VDF_ITERATIONS) -> tuple[RegistryClient, TxResult]:
+    """Deploy a registry whose first admin is ``admin`` (default: the deployer) and whose
+    anchors must claim at least ``min_vdf_iterations`` VDF squarings.
 
     Returns a client (of ``client_class``) signing as the deployer, and the deployment
     transaction. A refusal by the constructor raises :class:`RegistryError`.
@@ -438,7 +546,8 @@ def deploy_registry(w3: Web3, deployer: LocalAccount, admin: str | None = None,
     params = {"from": deployer.address, "chainId": w3.eth.chain_id,
               "nonce": w3.eth.get_transaction_count(deployer.address, "pending"), **(tx_params or {})}
     try:
-        transaction = factory.constructor(_address(admin or deployer.address)).build_transaction(params)
+        transaction = factory.constructor(_address(admin or deployer.address),
+                                          min_vdf_iterations).build_transaction(params)
     except ContractCustomError as error:
         errors = _error_table(artifact.abi)
         raw = bytes.fromhex(str(error.data).removeprefix("0x"))

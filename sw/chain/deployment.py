@@ -80,7 +80,7 @@ class Deployment:
             raise DeploymentError(f"{self.rpc_url} is chain {chain_id}; the deployment is on chain"
                                   f" {self.chain_id}")
         code = bytes(w3.eth.get_code(Web3.to_checksum_address(self.registry)))
-        if code.hex() != artifact.deployed_bytecode.removeprefix("0x"):
+        if not artifact.matches_deployed(code):
             found = "no contract" if not code else "other code"
             raise DeploymentError(f"{self.registry} on chain {chain_id} holds {found}, not the registry this"
                                   " rosvd builds (wrong deployment file, or a devnet restarted without its"

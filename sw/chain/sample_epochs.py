@@ -10,9 +10,10 @@ import random
 
 from ..epochs import close_sealed_epochs, seal_open_epoch
 from ..store import Store
+from .contracts import DEFAULT_MIN_VDF_ITERATIONS
 
-#: Squarings per sample epoch: enough for a real (if weak) VDF output and proof.
-SAMPLE_VDF_ITERATIONS = 50
+#: Squarings per sample epoch: the devnet registry's minimum (a few milliseconds).
+SAMPLE_VDF_ITERATIONS = DEFAULT_MIN_VDF_ITERATIONS
 
 
 class FixedBlock:
@@ -24,8 +25,8 @@ class FixedBlock:
 
 def add_closed_epochs(store: Store, device: str, sizes: list[int], seed: int = 0,
                       iterations: int = SAMPLE_VDF_ITERATIONS) -> list[int]:
-    """Seal and close one epoch per size, each with that many random certificate ids;
-    returns the epoch numbers."""
+    """Seal and close one epoch per size (at least 1), each with that many random certificate
+    ids; returns the epoch numbers."""
     numbers = []
     rng = random.Random(seed)
     for size in sizes:
@@ -33,8 +34,7 @@ def add_closed_epochs(store: Store, device: str, sizes: list[int], seed: int = 0
         start = store.next_sequence()
         rows = [(start + i, rng.randbytes(32), b"encoding", b"signature", b"nonce", rng.randbytes(32),
                  bytes(32), epoch, f"item{start + i}") for i in range(size)]
-        if rows:
-            store.insert_certificates(rows)
+        store.insert_certificates(rows)
         numbers.append(seal_open_epoch(store, device, rng.randbytes(32), FixedBlock(), iterations))
         close_sealed_epochs(store)
     return numbers

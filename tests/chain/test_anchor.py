@@ -16,11 +16,14 @@ from rosvd.chain.anchor import (
     AnchorPolicy,
     AnchorService,
     ChainUnavailable,
+    anchor_message,
 )
 from rosvd.chain.contracts import RegistryClient, deploy_registry, load_artifact
 from rosvd.chain.devnet import Devnet, rpc
 from rosvd.chain.sample_epochs import add_closed_epochs
+from rosvd.chain.typed_data import anchor_digest
 from rosvd.epochs import merkle_root
+from rosvd.identity import DeviceIdentity
 from rosvd.merkle import StandardMerkleTree
 from rosvd.store import Store
 
@@ -33,18 +36,19 @@ def _needs_node_modules():
 
 
 class Consortium:
-    """A registry on ``net``: admin 0, member 1, device 2 (registered), operator 3."""
+    """A registry on ``net``: admin 0, member 1, device 2 (registered, key ``identity``),
+    operator 3 (relays the device's signed anchors and pays for them)."""
 
     def __init__(self, net: Devnet, registry_address: str | None = None):
         self.net = net
         self.w3 = Web3(Web3.HTTPProvider(net.url, request_kwargs={"timeout": 5}))
         keys = net.private_keys[:4]
         self.admin, self.member, self.device, self.operator = (Account.from_key(key) for key in keys)
+        self.identity = DeviceIdentity.from_secret(bytes(self.device.key))
         if registry_address is None:
             registry, _ = deploy_registry(self.w3, self.admin)
             registry.add_member(self.member.address)
-            registry.using(self.member).register_device(self.device.address, bytes(32), bytes(32))
-            registry.using(self.member).authorise_operator(self.device.address, self.operator.address)
+            registry.using(self.member).register(self.identity, bytes(32), bytes(32))
             registry_address = registry.address
         self.registry = RegistryClient(self.w3, registry_address, self.admin, load_artifact())
         self.services: list[AnchorService] = []
@@ -55,7 +59,7 @@ class Consortium:
             old.close()
         policy.setdefault("confirmations", 1)
         policy.setdefault("poll_s", 0.05)
-        service = AnchorService(store, self.registry.using(self.operator), self.device.address,
+        service = AnchorService(store, self.registry.using(self.operator), self.identity,
                                 AnchorPolicy(**policy))
         self.services.append(service)
         return service
@@ -83,30 +87,38 @@ def assert_anchored_once(chain: Consortium, store: Store, numbers: list[int]) ->
     assert sorted(log["args"]["epoch"] for log in logs) == sorted(numbers), "each epoch anchored exactly once"
     for number in numbers:
         epoch = store.epoch(number)
-        assert chain.registry.epoch_root(chain.device.address, number) == epoch.merkle_root
+        assert chain.registry.get_anchor(chain.device.address, epoch.merkle_root).epoch == number
         assert store.anchor(number).state == "anchored"
 
 
-def test_closed_epochs_are_anchored_in_order_and_empty_ones_skipped(store):
+def test_closed_epochs_are_anchored_in_order_each_signed_by_the_device(store):
     with Devnet() as net:
         chain = Consortium(net)
-        numbers = add_closed_epochs(store, chain.device.address, [5, 0, 3])
+        numbers = add_closed_epochs(store, chain.device.address, [5, 3])
         service = chain.service(store)
         nonce = chain.nonce()
         total = service.run(until_anchored=True, timeout_s=30)
-        assert total["anchored"] == 2 and total["taken_up"] == 3
-        assert store.anchor(numbers[1]).state == "empty"
-        assert_anchored_once(chain, store, [numbers[0], numbers[2]])
+        assert total["anchored"] == 2 and total["taken_up"] == 2
+        assert_anchored_once(chain, store, numbers)
         assert chain.nonce() == nonce + 2
         # The on-chain record matches the store, and a certificate verifies through the chain.
-        epoch = store.epoch(numbers[2])
-        record = chain.registry.get_anchor(epoch.merkle_root)
-        assert (record.epoch, record.certificate_count) == (numbers[2], 3)
-        assert record.vdf_output_hash == Web3.keccak(epoch.vdf_output)
-        ids = store.certificate_ids(numbers[2])
+        epoch = store.epoch(numbers[1])
+        record = chain.registry.get_anchor(chain.device.address, epoch.merkle_root)
+        assert (record.epoch, record.certificate_count) == (numbers[1], 3)
+        assert record.named_block == epoch.block_number
+        [event] = chain.registry.anchored_events(device=chain.device.address, epoch=numbers[1])
+        assert event.vdf_output_hash == Web3.keccak(epoch.vdf_output)
+        assert event.prev_vdf_output_hash == Web3.keccak(store.epoch(numbers[0]).vdf_output), "chained"
+        assert event.relayer == chain.operator.address and event.iterations == epoch.iterations
+        # The device signed it (the stored signature), the operator only relayed it.
+        signature = store.anchor(numbers[1]).signature
+        assert chain.registry.anchor_signer(anchor_message(epoch, chain.device.address),
+                                            signature) == chain.device.address
+        ids = store.certificate_ids(numbers[1])
         tree = StandardMerkleTree.of([(cid,) for cid in ids], LEAF_TYPES)
         assert tree.root == merkle_root(ids)
-        assert chain.registry.verify_certificate(epoch.merkle_root, ids[1], tree.proof(1))
+        assert chain.registry.verify_certificate(chain.device.address, epoch.merkle_root, ids[1],
+                                                 tree.proof(1))
         # A second service on the same store finds nothing to do and sends nothing.
         assert not chain.service(store).run(until_anchored=True, timeout_s=10)["sent"]
         assert chain.nonce() == nonce + 2
@@ -143,17 +155,21 @@ def test_transaction_in_flight_at_a_crash_is_found_again_not_sent_twice(store, m
             crashing.step()
         [recorded] = store.anchor_txs(first)
         assert store.anchor(first).state == "pending" and chain.rpc("txpool_status")["pending"] == "0x0"
-        # Restart: the recorded bytes are sent (same hash), then the next epoch with the next nonce.
+        # Restart: the recorded bytes are sent (same hash); the next epoch waits for it to be
+        # mined (a new instance has no gas estimate to send it behind an unmined one).
         restarted = chain.service(store)
         events = restarted.step()
-        assert events["rebroadcast"] == 1 and events["sent"] == 1
+        assert events["rebroadcast"] == 1 and not events["sent"]
         assert [tx.tx_hash for tx in store.anchor_txs(first)] == [recorded.tx_hash]
-        assert store.anchor_txs(second)[0].nonce == recorded.nonce + 1
-        # Crash again with both in the node's pool: the next instance waits, it sends nothing.
+        assert store.anchor(second).state == "queued"
+        # Crash again with it in the node's pool: the next instance waits, it sends nothing.
         again = chain.service(store)
         assert not again.step()["sent"] and not again.step()["rebroadcast"]
         chain.rpc("evm_mine")
+        assert again.step()["sent"] == 1, "once the first is mined, the second is estimated and sent"
+        chain.rpc("evm_mine")
         again.run(until_anchored=True, timeout_s=20)
+        assert store.anchor_txs(second)[0].nonce == recorded.nonce + 1
         assert_anchored_once(chain, store, [first, second])
         assert len(store.anchor_txs(first)) == len(store.anchor_txs(second)) == 1
 
@@ -260,7 +276,7 @@ def test_reorganised_anchor_is_sent_again_and_confirmed_once(store):
         assert mined.state == "mined"
         chain.rpc("anvil_mine", "0x1")
         chain.rpc("anvil_reorg", 2, [])  # replaces the block holding the anchor and the one above
-        assert chain.registry.epoch_root(chain.device.address, number) is None
+        assert chain.registry.get_anchor(chain.device.address, store.epoch(number).merkle_root) is None
         events = service.step()
         assert events["reorganised"] == 1 and events["rebroadcast"] == 1
         assert service.step()["mined"] == 1
@@ -310,16 +326,16 @@ def test_revoked_device_is_refused_and_later_epochs_wait(store):
         assert chain.anchored_logs() == []
 
 
-def test_refusal_cleared_by_a_member_then_retried(store):
+def test_refusal_cleared_by_an_admin_then_retried(store):
     with Devnet() as net:
         chain = Consortium(net)
         first, second = add_closed_epochs(store, chain.device.address, [3, 4])
-        chain.registry.using(chain.member).withdraw_operator(chain.device.address, chain.operator.address)
+        chain.registry.remove_member(chain.member.address)  # freezes the member's devices
         service = chain.service(store)
         service.step()
-        assert "NotDeviceOrOperator" in store.anchor(first).error
+        assert "DeviceOwnerNotMember" in store.anchor(first).error
         assert store.anchor(second).state == "queued"
-        chain.registry.using(chain.member).authorise_operator(chain.device.address, chain.operator.address)
+        chain.registry.add_member(chain.member.address)
         assert service.retry_refused() == [first]
         service.run(until_anchored=True, timeout_s=20)
         assert_anchored_once(chain, store, [first, second])
@@ -330,8 +346,9 @@ def test_anchor_already_on_chain_is_adopted_without_a_transaction(store, tmp_pat
         chain = Consortium(net)
         [number] = add_closed_epochs(store, chain.device.address, [3])
         epoch = store.epoch(number)
-        chain.registry.using(chain.device).anchor(chain.device.address, number, epoch.merkle_root,
-                                                  Web3.keccak(epoch.vdf_output), epoch.count)
+        message = anchor_message(epoch, chain.device.address)
+        signature = chain.identity.sign_typed(anchor_digest(chain.registry.domain, message))
+        chain.registry.using(chain.device).anchor(message, signature)
         nonce = chain.nonce()
         events = chain.service(store).run(until_anchored=True, timeout_s=20)
         assert events["adopted"] == 1 and not events["sent"]
@@ -345,11 +362,11 @@ def test_one_service_per_store_and_one_registry_per_store(store):
         [number] = add_closed_epochs(store, chain.device.address, [2])
         first = chain.service(store)
         with pytest.raises(AnchorConfigError, match="another anchoring service"):
-            AnchorService(store, chain.registry.using(chain.operator), chain.device.address)
+            AnchorService(store, chain.registry.using(chain.operator), chain.identity)
         first.run(until_anchored=True, timeout_s=20)
         first.close()
         other, _ = deploy_registry(chain.w3, chain.admin)
-        with AnchorService(store, other.using(chain.operator), chain.device.address) as wrong:
+        with AnchorService(store, other.using(chain.operator), chain.identity) as wrong:
             with pytest.raises(AnchorConfigError, match="anchors to"):
                 wrong.step()
         assert store.anchor(number).registry == chain.registry.address
@@ -371,3 +388,32 @@ def test_many_epochs_keep_nonce_order_with_a_small_window(store):
         assert_anchored_once(chain, store, numbers)
         blocks = [store.anchor(n).block_number for n in numbers]
         assert blocks == sorted(blocks)
+
+
+def test_attack_front_run_anchor_gains_nothing(store):
+    """Automine off: an attacker copies the service's pending anchor (the device's signed
+    statement) and sends it first at a higher price. The epoch is anchored for the device
+    exactly as it signed, the service adopts it, and the device's next epoch anchors."""
+    with Devnet() as net:
+        chain = Consortium(net)
+        attacker = Account.from_key(net.private_keys[5])
+        first, second = add_closed_epochs(store, chain.device.address, [4, 2])
+        chain.rpc("evm_setAutomine", False)
+        service = chain.service(store)
+        service.step()
+        [ours] = store.anchor_txs(first)
+        pending = chain.w3.eth.get_transaction(ours.tx_hash)
+        copied = attacker.sign_transaction({
+            "to": chain.registry.address, "data": pending["input"], "gas": pending["gas"],
+            "gasPrice": 10 * chain.w3.eth.gas_price, "nonce": chain.nonce(attacker),
+            "chainId": chain.w3.eth.chain_id})
+        stolen = chain.w3.eth.send_raw_transaction(copied.raw_transaction)
+        chain.rpc("evm_mine")
+        assert chain.w3.eth.get_transaction_receipt(stolen)["status"] == 1, "the copy went first"
+        assert chain.w3.eth.get_transaction_receipt(ours.tx_hash)["status"] == 0, "ours reverted"
+        [event] = chain.registry.anchored_events(epoch=first)
+        assert event.device == chain.device.address and event.relayer == attacker.address
+        chain.rpc("evm_setAutomine", True)
+        service.run(until_anchored=True, timeout_s=20)
+        assert store.anchor(first).state == "anchored"
+        assert_anchored_once(chain, store, [first, second])

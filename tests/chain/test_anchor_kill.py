@@ -14,7 +14,7 @@ from web3 import Web3
 from rosvd import ingest
 from rosvd.certify import STORE_FILE, Appliance, ApplianceConfig, initialise
 from rosvd.chain.commands import join
-from rosvd.chain.contracts import deploy_registry
+from rosvd.chain.contracts import DEFAULT_MIN_VDF_ITERATIONS, deploy_registry
 from rosvd.chain.deployment import Deployment
 from rosvd.chain.devnet import Devnet, rpc
 from rosvd.device import ModelDevice
@@ -39,7 +39,8 @@ def test_killed_with_a_transaction_in_flight_and_restarted(tmp_path):
     require_node_modules()
     home, deployment_path = tmp_path / "home", tmp_path / "deployment.json"
     key_path = tmp_path / "operator.json"
-    initialise(home, ApplianceConfig(dev_mode=True, policy=EpochPolicy(vdf_iterations=200)))
+    policy = EpochPolicy(vdf_iterations=DEFAULT_MIN_VDF_ITERATIONS)
+    initialise(home, ApplianceConfig(dev_mode=True, policy=policy))
     with Devnet() as net:
         admin, member, operator = (Account.from_key(key) for key in net.private_keys[:3])
         w3 = Web3(Web3.HTTPProvider(net.url))
@@ -47,7 +48,7 @@ def test_killed_with_a_transaction_in_flight_and_restarted(tmp_path):
         registry.add_member(member.address)
         Deployment(net.chain_id, net.url, registry.address, deployed.block_number, admin.address,
                    registry.artifact.source_hash).save(deployment_path)
-        device = join(home, deployment_path, registry.using(member), operator.address)["device"]
+        device = join(home, deployment_path, registry.using(member))["device"]
         write_key_file(key_path, coincurve.PrivateKey(bytes(operator.key)), role="operator")
         rng = np.random.default_rng(7)
         with Appliance(home, device=ModelDevice()) as appliance:

@@ -14,7 +14,6 @@ from PIL import Image
 
 from rosvd.chain.deployment import Deployment, DeploymentError
 from rosvd.store import Store
-from rosvd.verify import check_bundle, check_bundle_on_chain, proof_bundle
 
 from .conftest import require_node_modules
 
@@ -57,7 +56,7 @@ class ChainUp:
 def test_devnet_join_certify_anchor_status_restart(tmp_path):
     home = tmp_path / "home"
     env_home = ["--home", str(home)]
-    rosvd("enroll", *env_home, "--dev", "--epoch-size", "8", "--vdf-iterations", "200")
+    rosvd("enroll", *env_home, "--dev", "--epoch-size", "8", "--vdf-iterations", "1000")
     pictures = []
     for index in range(3):
         path = tmp_path / f"p{index}.png"
@@ -83,19 +82,44 @@ def test_devnet_join_certify_anchor_status_restart(tmp_path):
 
         store = Store(home / "rosvd.sqlite")
         epoch = store.epoch(1)
-        assert epoch.block_number > 0 and epoch.block_hash != bytes(32), "the epoch names a real block"
-        certificate_id = bytes.fromhex(certified["certificates"][1]["id"])
-        bundle = proof_bundle(store, certificate_id)
         store.close()
-        assert bundle["anchor"]["registry"] == info["registry"]
+        assert epoch.block_number > 0 and epoch.block_hash != bytes(32), "the epoch names a real block"
+        certificate_id = certified["certificates"][1]["id"]
+        bundle_path = tmp_path / "bundle.json"
+        bundle_path.write_text(rosvd("bundle", certificate_id, *env_home).stdout)
+        bundle = json.loads(bundle_path.read_text())
+        assert bundle["anchor"]["registry"] == info["registry"].lower()
         assert bundle["anchor"]["chain_id"] == info["chain_id"]
-        assert check_bundle(bundle) == []
-        registry = deployment.connect()
-        assert check_bundle_on_chain(bundle, registry) == []
+        trusted = ["--rpc", info["rpc_url"], "--registry", info["registry"]]
+        verified = rosvd("verify", "--bundle", str(bundle_path), *trusted, "--json")
+        report = json.loads(verified.stdout)
+        assert report["ok"] is True and all(check["ok"] is True for check in report["checks"])
+        window = report["time_window"]
+        assert window["epoch_sealed_not_before"] <= window["not_after"]
+        # The text form: one line per check, then the verdict.
+        text = rosvd("verify", "--bundle", str(bundle_path), *trusted).stdout.splitlines()
+        assert text[-1] == "VERIFIED"
+        assert sum(line.startswith("  ok") for line in text) == len(report["checks"])
+        # The same through the content itself, from the appliance's own store.
+        by_content = json.loads(rosvd("verify", str(pictures[1]), *env_home, "--json").stdout)
+        assert [record["ok"] for record in by_content] == [True]
+        # Without a node: never verified, and it says what it could not check.
+        offline = rosvd("verify", "--bundle", str(bundle_path), "--json", check=False)
+        assert offline.returncode == 1 and json.loads(offline.stdout)["ok"] is False
+        assert "not checked" in rosvd("verify", "--bundle", str(bundle_path), check=False).stdout
         tampered = json.loads(json.dumps(bundle))
         tampered["merkle_proof"][0] = "00" * 32
-        problems = check_bundle_on_chain(tampered, registry)
-        assert "the registry's Merkle check refuses the certificate" in problems
+        bundle_path.with_name("tampered.json").write_text(json.dumps(tampered))
+        refused = rosvd("verify", "--bundle", str(bundle_path.with_name("tampered.json")), *trusted, "--json",
+                        check=False)
+        assert refused.returncode == 1
+        failed = {c["name"] for c in json.loads(refused.stdout)["checks"] if c["ok"] is False}
+        assert "merkle_path" in failed
+        # A registry the verifier does not trust (the host's word) is refused as such.
+        other = rosvd("verify", "--bundle", str(bundle_path), "--rpc", info["rpc_url"], "--registry",
+                      "0x" + "22" * 20, "--json", check=False)
+        failed = {c["name"] for c in json.loads(other.stdout)["checks"] if c["ok"] is False}
+        assert failed == {"chain_identity"}
     finally:
         assert up.stop() == 0
 
@@ -106,8 +130,9 @@ def test_devnet_join_certify_anchor_status_restart(tmp_path):
     again = ChainUp(*env_home, "--block-time", "0.2")
     try:
         assert again.info["resumed"] and again.info["registry"] == info["registry"]
-        registry = Deployment.load(Path(again.info["deployment"])).connect()
-        assert check_bundle_on_chain(bundle, registry) == [], "anchors survive a devnet restart"
+        again_trusted = ["--rpc", again.info["rpc_url"], "--registry", again.info["registry"]]
+        report = json.loads(rosvd("verify", "--bundle", str(bundle_path), *again_trusted, "--json").stdout)
+        assert report["ok"] is True, "anchors survive a devnet restart"
     finally:
         assert again.stop() == 0
 

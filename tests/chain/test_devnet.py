@@ -19,6 +19,8 @@ from rosvd.chain.contracts import (
     load_artifact,
 )
 from rosvd.chain.devnet import Devnet, DevnetError, anvil_binary, rpc
+from rosvd.chain.typed_data import AnchorMessage, anchor_digest
+from rosvd.identity import DeviceIdentity
 
 from .conftest import require_node_modules
 
@@ -54,15 +56,26 @@ def test_deployed_code_is_the_artifact_and_state_survives_dump_and_load(tmp_path
         w3 = Web3(Web3.HTTPProvider(net.url))
         admin, member, device = (Account.from_key(key) for key in net.private_keys[:3])
         registry, _ = deploy_registry(w3, admin)
-        assert bytes(w3.eth.get_code(registry.address)).hex() == load_artifact().deployed_bytecode[2:]
+        code = bytes(w3.eth.get_code(registry.address))
+        artifact = load_artifact()
+        assert artifact.matches_deployed(code)
+        # Only the immutables (filled in by the constructor) may differ from the artifact.
+        assert artifact.immutable_ranges and code.hex() != artifact.deployed_bytecode[2:]
+        masked = {i for start, length in artifact.immutable_ranges for i in range(start, start + length)}
+        start = next(i for i in range(len(code)) if i not in masked)
+        assert not artifact.matches_deployed(code[:start] + bytes([code[start] ^ 1]) + code[start + 1:])
+        assert not artifact.matches_deployed(code[:-1])
         registry.add_member(member.address)
-        registry.using(member).register_device(device.address, bytes(32), bytes(32))
-        registry.using(device).anchor(device.address, 1, root, keccak(b"vdf"), 12)
+        identity = DeviceIdentity.from_secret(bytes(device.key))
+        registry.using(member).register(identity, bytes(32), bytes(32))
+        message = AnchorMessage(device.address, 1, root, 12, keccak(b"vdf"),
+                                registry.genesis_vdf_output_hash(device.address), 0, 1000)
+        registry.using(device).anchor(message, identity.sign_typed(anchor_digest(registry.domain, message)))
     assert state.is_file() and state.stat().st_size > 0
     with Devnet(load_state=state) as net:
         w3 = Web3(Web3.HTTPProvider(net.url))
         restored = registry.__class__(w3, registry.address, None, registry.artifact)
-        assert restored.get_anchor(root).certificate_count == 12
+        assert restored.get_anchor(device.address, root).certificate_count == 12
         assert restored.is_member(member.address)
 
 

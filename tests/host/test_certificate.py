@@ -5,11 +5,14 @@ import coincurve
 import pytest
 from eth_abi import encode as abi_encode
 from eth_account import Account
-from eth_account.messages import encode_defunct
+from eth_account.messages import encode_defunct, encode_typed_data
 from eth_hash.auto import keccak
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rosvd.certificate import (
     ENCODED_SIZE,
+    ENCODED_SIZES,
     Certificate,
     CertificateError,
     decode,
@@ -24,7 +27,9 @@ IDENTITY = DeviceIdentity(KEY, address_of(KEY.public_key), simulated_entropy=Tru
 KNOWN = Certificate(content_kind=1, fingerprint_scheme=1, content_hash=bytes(range(32)),
                     fingerprint=bytes(range(32, 64)), device=IDENTITY.address,
                     entropy_commitment=entropy_commitment(bytes(32)), timestamp_ms=1_764_331_200_000,
-                    epoch=7, sequence=42)
+                    epoch=7, sequence=42, version=1)
+#: The same statement as a version-2 certificate naming a block.
+KNOWN_V2 = replace(KNOWN, version=2, after_block=123_456, after_block_hash=bytes(range(64, 96)))
 
 # The pinned encoding of KNOWN: changing the format must change this test on purpose.
 KNOWN_HEX = (
@@ -48,9 +53,43 @@ def test_known_key_has_the_published_address():
 
 
 def test_encoding_is_pinned():
+    """Version 1 stays readable byte for byte; version 2 appends two words to it."""
     assert KNOWN.encode().hex() == KNOWN_HEX
     assert KNOWN.id.hex() == "9d04285cd8b26edddbc7e3a6e374a581753eb2e3af9a9ee2d03bc1c5744afe9c"
-    assert len(KNOWN.encode()) == ENCODED_SIZE
+    assert len(KNOWN_V2.encode()) == ENCODED_SIZE == ENCODED_SIZES[2] == 384
+    v2 = KNOWN_V2.encode().hex()
+    assert v2[:64] == "00" * 31 + "02" and v2[64:640] == KNOWN_HEX[64:]
+    assert v2[640:] == f"{123_456:064x}" + bytes(range(64, 96)).hex()
+
+
+def test_version_2_encoding_equals_solidity_abi_encode():
+    abi = abi_encode(
+        ["uint8", "uint8", "uint16", "bytes32", "bytes32", "address", "bytes32",
+         "uint64", "uint64", "uint64", "uint64", "bytes32"],
+        [2, KNOWN.content_kind, KNOWN.fingerprint_scheme, KNOWN.content_hash, KNOWN.fingerprint,
+         KNOWN.device, KNOWN.entropy_commitment, KNOWN.timestamp_ms, KNOWN.epoch, KNOWN.sequence,
+         KNOWN_V2.after_block, KNOWN_V2.after_block_hash])
+    assert abi == KNOWN_V2.encode() and KNOWN_V2.id == keccak(abi)
+    assert decode(abi) == KNOWN_V2
+
+
+def test_version_2_signature_is_eip712_typed_data_eth_account_recovers():
+    """The signing digest against eth_account's own EIP-712 implementation."""
+    signable = encode_typed_data(full_message={
+        "types": {"EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"}],
+                  "Certificate": [{"name": "id", "type": "bytes32"}]},
+        "primaryType": "Certificate",
+        "domain": {"name": "RO-SVD certificate", "version": "2"},
+        "message": {"id": KNOWN_V2.id}})
+    assert keccak(b"\x19" + signable.version + signable.header + signable.body) == KNOWN_V2.signing_digest
+    signature = sign(IDENTITY, KNOWN_V2)
+    assert Account.recover_message(signable, signature=signature) == IDENTITY.address
+    assert verify_signature(KNOWN_V2, signature)
+    # Never interchangeable with version 1's EIP-191 signature of the same id.
+    assert not verify_signature(KNOWN_V2, sign(IDENTITY, KNOWN))
+    assert not verify_signature(KNOWN, signature)
+    v1_as_v2 = replace(KNOWN_V2, after_block=0, after_block_hash=bytes(32))
+    assert v1_as_v2.id != KNOWN.id, "the version word alone tells them apart"
 
 
 def test_entropy_commitment_is_blake3_of_the_domain_and_nonce():
@@ -74,12 +113,18 @@ def test_encoding_equals_solidity_abi_encode():
 def test_decode_round_trip_and_refusals():
     assert decode(KNOWN.encode()) == KNOWN
     raw = bytearray(KNOWN.encode())
-    with pytest.raises(CertificateError, match="320 bytes"):
+    with pytest.raises(CertificateError, match="320"):
         decode(bytes(raw[:-1]))
     bad_version = bytearray(raw)
     bad_version[31] = 2
-    with pytest.raises(CertificateError, match="version 2"):
+    with pytest.raises(CertificateError, match="version-2 certificate is 384 bytes"):
         decode(bytes(bad_version))
+    bad_version[31] = 3
+    with pytest.raises(CertificateError, match="version 3"):
+        decode(bytes(bad_version))
+    assert decode(KNOWN_V2.encode()) == KNOWN_V2
+    with pytest.raises(CertificateError, match="no after_block"):
+        replace(KNOWN, after_block=1).encode()
     padded_address = bytearray(raw)
     padded_address[5 * 32] = 1
     with pytest.raises(CertificateError, match="padding"):
@@ -117,3 +162,23 @@ def test_tampered_certificate_or_signature_fails():
     other = replace(KNOWN, device="0x" + "11" * 20)
     with pytest.raises(CertificateError, match="another device"):
         sign(IDENTITY, other)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.binary(max_size=400), st.binary(min_size=320, max_size=320),
+                 st.binary(min_size=384, max_size=384),
+                 st.builds(lambda data, index, value: _poke(data, index, value),
+                           st.sampled_from([KNOWN.encode(), KNOWN_V2.encode()]), st.integers(0, 383),
+                           st.integers(0, 255))))
+def test_decoder_accepts_only_canonical_encodings(raw):
+    """Any bytes: a CertificateError, or a certificate that encodes back to exactly them."""
+    try:
+        cert = decode(raw)
+    except CertificateError:
+        return
+    assert cert.encode() == raw and cert.version in (1, 2)
+
+
+def _poke(data: bytes, index: int, value: int) -> bytes:
+    index %= len(data)
+    return data[:index] + bytes([value]) + data[index + 1:]

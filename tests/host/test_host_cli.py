@@ -43,12 +43,13 @@ def test_certify_flow(tmp_path, capsys):
     status = json.loads(out)
     assert code == 0 and status["certificates"] == 4 and status["epochs"]["closed"] == 2
 
-    code, out, _ = run(capsys, "epoch", "seal", "--home", home)    # the open epoch is empty: still sealable
-    assert code == 0 and json.loads(out)["certificates"] == 0
+    # The open epoch is empty: refused (a device's epochs are 1, 2, 3, ... each with certificates).
+    code, out, err = run(capsys, "epoch", "seal", "--home", home)
+    assert code == 2 and out == "" and "no certificates: nothing to seal" in err
     code, out, _ = run(capsys, "verify-chain", "--home", home, "--json")
     report = json.loads(out)
     assert code == 0 and report["ok"]
-    assert report["epochs_checked"] == 3 and report["certificates_checked"] == 4
+    assert report["epochs_checked"] == 2 and report["certificates_checked"] == 4
 
 
 def test_certify_without_enrollment_says_what_to_run(tmp_path, capsys):

@@ -5,9 +5,20 @@ import stat
 
 import pytest
 from eth_account import Account
+from eth_hash.auto import keccak
 
 from rosvd.device import Entropy, ModelDevice, SimulatedEntropyRefused
-from rosvd.identity import SECP256K1_ORDER, IdentityError, enroll, load_identity, recover_address
+from rosvd.identity import (
+    HALF_ORDER,
+    SECP256K1_ORDER,
+    DeviceIdentity,
+    IdentityError,
+    enroll,
+    load_identity,
+    personal_digest,
+    recover_address,
+    recover_typed,
+)
 
 
 class FixedEntropy(ModelDevice):
@@ -69,3 +80,34 @@ def test_signatures_recover_to_the_address(tmp_path):
     assert recover_address(digest, identity.sign(digest)) == identity.address
     with pytest.raises(ValueError):
         identity.sign(b"short")
+
+
+def _high_s(signature: bytes) -> bytes:
+    """The same signature with s replaced by n - s and the recovery bit flipped: still a
+    valid ECDSA signature, but not the canonical low-s one."""
+    s = int.from_bytes(signature[32:64], "big")
+    return signature[:32] + (SECP256K1_ORDER - s).to_bytes(32, "big") + bytes([55 - signature[64]])
+
+
+def test_signatures_are_low_s_and_high_s_is_refused(tmp_path):
+    identity = DeviceIdentity.from_secret(bytes(range(1, 33)))
+    for index in range(64):
+        digest = keccak(index.to_bytes(4, "big"))
+        for signature, recover in ((identity.sign(digest), recover_address),
+                                   (identity.sign_typed(digest), recover_typed)):
+            assert int.from_bytes(signature[32:64], "big") <= HALF_ORDER
+            assert recover(digest, signature) == identity.address
+            with pytest.raises(ValueError, match="high s"):
+                recover(digest, _high_s(signature))
+
+
+def test_typed_and_personal_signatures_are_not_interchangeable():
+    """A registry statement (EIP-712, raw) never passes as a certificate signature (EIP-191)."""
+    identity = DeviceIdentity.from_secret(bytes(range(1, 33)))
+    digest = keccak(b"some 32-byte digest")
+    assert recover_address(digest, identity.sign_typed(digest)) != identity.address
+    assert recover_typed(digest, identity.sign(digest)) != identity.address
+    # eth_account agrees on both forms (an independent implementation).
+    account = Account.from_key(identity.private_key.secret)
+    assert account.unsafe_sign_hash(digest).signature == identity.sign_typed(digest)
+    assert Account._recover_hash(personal_digest(digest), signature=identity.sign(digest)) == identity.address

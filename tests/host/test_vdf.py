@@ -97,3 +97,34 @@ def test_overhead_reports_a_rate():
     assert figures["iterations"] == 2000
     assert figures["raw_s"] > 0 and figures["wrapped_s"] > 0
     assert figures["iterations_per_s"] == pytest.approx(2000 / figures["raw_s"])
+
+
+def _padding_variants(seed: bytes, result: vdf.VdfResult):
+    """Outputs that differ from the real one only in bits chiavdf's verifier ignores."""
+    import chiavdf
+    disc = vdf._discriminant(seed)
+    for bit in range(8):
+        changed = bytearray(result.output)
+        changed[-1] ^= 1 << bit
+        try:
+            accepted = chiavdf.verify_wesolowski(disc, vdf.GENERATOR, bytes(changed), result.proof,
+                                                 result.iterations)
+        except RuntimeError:  # a change that does not decode at all
+            continue
+        if accepted:
+            yield bytes(changed)
+
+
+def test_only_the_canonical_encoding_verifies():
+    """chiavdf alone accepts an output with padding bits of its last byte changed: one VDF
+    result would have several encodings. rosvd refuses all but the canonical one."""
+    variants = []
+    for index in range(8):
+        seed = vdf.challenge(b"canonical", index.to_bytes(2, "big"))
+        result = vdf.prove(seed, 200)
+        assert vdf.is_canonical(seed, result.output) and vdf.is_canonical(seed, result.proof)
+        variants += [(seed, result, variant) for variant in _padding_variants(seed, result)]
+    assert variants, "no padding bit found to test with: choose other seeds"
+    for seed, result, variant in variants:
+        assert not vdf.is_canonical(seed, variant)
+        assert not vdf.verify(seed, result.iterations, variant, result.proof)

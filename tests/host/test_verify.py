@@ -1,16 +1,21 @@
 """Look-up and proof bundles: exact and robust matches, bundles that check out alone, tampering caught."""
 import io
 import json
+import time
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from rosvd import ingest
+from rosvd.bundle import BundleError, parse
 from rosvd.certify import Appliance, ApplianceConfig, initialise
 from rosvd.epochs import EpochPolicy
 from rosvd.fingerprint import fingerprint_images
-from rosvd.verify import check_bundle, find, proof_bundle
+from rosvd.verifier import CHAIN_CHECKS, verify_bundle
+from rosvd.verify import find, proof_bundle
 
 
 def scene(seed):
@@ -64,22 +69,31 @@ def test_exact_and_robust_lookup(certified):
     assert all(m.certificate_id != issued[2].certificate.id for m in close)
 
 
-def test_bundle_checks_out_from_json_alone(certified):
+OFFLINE_PASSING = {"bundle_format", "certificate_canonical", "device_signature", "entropy_commitment",
+                   "epoch_number", "merkle_path", "vdf_proof", "vdf_genesis"}
+
+
+def test_unanchored_bundle_passes_the_math_but_is_never_verified(certified):
     appliance, issued = certified
     bundle = json.loads(json.dumps(proof_bundle(appliance.store, issued[4].certificate.id)))
-    assert check_bundle(bundle) == []
+    result = verify_bundle(bundle)
+    assert {check.name for check in result.checks if check.ok is True} == OFFLINE_PASSING
+    assert result.check("anchor_signature").ok is False, "no anchor yet"
+    assert all(result.check(name).ok is None for name in CHAIN_CHECKS), "no node: not checked"
+    assert result.ok is False and result.to_json()["ok"] is False
 
 
-@pytest.mark.parametrize("path,problem", [
-    (("signature",), "signature"),
-    (("nonce",), "commitment"),
-    (("merkle_proof", 0), "Merkle"),
-    (("epoch", "merkle_root"), "Merkle"),
-    (("epoch", "vdf_output"), "VDF"),
-    (("epoch", "entropy"), "VDF"),
-    (("certificate",), "signature"),
+@pytest.mark.parametrize("path,check", [
+    (("signature",), "device_signature"),
+    (("nonce",), "entropy_commitment"),
+    (("merkle_proof", 0), "merkle_path"),
+    (("epoch", "merkle_root"), "merkle_path"),
+    (("epoch", "vdf_output"), "vdf_proof"),
+    (("epoch", "entropy"), "vdf_proof"),
+    (("epoch", "prev_output"), "vdf_genesis"),
+    (("certificate",), "device_signature"),
 ])
-def test_tampered_bundles_are_caught(certified, path, problem):
+def test_tampered_bundles_fail_the_named_check(certified, path, check):
     appliance, issued = certified
     bundle = proof_bundle(appliance.store, issued[1].certificate.id)
     holder = bundle
@@ -88,8 +102,92 @@ def test_tampered_bundles_are_caught(certified, path, problem):
     value = holder[path[-1]]
     flipped = format(int(value[-2:], 16) ^ 1, "02x")
     holder[path[-1]] = value[:-2] + flipped
-    problems = check_bundle(bundle)
-    assert any(problem in p for p in problems), problems
+    result = verify_bundle(bundle)
+    assert result.check(check).ok is False, result.to_json()
+    assert not result.ok
+
+
+def test_epoch_number_check_is_made(certified):
+    """A certificate of epoch 1 presented as epoch 2's fails by name (not only through the VDF)."""
+    appliance, issued = certified
+    bundle = proof_bundle(appliance.store, issued[1].certificate.id)
+    bundle["epoch"]["number"] = 2
+    assert verify_bundle(bundle).check("epoch_number").ok is False
+
+
+@pytest.mark.parametrize("mutate,field", [
+    (lambda b: b["epoch"].pop("iterations"), "epoch"),
+    (lambda b: b["epoch"].__setitem__("number", "1"), "epoch.number"),
+    (lambda b: b["epoch"].__setitem__("number", 10**30), "epoch.number"),
+    (lambda b: b["epoch"].__setitem__("iterations", True), "epoch.iterations"),
+    (lambda b: b["epoch"].__setitem__("merkle_root", "00" * 31), "epoch.merkle_root"),
+    (lambda b: b["merkle_proof"].__setitem__(0, "ab" * 31), "merkle_proof[0]"),
+    (lambda b: b.__setitem__("merkle_proof", ["00" * 32] * 1_000_000), "merkle_proof"),
+    (lambda b: b.__setitem__("version", 2), "version"),
+    (lambda b: b.__setitem__("extra", 1), "bundle"),
+    (lambda b: b.__setitem__("signature", "0x" + "00" * 64), "signature"),
+    (lambda b: b.__setitem__("nonce", "AB" * 32), "nonce"),
+    (lambda b: b.__setitem__("epoch", []), "epoch"),
+])
+def test_malformed_bundles_name_the_field_and_never_raise(certified, mutate, field):
+    appliance, issued = certified
+    bundle = proof_bundle(appliance.store, issued[1].certificate.id)
+    mutate(bundle)
+    started = time.perf_counter()
+    with pytest.raises(BundleError) as info:
+        parse(bundle)
+    assert info.value.field == field
+    result = verify_bundle(bundle)
+    assert result.check("bundle_format").ok is False and field in result.check("bundle_format").detail
+    assert not result.ok and time.perf_counter() - started < 1.0, "bounded: no million-node walk"
+
+
+JSON_SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.recursive(JSON_SCALARS, lambda inner: st.lists(inner, max_size=4)
+                    | st.dictionaries(st.text(max_size=12), inner, max_size=8), max_leaves=20))
+def test_bundle_parser_refuses_arbitrary_json_by_name(value):
+    try:
+        parse(value)
+    except BundleError as error:
+        assert error.field
+    else:  # pragma: no cover - arbitrary JSON is never a whole bundle
+        raise AssertionError("parsed an arbitrary value")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_bundle_parser_on_mutated_real_bundles(certified_bundle, data):
+    """Any field of a real bundle replaced by an arbitrary JSON value: a BundleError or a
+    bundle whose checks run without raising."""
+    bundle = json.loads(json.dumps(certified_bundle))
+    holder, key = _pick_field(bundle, data)
+    holder[key] = data.draw(st.none() | st.booleans() | st.integers() | st.text(max_size=210)
+                            | st.lists(st.text(max_size=66), max_size=3), label="value")
+    verify_bundle(bundle)  # must not raise
+
+
+def _pick_field(bundle, data):
+    holder = bundle
+    while True:
+        keys = list(holder) if isinstance(holder, dict) else list(range(len(holder)))
+        key = data.draw(st.sampled_from(keys), label="key")
+        if isinstance(holder[key], dict | list) and holder[key] and data.draw(st.booleans(), label="deeper"):
+            holder = holder[key]
+            continue
+        return holder, key
+
+
+@pytest.fixture(scope="module")
+def certified_bundle(tmp_path_factory):
+    home = tmp_path_factory.mktemp("bundle") / "h"
+    initialise(home, ApplianceConfig(dev_mode=True, policy=EpochPolicy(8, 3600, 400)))
+    with Appliance(home) as appliance:
+        issued = appliance.certify([ingest.from_bytes(bytes([i]) * 10, f"f{i}") for i in range(3)])
+        appliance.seal()
+        return proof_bundle(appliance.store, issued[1].certificate.id)
 
 
 def test_no_bundle_before_the_epoch_is_proved(tmp_path):
