@@ -31,8 +31,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from eth_hash.auto import keccak
-
 from . import vdf
 from .bundle import Bundle, BundleError, parse
 from .certificate import LEAF_TYPES, CertificateError, decode, entropy_commitment, verify_signature
@@ -154,22 +152,13 @@ def _offline_checks(bundle: Bundle, result: Verification):
     return cert
 
 
-def anchor_message_of(bundle: Bundle, device: str):
-    from .chain.typed_data import AnchorMessage
-    epoch = bundle.epoch
-    return AnchorMessage(device=device, epoch=epoch.number, root=epoch.merkle_root,
-                         certificate_count=epoch.count, vdf_output_hash=keccak(epoch.vdf_output),
-                         prev_vdf_output_hash=keccak(epoch.prev_output), named_block=epoch.block_number,
-                         iterations=epoch.iterations)
-
-
 def _anchor_signer(bundle: Bundle, device: str) -> str | None:
     from web3 import Web3
 
-    from .chain.typed_data import Domain, anchor_digest
+    from .chain.typed_data import Domain, anchor_digest, anchor_message
     domain = Domain(bundle.anchor.chain_id, Web3.to_checksum_address(bundle.anchor.registry))
     try:
-        digest = anchor_digest(domain, anchor_message_of(bundle, device))
+        digest = anchor_digest(domain, anchor_message(bundle.epoch, device))
         return recover_typed(digest, bundle.anchor.signature)
     except ValueError:
         return None
@@ -211,7 +200,8 @@ def _chain_checks(bundle: Bundle, cert, registry, trusted_registry: str, result:
     events = [] if record is None else [e for e in registry.anchored_events(
         device=cert.device, root=epoch.merkle_root, from_block=record.block_number,
         to_block=record.block_number) if e.epoch == record.epoch]
-    expected = anchor_message_of(bundle, cert.device)
+    from .chain.typed_data import anchor_message
+    expected = anchor_message(bundle.epoch, cert.device)
     anchored = (record is not None and len(events) == 1 and record.block_number == anchor.block_number
                 and events[0].tx_hash == anchor.tx_hash
                 and (record.epoch, record.certificate_count, record.named_block)

@@ -57,7 +57,7 @@ from ..epochs import EMPTY_ROOT
 from ..identity import DeviceIdentity
 from ..store import Anchor, AnchorTx, Epoch, Store, now_ms
 from .contracts import RegistryClient, RegistryError
-from .typed_data import AnchorMessage, Domain, anchor_digest
+from .typed_data import Domain, anchor_digest, anchor_message
 
 log = logging.getLogger("rosvd.anchor")
 
@@ -106,14 +106,6 @@ class AnchorPolicy:
 def vdf_output_hash(epoch: Epoch) -> bytes:
     """What the registry records of an epoch's VDF output: keccak256 of its bytes."""
     return keccak(epoch.vdf_output)
-
-
-def anchor_message(epoch: Epoch, device: str) -> AnchorMessage:
-    """What ``device`` states to the registry about its closed ``epoch``."""
-    return AnchorMessage(device=device, epoch=epoch.number, root=epoch.merkle_root,
-                         certificate_count=epoch.count, vdf_output_hash=keccak(epoch.vdf_output),
-                         prev_vdf_output_hash=keccak(epoch.prev_output), named_block=epoch.block_number,
-                         iterations=epoch.iterations)
 
 
 @dataclass

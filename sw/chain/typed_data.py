@@ -67,6 +67,15 @@ class AnchorMessage:
         return astuple(self)
 
 
+def anchor_message(epoch, device: str) -> AnchorMessage:
+    """What ``device`` states to the registry about a closed ``epoch``: a store's
+    :class:`rosvd.store.Epoch` when anchoring, a bundle's epoch when verifying (same fields)."""
+    return AnchorMessage(device=device, epoch=epoch.number, root=epoch.merkle_root,
+                         certificate_count=epoch.count, vdf_output_hash=keccak(epoch.vdf_output),
+                         prev_vdf_output_hash=keccak(epoch.prev_output), named_block=epoch.block_number,
+                         iterations=epoch.iterations)
+
+
 def registration_digest(domain: Domain, owner: str, device: str, board_id: bytes) -> bytes:
     """The digest a device signs so that ``owner`` may register it as ``board_id``."""
     struct = eth_abi.encode(("bytes32", "address", "address", "bytes32"),
