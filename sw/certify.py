@@ -3,7 +3,8 @@
 An appliance home directory holds everything one device needs::
 
     config.json       device backend, dev mode, epoch policy (written at enrollment)
-    device-key.json   the secp256k1 device key (mode 0600)
+    device-key.json   the secp256k1 device key: an encrypted keystore (v3), plain only in
+                      dev mode (mode 0600, :mod:`.key_file`)
     rosvd.sqlite      certificates and epochs (WAL)
 
 :meth:`Appliance.certify` takes a batch of :class:`~.ingest.Content`, computes every
@@ -37,7 +38,8 @@ from .epochs import (
     seal_open_epoch,
     verify_chain,
 )
-from .identity import enroll, load_identity
+from .identity import DeviceIdentity, enroll, load_identity
+from .key_file import STANDARD_SCRYPT_N, passphrase_from_env
 from .store import Store, now_ms
 
 CONFIG_FILE = "config.json"
@@ -89,15 +91,19 @@ def default_home() -> Path:
     return Path(os.environ.get("ROSVD_HOME", Path.home() / ".rosvd"))
 
 
-def initialise(home: Path, config: ApplianceConfig) -> str:
-    """Enroll a device into a new home directory; returns its address."""
+def initialise(home: Path, config: ApplianceConfig, passphrase: str | None = None,
+               scrypt_n: int = STANDARD_SCRYPT_N) -> str:
+    """Enroll a device into a new home directory; returns its address. The key is encrypted
+    under ``passphrase`` (default: from the environment, :func:`.key_file.passphrase_from_env`),
+    which only dev mode may go without."""
     home = Path(home)
+    passphrase = passphrase if passphrase is not None else passphrase_from_env()
     if (home / CONFIG_FILE).exists():
         raise ApplianceError(f"{home} already holds an enrolled device")
     home.mkdir(parents=True, exist_ok=True)
     os.chmod(home, 0o700)
     device = open_device(config.device)
-    identity = enroll(device, home / KEY_FILE, config.dev_mode)
+    identity = enroll(device, home / KEY_FILE, config.dev_mode, passphrase, scrypt_n)
     store = Store(home / STORE_FILE)
     store.set_meta("device_address", identity.address)
     store.close()
@@ -119,6 +125,13 @@ def load_config(home: Path) -> ApplianceConfig:
     return ApplianceConfig.from_json(json.loads(config_path.read_text()))
 
 
+def device_identity(home: Path, config: ApplianceConfig, passphrase: str | None = None) -> DeviceIdentity:
+    """Unlock ``home``'s device key (``passphrase`` default: from the environment). Outside dev
+    mode a key kept unencrypted is refused."""
+    passphrase = passphrase if passphrase is not None else passphrase_from_env()
+    return load_identity(Path(home) / KEY_FILE, passphrase, require_encrypted=not config.dev_mode)
+
+
 def join_chain(home: Path, deployment: Path) -> None:
     """Record the registry this appliance anchors to and takes its epochs' blocks from."""
     config = load_config(home)
@@ -129,12 +142,12 @@ class Appliance:
     """One enrolled device's host side."""
 
     def __init__(self, home: Path, device: Device | None = None, blocks: BlockSource | None = None,
-                 policy: EpochPolicy | None = None):
+                 policy: EpochPolicy | None = None, passphrase: str | None = None):
         self.home = Path(home)
         self.config = load_config(self.home)
         self.policy = policy or self.config.policy
         self.device = device or open_device(self.config.device)
-        self.identity = load_identity(self.home / KEY_FILE)
+        self.identity = device_identity(self.home, self.config, passphrase)
         self.blocks = blocks or self._chain_blocks()
         self.store = Store(self.home / STORE_FILE)
         if self.store.get_meta("device_address") != self.identity.address:

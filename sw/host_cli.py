@@ -20,12 +20,38 @@ def _print_json(record) -> None:
 
 
 def _enroll(args) -> int:
-    from .certify import ApplianceConfig, initialise
+    from .certify import KEY_FILE, ApplianceConfig, initialise
     from .epochs import EpochPolicy
+    from .key_file import describe
     policy = EpochPolicy(max_certificates=args.epoch_size, max_age_s=args.epoch_age,
                          vdf_iterations=args.vdf_iterations)
-    address = initialise(_home(args), ApplianceConfig(args.device, args.dev, policy))
-    _print_json({"address": address, "home": str(_home(args)), "dev_mode": args.dev})
+    address = initialise(_home(args), ApplianceConfig(args.device, args.dev, policy), scrypt_n=args.scrypt_n)
+    _print_json({"address": address, "home": str(_home(args)), "dev_mode": args.dev,
+                 "device_key": describe(_home(args) / KEY_FILE)})
+    return 0
+
+
+def _scrypt_cost(text: str) -> int:
+    import argparse
+
+    from .key_file import IdentityError, check_scrypt_n
+    try:
+        return check_scrypt_n(int(text))
+    except (ValueError, IdentityError) as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _key_encrypt(args) -> int:
+    from .certify import KEY_FILE, load_config
+    from .identity import IdentityError, encrypt_key_file
+    from .key_file import DEVICE_PASSPHRASE_ENV, FILE_SUFFIX, describe, passphrase_from_env
+    load_config(_home(args))  # refuses a home with no enrolled device
+    passphrase = passphrase_from_env()
+    if passphrase is None:
+        raise IdentityError(f"give the new passphrase in {DEVICE_PASSPHRASE_ENV}{FILE_SUFFIX} (a file)"
+                            f" or {DEVICE_PASSPHRASE_ENV}")
+    identity = encrypt_key_file(_home(args) / KEY_FILE, passphrase, args.scrypt_n)
+    _print_json({"address": identity.address, "device_key": describe(_home(args) / KEY_FILE)})
     return 0
 
 
@@ -115,11 +141,13 @@ def _verify_chain(args) -> int:
 
 
 def _status(args) -> int:
-    from .certify import Appliance
+    from .certify import KEY_FILE, Appliance
+    from .key_file import describe
     with Appliance(_home(args)) as appliance:
         store = appliance.store
         epochs = store.epochs()
         _print_json({"address": appliance.address, "device": appliance.config.device,
+                     "device_key": describe(appliance.home / KEY_FILE),
                      "dev_mode": appliance.config.dev_mode, "certificates": store.certificate_count(),
                      "epochs": {state: sum(e.state == state for e in epochs)
                                 for state in ("open", "sealed", "closed")},
@@ -133,6 +161,15 @@ def add_commands(commands) -> None:
         parser.add_argument("--home", help="appliance directory (default $ROSVD_HOME or ~/.rosvd)")
         return parser
 
+    def with_scrypt_n(parser):
+        from .key_file import DEVICE_PASSPHRASE_ENV, MAX_SCRYPT_N, MIN_SCRYPT_N, STANDARD_SCRYPT_N
+        parser.add_argument("--scrypt-n", type=_scrypt_cost, default=STANDARD_SCRYPT_N, metavar="N",
+                            help=f"scrypt cost of the keystore, a power of two from {MIN_SCRYPT_N} to"
+                            f" {MAX_SCRYPT_N} (default {STANDARD_SCRYPT_N}; unlocking takes 128*N bytes of"
+                            f" memory); the passphrase comes from ${DEVICE_PASSPHRASE_ENV}_FILE or"
+                            f" ${DEVICE_PASSPHRASE_ENV}")
+        return parser
+
     enroll = with_home(commands.add_parser("enroll", help="create the device key and the store"))
     enroll.add_argument("--dev", action="store_true",
                         help="development mode: accept the model device's simulated entropy")
@@ -143,7 +180,13 @@ def add_commands(commands) -> None:
                         help="seal an epoch at this many certificates")
     enroll.add_argument("--epoch-age", type=float, default=60.0, help="... or when it is this old (s)")
     enroll.add_argument("--vdf-iterations", type=int, default=20_000, help="VDF squarings per epoch")
+    with_scrypt_n(enroll)
     enroll.set_defaults(handler=_enroll)
+
+    key = commands.add_parser("key", help="the device key at rest").add_subparsers(dest="key", required=True)
+    encrypt = with_scrypt_n(with_home(key.add_parser(
+        "encrypt", help="encrypt a plain (dev-mode) device key into a keystore, in place")))
+    encrypt.set_defaults(handler=_key_encrypt)
 
     certify = with_home(commands.add_parser("certify", help="certify files (images are fingerprinted)"))
     certify.add_argument("paths", nargs="+", metavar="PATH")

@@ -1,9 +1,10 @@
 """Device identity: a secp256k1 key made from device entropy at enrollment.
 
-The key file is JSON, created with mode 0600 in a directory the host owns; loading
-refuses a file that others can read. Its Ethereum address is what the consortium
-registry knows the device by. Signatures are Ethereum ``personal_sign`` (EIP-191) over
-a 32-byte digest, 65 bytes ``r || s || v`` with ``v`` in {27, 28}, so Solidity's
+The key is kept in an encrypted Ethereum keystore, or a plain file in dev mode
+(:mod:`rosvd.key_file`: formats, permissions, where the passphrase comes from). Its
+Ethereum address is what the consortium registry knows the device by. Signatures are
+Ethereum ``personal_sign`` (EIP-191) over a 32-byte digest, 65 bytes ``r || s || v``
+with ``v`` in {27, 28}, so Solidity's
 ``ECDSA.recover(MessageHashUtils.toEthSignedMessageHash(digest), sig)`` checks them.
 Registry statements (registration, anchors) are EIP-712 digests signed raw
 (:meth:`DeviceIdentity.sign_typed`, :func:`recover_typed`). Every signature has a low ``s``
@@ -12,19 +13,16 @@ signature has exactly one valid encoding; recovery refuses the other.
 """
 from __future__ import annotations
 
-import json
-import os
-import stat
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import coincurve
 from eth_hash.auto import keccak
 
+from . import key_file
 from .device import Device, fresh_entropy
+from .key_file import DEVICE_PASSPHRASE_ENV, FILE_SUFFIX, STANDARD_SCRYPT_N, IdentityError, check_scrypt_n
 
-KEY_FILE_VERSION = 1
 #: Order of the secp256k1 group: a private key is an integer in [1, ORDER).
 SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 #: Entropy drawn per candidate key: twice the key size, so reducing it is unbiased enough.
@@ -32,10 +30,6 @@ KEY_ENTROPY_BYTES = 64
 #: Largest canonical ``s`` of a signature (EIP-2, OpenZeppelin ``ECDSA``).
 HALF_ORDER = SECP256K1_ORDER // 2
 PERSONAL_SIGN_PREFIX = b"\x19Ethereum Signed Message:\n32"
-
-
-class IdentityError(RuntimeError):
-    """Missing, unsafe or malformed key file."""
 
 
 def checksum_address(address: bytes) -> str:
@@ -111,52 +105,67 @@ class DeviceIdentity:
         return rsv[:64] + bytes([rsv[64] + 27])
 
 
-def enroll(device: Device, path: Path, dev_mode: bool) -> DeviceIdentity:
-    """Create the device key from fresh device entropy; refuse to overwrite one."""
+def enroll(device: Device, path: Path, dev_mode: bool, passphrase: str | None = None,
+           scrypt_n: int = STANDARD_SCRYPT_N) -> DeviceIdentity:
+    """Create the device key from fresh device entropy; refuse to overwrite one. The key is
+    written encrypted under ``passphrase``, which only dev mode may go without."""
     path = Path(path)
     if path.exists():
         raise IdentityError(f"{path} already exists; a device is enrolled once")
+    if passphrase is None and not dev_mode:
+        raise IdentityError(f"outside dev mode the device key is kept encrypted: give a passphrase in"
+                            f" {DEVICE_PASSPHRASE_ENV}{FILE_SUFFIX} (a file) or {DEVICE_PASSPHRASE_ENV}")
+    if passphrase is not None:
+        check_scrypt_n(scrypt_n)
     while True:
         value = int.from_bytes(fresh_entropy(device, KEY_ENTROPY_BYTES, dev_mode), "big") % SECP256K1_ORDER
         if value:
             break
     key = coincurve.PrivateKey(value.to_bytes(32, "big"))
     identity = DeviceIdentity(key, address_of(key.public_key), simulated_entropy=dev_mode)
-    write_key_file(path, key, device=device.kind, simulated_entropy=dev_mode)
+    write_key_file(path, key, passphrase, scrypt_n, device=device.kind, simulated_entropy=dev_mode)
     return identity
 
 
-def write_key_file(path: Path, key: coincurve.PrivateKey, **details) -> None:
-    """Write a key file (refusing to overwrite one), readable by its owner only."""
-    record = {"version": KEY_FILE_VERSION, "address": address_of(key.public_key),
-              "private_key": key.secret.hex(), **details, "created": int(time.time())}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # O_EXCL: two writers racing cannot both write; 0600 from the first byte.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(record, handle, indent=1)
-        handle.flush()
-        os.fsync(handle.fileno())
+def write_key_file(path: Path, key: coincurve.PrivateKey, passphrase: str | None = None,
+                   scrypt_n: int = STANDARD_SCRYPT_N, **details) -> None:
+    """Write a key file (refusing to overwrite one), readable by its owner only: a keystore
+    encrypted under ``passphrase``, or plain without one."""
+    secret = key.secret
+    record = (key_file.plain_record(secret, address_of(key.public_key), details) if passphrase is None
+              else key_file.keystore_record(secret, passphrase, scrypt_n, details))
+    key_file.write_new(path, record)
 
 
-def load_identity(path: Path) -> DeviceIdentity:
+def load_identity(path: Path, passphrase: str | None = None, require_encrypted: bool = False,
+                  passphrase_env: str = DEVICE_PASSPHRASE_ENV) -> DeviceIdentity:
+    """The identity in a key file. ``require_encrypted`` (outside dev mode) refuses a plain one."""
     path = Path(path)
+    if not path.exists():
+        raise IdentityError(f"no device key at {path}; run `rosvd enroll` first")
+    opened = key_file.read(path, passphrase, passphrase_env)
+    if require_encrypted and not opened.encrypted:
+        raise IdentityError(f"{path} holds the key unencrypted, which only dev mode allows; encrypt it"
+                            f" with `rosvd key encrypt` (passphrase in {passphrase_env}{FILE_SUFFIX}"
+                            f" or {passphrase_env})")
     try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise IdentityError(f"no device key at {path}; run `rosvd enroll` first") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise IdentityError(f"{path} is accessible by group or others (mode {stat.S_IMODE(mode):o});"
-                            " run chmod 600 on it")
-    try:
-        record = json.loads(path.read_text())
-        if record.get("version") != KEY_FILE_VERSION:
-            raise IdentityError(f"{path}: key file version {record.get('version')} is not supported")
-        key = coincurve.PrivateKey(bytes.fromhex(record["private_key"]))
-    except (ValueError, KeyError, TypeError) as exc:
+        key = coincurve.PrivateKey(opened.secret)
+    except ValueError as exc:
         raise IdentityError(f"{path}: malformed key file ({exc})") from exc
-    identity = DeviceIdentity(key, address_of(key.public_key), bool(record.get("simulated_entropy")))
-    if identity.address != record.get("address"):
+    identity = DeviceIdentity(key, address_of(key.public_key), bool(opened.details.get("simulated_entropy")))
+    if identity.address.lower() != str(opened.stated_address).lower():
         raise IdentityError(f"{path}: stored address does not match the key")
+    return identity
+
+
+def encrypt_key_file(path: Path, passphrase: str, scrypt_n: int = STANDARD_SCRYPT_N) -> DeviceIdentity:
+    """Replace a plain key file by a keystore of the same key (atomically: a crash leaves one
+    or the other, never neither)."""
+    path = Path(path)
+    if path.exists() and key_file.is_encrypted(path):
+        raise IdentityError(f"{path} is already encrypted")
+    identity = load_identity(path)
+    opened = key_file.read(path, None)
+    details = {k: v for k, v in opened.details.items() if k not in ("version", "created")}
+    key_file.replace_with(path, key_file.keystore_record(opened.secret, passphrase, scrypt_n, details))
     return identity

@@ -36,14 +36,19 @@ def _devnet_dir(args) -> Path:
     return Path(args.dir) if args.dir else _home(args) / "devnet"
 
 
-def _account(path: Path):
+def load_account(path: Path):
+    """A consortium account (deployer, member, relayer) from a key file: plain, or a keystore
+    (geth's, a wallet's) unlocked with ``ROSVD_ACCOUNT_PASSPHRASE[_FILE]``."""
     from eth_account import Account
 
     from ..identity import IdentityError, load_identity
+    from ..key_file import ACCOUNT_PASSPHRASE_ENV, passphrase_from_env
     if not path.is_file():
         raise IdentityError(f"no key file at {path} (--key-file; `rosvd chain up` writes a devnet"
                             " operator key)")
-    return Account.from_key(load_identity(path).private_key.secret)
+    identity = load_identity(path, passphrase_from_env(ACCOUNT_PASSPHRASE_ENV),
+                             passphrase_env=ACCOUNT_PASSPHRASE_ENV)
+    return Account.from_key(identity.private_key.secret)
 
 
 def _write_account_key(path: Path, private_key_hex: str, role: str) -> None:
@@ -117,10 +122,8 @@ def join(home: Path, deployment_path: Path, member_registry) -> dict:
     """Register ``home``'s device (owned by the member ``member_registry`` signs as; the device
     key signs its proof of possession) and point the appliance at the deployment. A device
     already registered is left as it is, so it can be re-run."""
-    from ..certify import KEY_FILE, join_chain, load_config
-    from ..identity import load_identity
-    load_config(home)
-    identity = load_identity(home / KEY_FILE)
+    from ..certify import device_identity, join_chain, load_config
+    identity = device_identity(home, load_config(home))
     device = identity.address
     record = member_registry.get_device(device)
     if record is None:
@@ -137,7 +140,7 @@ def _deploy(args) -> int:
     from .contracts import DEFAULT_MIN_VDF_ITERATIONS, deploy_registry
     from .deployment import Deployment
     w3 = net_web3(args.rpc)
-    deployer = _account(Path(args.key_file))
+    deployer = load_account(Path(args.key_file))
     registry, tx = deploy_registry(w3, deployer, admin=args.admin, tx_params=_tx_params(args),
                                    min_vdf_iterations=args.min_vdf_iterations or DEFAULT_MIN_VDF_ITERATIONS)
     deployment = Deployment(w3.eth.chain_id, args.rpc, registry.address, tx.block_number, deployer.address,
@@ -151,15 +154,14 @@ def _deploy(args) -> int:
 def _join(args) -> int:
     from .deployment import Deployment
     deployment_path = Path(args.deployment)
-    registry = Deployment.load(deployment_path).connect(_account(Path(args.member_key_file)),
+    registry = Deployment.load(deployment_path).connect(load_account(Path(args.member_key_file)),
                                                         tx_params=_tx_params(args))
     _print_json(join(_home(args), deployment_path, registry))
     return 0
 
 
 def _anchor(args) -> int:
-    from ..certify import KEY_FILE, STORE_FILE, load_config
-    from ..identity import load_identity
+    from ..certify import STORE_FILE, device_identity, load_config
     from ..store import Store
     from .anchor import AnchorPolicy, AnchorService, status
     from .deployment import Deployment
@@ -167,8 +169,8 @@ def _anchor(args) -> int:
     config = load_config(home)
     deployment_path = Path(args.deployment or config.deployment or _home(args) / "devnet" / DEPLOYMENT_FILE)
     key_path = Path(args.key_file) if args.key_file else deployment_path.parent / OPERATOR_KEY_FILE
-    registry = Deployment.load(deployment_path).connect(_account(key_path), tx_params=_tx_params(args))
-    identity = load_identity(home / KEY_FILE)
+    registry = Deployment.load(deployment_path).connect(load_account(key_path), tx_params=_tx_params(args))
+    identity = device_identity(home, config)
     policy = AnchorPolicy(confirmations=args.confirmations, replace_after_s=args.replace_after,
                           max_fee_wei=args.max_fee_wei)
     store = Store(home / STORE_FILE)
@@ -227,7 +229,8 @@ def add_commands(commands) -> None:
 
     deploy = with_gas_price(chain.add_parser("deploy", help="deploy the registry on a JSON-RPC endpoint"))
     deploy.add_argument("--rpc", required=True, help="JSON-RPC URL of a node of the consortium chain")
-    deploy.add_argument("--key-file", required=True, help="deployer key file (rosvd key file format, 0600)")
+    deploy.add_argument("--key-file", required=True, help="deployer key file, 0600: plain, or a keystore"
+                        " unlocked with $ROSVD_ACCOUNT_PASSPHRASE_FILE or $ROSVD_ACCOUNT_PASSPHRASE")
     deploy.add_argument("--admin", help="first admin address (default: the deployer; use a multisig)")
     deploy.add_argument("--out", default=DEPLOYMENT_FILE, help="deployment file to write")
     deploy.add_argument("--min-vdf-iterations", type=int, default=None,
@@ -237,7 +240,8 @@ def add_commands(commands) -> None:
 
     joining = with_gas_price(with_home(chain.add_parser("join", help="register this device on the registry")))
     joining.add_argument("--deployment", required=True)
-    joining.add_argument("--member-key-file", required=True, help="key file of a consortium member")
+    joining.add_argument("--member-key-file", required=True, help="key file of a consortium member (plain or"
+                         " keystore, as --key-file of deploy)")
     joining.set_defaults(handler=_join)
 
     anchor = chain.add_parser("anchor", help="anchor closed epochs on the registry")

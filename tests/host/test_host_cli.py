@@ -58,7 +58,8 @@ def test_certify_without_enrollment_says_what_to_run(tmp_path, capsys):
     assert code == 2 and "rosvd enroll" in err
 
 
-def test_enroll_without_dev_refuses_simulated_entropy(tmp_path, capsys):
+def test_enroll_without_dev_refuses_simulated_entropy(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("ROSVD_KEY_PASSPHRASE", "a board's passphrase")  # not what is refused
     code, _, err = run(capsys, "enroll", "--home", str(tmp_path / "h"))
     assert code == 2 and "simulated" in err
     assert not (tmp_path / "h" / "config.json").exists()

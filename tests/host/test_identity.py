@@ -19,6 +19,7 @@ from rosvd.identity import (
     recover_address,
     recover_typed,
 )
+from rosvd.key_file import MIN_SCRYPT_N
 
 
 class FixedEntropy(ModelDevice):
@@ -34,18 +35,19 @@ class FixedEntropy(ModelDevice):
 
 def test_enroll_refuses_simulated_entropy_outside_dev_mode(tmp_path):
     with pytest.raises(SimulatedEntropyRefused, match="--dev"):
-        enroll(ModelDevice(), tmp_path / "key.json", dev_mode=False)
+        enroll(ModelDevice(), tmp_path / "key.json", dev_mode=False, passphrase="p", scrypt_n=MIN_SCRYPT_N)
     assert not (tmp_path / "key.json").exists()
 
 
 def test_key_comes_from_device_entropy_and_file_is_private(tmp_path):
     data = bytes(range(64))
-    identity = enroll(FixedEntropy(data, simulated=False), tmp_path / "key.json", dev_mode=False)
+    identity = enroll(FixedEntropy(data, simulated=False), tmp_path / "key.json", dev_mode=False,
+                      passphrase="board secret", scrypt_n=MIN_SCRYPT_N)
     expected = int.from_bytes(data, "big") % SECP256K1_ORDER
     assert identity.private_key.secret == expected.to_bytes(32, "big")
     assert Account.from_key(identity.private_key.secret).address == identity.address
     assert stat.S_IMODE(os.stat(tmp_path / "key.json").st_mode) == 0o600
-    loaded = load_identity(tmp_path / "key.json")
+    loaded = load_identity(tmp_path / "key.json", "board secret", require_encrypted=True)
     assert loaded.address == identity.address and not loaded.simulated_entropy
 
 
