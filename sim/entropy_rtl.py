@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -18,18 +17,18 @@ import numpy as np
 
 from rosvd.hw.entropy.params import EntropyParams
 from rosvd.hw.entropy.source import EntropySource
+from rosvd.sim.build_root import build_root
 from rosvd.sim.entropy_tb import IN_ENV, OUT_ENV
 from rosvd.sim.runner import run_cocotb
 from rosvd.sim.verilog import export
 
 TOP = "rosvd_entropy"
 TEST_MODULE = "rosvd.sim.entropy_tb"
-BUILD_ROOT = Path(os.environ.get("ROSVD_SIM_BUILD", Path("build") / "sim")).resolve()
 
 
 def build_dir(params: EntropyParams) -> Path:
     text = json.dumps(dataclasses.asdict(params), sort_keys=True)
-    return BUILD_ROOT / f"{TOP}-{hashlib.sha1(text.encode()).hexdigest()[:10]}"
+    return build_root() / f"{TOP}-{hashlib.sha1(text.encode()).hexdigest()[:10]}"
 
 
 def rtl_replay(params: EntropyParams, sequences: Mapping[str, np.ndarray], *,

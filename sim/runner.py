@@ -145,6 +145,25 @@ def parse_results(results_xml: Path) -> tuple[int, list[str]]:
     return total, failures
 
 
+#: Where a build's and a run's simulator output go (their directories), so stdout carries
+#: only a command's results and the terminal only progress lines.
+BUILD_LOG, RUN_LOG = "build.log", "sim.log"
+#: Lines of a log shown when a build or run fails.
+LOG_TAIL_LINES = 40
+
+
+def say(message: str) -> None:
+    """A progress line of the simulation layer, on stderr (stdout is for results)."""
+    print(f"[rosvd.sim] {message}", file=sys.stderr, flush=True)
+
+
+def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
 def run_cocotb(simulator: str, verilog: Path, toplevel: str, test_module: str, build_dir: Path,
                extra_env: Mapping[str, str] | None = None, waves: bool | None = None,
                testcase: str | None = None, seed: int | None = None, *,
@@ -169,6 +188,7 @@ def run_cocotb(simulator: str, verilog: Path, toplevel: str, test_module: str, b
     run_dir = sim_dir / "runs" / f"{(testcase or 'all').replace(',', '+')}-{os.getpid()}-{next(_RUNS)}"
     run_dir.mkdir(parents=True, exist_ok=True)
     results_xml = run_dir / "results.xml"
+    run_log = run_dir / RUN_LOG
     results_xml.unlink(missing_ok=True)
 
     env = dict(extra_env or {})
@@ -182,7 +202,7 @@ def run_cocotb(simulator: str, verilog: Path, toplevel: str, test_module: str, b
         if fst:
             build_args += ["--trace-fst", "--trace-structs"]
         elif waves:
-            print("[rosvd.sim] lz4.h not found (Debian liblz4-dev): Verilator records VCD, not FST")
+            say("lz4.h not found (Debian liblz4-dev): Verilator records VCD, not FST")
         waves_file = run_dir / ("dump.fst" if fst else "dump.vcd")
     else:
         build_args += ["-g2005"]
@@ -208,31 +228,38 @@ def run_cocotb(simulator: str, verilog: Path, toplevel: str, test_module: str, b
             stamp = json.dumps({"sources": [str(s) for s in sources], "toplevel": toplevel,
                                 "args": build_args, "waves": build_waves, "timescale": TIMESCALE})
             stale = not stamp_file.is_file() or stamp_file.read_text() != stamp
-            sim.build(sources=sources, hdl_toplevel=toplevel, build_dir=sim_dir, always=stale,
-                      timescale=TIMESCALE, waves=build_waves, build_args=build_args)
+            build_log = sim_dir / BUILD_LOG
+            if stale:
+                say(f"building the {simulator} model of {toplevel} (first run: minutes); log: {build_log}")
+            try:
+                sim.build(sources=sources, hdl_toplevel=toplevel, build_dir=sim_dir, always=stale,
+                          timescale=TIMESCALE, waves=build_waves, build_args=build_args, log_file=build_log)
+            except RuntimeError as error:  # the runner's "Command failed with return code"
+                raise CocotbFailure(f"{simulator} build of {toplevel} failed ({error}); last lines of"
+                                    f" {build_log}:\n{log_tail(build_log)}") from None
             write_if_changed(stamp_file, stamp)
         built = time.monotonic()
         try:
             with _env_override("WAVES", str(int(waves))):
                 sim.test(test_module=test_module, hdl_toplevel=toplevel, build_dir=sim_dir, test_dir=run_dir,
                          results_xml=str(results_xml), testcase=testcase, seed=seed, extra_env=env,
-                         waves=waves, plusargs=plusargs, timescale=TIMESCALE)
+                         waves=waves, plusargs=plusargs, timescale=TIMESCALE, log_file=run_log)
             exit_code = 0
         except SystemExit as stop:        # the cocotb runner exits when it sees failures under pytest
             exit_code = stop.code if isinstance(stop.code, int) else 1
         finished = time.monotonic()
-    print(f"[rosvd.sim] {simulator} {toplevel}: build {built - started:.1f} s, "
-          f"run {finished - built:.1f} s; results {results_xml}")
+    say(f"{simulator} {toplevel}: build {built - started:.1f} s, run {finished - built:.1f} s;"
+        f" results {results_xml}")
     if waves:
-        print(f"[rosvd.sim] waves: {waves_file}")
+        say(f"waves: {waves_file}")
 
     if not results_xml.is_file():
         raise CocotbFailure(f"{simulator} run of {test_module} on {toplevel} left no results "
-                            f"(exit code {exit_code}); see the simulator output above")
+                            f"(exit code {exit_code}); last lines of {run_log}:\n{log_tail(run_log)}")
     total, failures = parse_results(results_xml)
     if failures:
         raise CocotbFailure(f"{len(failures)} of {total} cocotb testcases failed on {simulator}:\n  "
-                            + "\n  ".join(failures))
+                            + "\n  ".join(failures) + f"\nsimulator log: {run_log}")
     if total == 0:
         raise CocotbFailure(f"no cocotb testcase ran (module {test_module}, testcase {testcase!r})")
     if exit_code:

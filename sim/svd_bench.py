@@ -4,7 +4,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import tempfile
 from pathlib import Path
 
@@ -14,22 +13,20 @@ from rosvd.hw.svd.engine import SVDEngine
 from rosvd.hw.svd.model import check_input
 from rosvd.hw.svd.params import SVDParams
 from rosvd.hw.svd.platform import ExportPlatform
+from rosvd.sim.build_root import build_root
 from rosvd.sim.runner import run_cocotb
 from rosvd.sim.verilog import export
 
 TOP = "rosvd_svd"
 #: Simulation models of vendor cells, one Verilog file per cell.
 MODELS_DIR = Path(__file__).parent / "models"
-#: Simulator builds, one directory per parameter set (shared by the tests, the demo and
-#: the bench), under the directory the command runs in unless ROSVD_SIM_BUILD says.
-BUILD_ROOT = Path(os.environ.get("ROSVD_SIM_BUILD", Path("build") / "sim")).resolve()
 
 
 def build_dir(params: SVDParams, platform: ExportPlatform | None = None) -> Path:
     text = json.dumps(dataclasses.asdict(params), sort_keys=True)
     digest = hashlib.sha1(text.encode()).hexdigest()[:10]
     suffix = f"-{platform.name}" if platform is not None else ""
-    return BUILD_ROOT / f"{TOP}-n{params.n}-u{params.units}-{digest}{suffix}"
+    return build_root() / f"{TOP}-n{params.n}-u{params.units}-{digest}{suffix}"
 
 
 def primitive_models(platform: ExportPlatform | None) -> str:

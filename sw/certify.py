@@ -27,7 +27,15 @@ from pathlib import Path
 import numpy as np
 
 from . import ingest
-from .certificate import NONCE_BYTES, Certificate, ContentKind, FingerprintScheme, entropy_commitment, sign
+from .certificate import (
+    NONCE_BYTES,
+    Certificate,
+    ContentKind,
+    FingerprintScheme,
+    decode,
+    entropy_commitment,
+    sign,
+)
 from .device import Device, fresh_entropy, open_device
 from .epochs import (
     EPOCH_ENTROPY_BYTES,
@@ -81,10 +89,12 @@ class Issued:
     signature: bytes
     nonce: bytes
     name: str
+    #: The content was certified before: this is that certificate (``name`` is this request's).
+    existing: bool = False
 
     def to_json(self) -> dict:
         return {"name": self.name, **self.certificate.to_json(), "signature": self.signature.hex(),
-                "nonce": self.nonce.hex()}
+                "nonce": self.nonce.hex(), "existing": self.existing}
 
 
 def default_home() -> Path:
@@ -100,11 +110,19 @@ def initialise(home: Path, config: ApplianceConfig, passphrase: str | None = Non
     passphrase = passphrase if passphrase is not None else passphrase_from_env()
     if (home / CONFIG_FILE).exists():
         raise ApplianceError(f"{home} already holds an enrolled device")
-    home.mkdir(parents=True, exist_ok=True)
-    os.chmod(home, 0o700)
+    if home.exists() and not home.is_dir():
+        raise ApplianceError(f"{home} exists and is not a directory; give --home a directory")
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        os.chmod(home, 0o700)
+        probe = home / ".rosvd-write-test"
+        probe.touch()
+        probe.unlink()
+    except OSError as error:
+        raise ApplianceError(f"cannot use {home} as the appliance home: {error.strerror}") from None
     device = open_device(config.device)
     identity = enroll(device, home / KEY_FILE, config.dev_mode, passphrase, scrypt_n)
-    store = Store(home / STORE_FILE)
+    store = Store(home / STORE_FILE, create=True)
     store.set_meta("device_address", identity.address)
     store.close()
     _write_config(home, config)  # config last: its presence means enrolled
@@ -215,13 +233,47 @@ class Appliance:
         """Compile and load the fingerprint path (JIT) now, so the first batch is not slow."""
         self._fingerprints([self._prepare(ingest.from_array(np.zeros((8, 8), np.uint8), "warm-up"))])
 
-    def certify(self, contents: list[ingest.Content]) -> list[Issued]:
-        """Certify a batch (at most the room left in the open epoch); durable on return."""
+    def certify(self, contents: list[ingest.Content], again: bool = False) -> list[Issued]:
+        """Certify a batch (at most the room left in the open epoch); durable on return.
+        Content this device certified before gets its existing certificate back (marked
+        ``existing``), unless ``again``; the result keeps the order of ``contents``."""
         if len(contents) > 1:
             prepared = [future.result() for future in self._submit(contents)]
         else:
             prepared = [self._prepare(content) for content in contents]
-        return self._issue(contents, prepared)
+        known, fresh, repeats = self._partition(contents, prepared, again)
+        issued = dict(zip(fresh, self._issue([contents[i] for i in fresh], [prepared[i] for i in fresh]),
+                          strict=True))
+        known.update(self._resolve(contents, prepared, repeats))
+        return [issued[i] if i in issued else known[i] for i in range(len(contents))]
+
+    def existing_certificate(self, content_hash: bytes, name: str) -> Issued | None:
+        """The first certificate this device issued for content with this BLAKE3 hash."""
+        stored = self.store.find_by_content(content_hash)
+        if not stored:
+            return None
+        first = stored[0]
+        return Issued(decode(first.encoding), first.signature, first.nonce, name, existing=True)
+
+    def _partition(self, contents, prepared, again: bool):
+        """Split a batch: ``known`` (index -> existing certificate), ``fresh`` (indices to
+        issue) and ``repeats`` (indices repeating a fresh one, resolved once it is stored)."""
+        if again:
+            return {}, list(range(len(contents))), []
+        known, fresh, repeats, seen = {}, [], [], set()
+        for index, (content, (content_hash, _)) in enumerate(zip(contents, prepared, strict=True)):
+            if content_hash in seen:
+                repeats.append(index)
+            elif (existing := self.existing_certificate(content_hash, content.name)) is not None:
+                known[index] = existing
+            else:
+                seen.add(content_hash)
+                fresh.append(index)
+        return known, fresh, repeats
+
+    def _resolve(self, contents, prepared, repeats) -> dict:
+        return {index: self.existing_certificate(prepared[index][0], contents[index].name)
+                for index in repeats}
 
     def _issue(self, contents: list[ingest.Content], prepared: list[tuple[bytes, np.ndarray | None]]
                ) -> list[Issued]:
@@ -261,9 +313,10 @@ class Appliance:
         self.store.insert_certificates(rows)
         return issued
 
-    def certify_all(self, contents: Iterable[ingest.Content], batch: int = 256):
+    def certify_all(self, contents: Iterable[ingest.Content], batch: int = 256, again: bool = False):
         """Certify ``contents`` (any iterable, consumed lazily) in batches that respect epoch
-        boundaries; yields each acknowledged batch.
+        boundaries; yields each acknowledged batch. Content certified before yields its
+        existing certificate (``existing``), in a batch of its own, unless ``again``.
 
         The next batch is hashed and preprocessed in the thread pool while the current one
         is decomposed, signed and committed. Epochs that fill up are sealed at once and
@@ -281,12 +334,18 @@ class Appliance:
         while chunk:
             upcoming = next_chunk()
             prepared = [future.result() for future in futures]
-            while chunk:
+            known, fresh, repeats = self._partition(chunk, prepared, again)
+            if known:
+                yield list(known.values())
+            todo, todo_prepared = [chunk[i] for i in fresh], [prepared[i] for i in fresh]
+            while todo:
                 self.maybe_seal()
                 epoch = self.store.open_epoch()
                 room = self.policy.max_certificates - self.store.count_in(epoch.number)
-                yield self._issue(chunk[:room], prepared[:room])
-                chunk, prepared = chunk[room:], prepared[room:]
+                yield self._issue(todo[:room], todo_prepared[:room])
+                todo, todo_prepared = todo[room:], todo_prepared[room:]
+            if repeats:
+                yield list(self._resolve(chunk, prepared, repeats).values())
             chunk, futures = upcoming
         self.maybe_seal()
         self.wait_for_proofs()

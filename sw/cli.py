@@ -131,10 +131,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Set to get Python's traceback instead of the one-line message for OS and SQLite errors.
+TRACEBACK_ENV = "ROSVD_TRACEBACK"
+
+
 def main(argv=None) -> int:
+    import sqlite3
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args) or 0
+    except (OSError, sqlite3.Error) as error:
+        # A file the command could not read or write, a store SQLite cannot read: the user's
+        # to fix, so a message naming it, not a traceback.
+        if os.environ.get(TRACEBACK_ENV):
+            raise
+        print(f"rosvd: {error}", file=sys.stderr)
+        return 2
     except ValueError as error:
         print(f"rosvd: {error}", file=sys.stderr)
         return 2

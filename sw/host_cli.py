@@ -31,6 +31,35 @@ def _enroll(args) -> int:
     return 0
 
 
+def _store_check(args) -> int:
+    from .certify import STORE_FILE, load_config
+    from .store_maintenance import check
+    load_config(_home(args))
+    report = check(_home(args) / STORE_FILE)
+    if args.json:
+        _print_json(report)
+    else:
+        counted = ("contents unreadable" if report["certificates"] is None else
+                   f"{report['certificates']} certificates in {report['epochs']} epochs")
+        print(f"{'OK' if report['ok'] else 'DAMAGED'}: {report['store']}, {counted}")
+        for problem in report["problems"]:
+            print(f"  {problem}")
+    return 0 if report["ok"] else 1
+
+
+def _store_backup(args) -> int:
+    from .certify import STORE_FILE, load_config
+    from .store_maintenance import backup
+    load_config(_home(args))
+    report = backup(_home(args) / STORE_FILE, Path(args.destination))
+    if args.json:
+        _print_json(report)
+    else:
+        print(f"backed up {report['certificates']} certificates in {report['epochs']} epochs to"
+              f" {report['backup']} ({report['bytes']} bytes)")
+    return 0
+
+
 def _scrypt_cost(text: str) -> int:
     import argparse
 
@@ -74,13 +103,19 @@ def _certify(args) -> int:
                     else:
                         yield loaded
 
-            for batch in appliance.certify_all(readable(), batch=CERTIFY_BATCH):
+            for batch in appliance.certify_all(readable(), batch=CERTIFY_BATCH, again=args.again):
                 issued.extend(batch)
                 progress.update(len(batch))
                 if not args.json:
                     for item in batch:
-                        print(f"{item.certificate.id.hex()}  epoch {item.certificate.epoch}  {item.name}")
+                        note = "  (certified before: its certificate)" if item.existing else ""
+                        print(f"{item.certificate.id.hex()}  epoch {item.certificate.epoch}"
+                              f"  {item.name}{note}")
                     sys.stdout.flush()
+        repeated = sum(item.existing for item in issued)
+        if repeated:
+            print(f"rosvd: {repeated} of {len(issued)} already certified by this device: their existing"
+                  " certificates are returned (--again issues new ones)", file=sys.stderr)
         if args.seal and appliance.store.count_in(appliance.store.open_epoch().number):
             sealed.append(appliance.seal())
     if args.json:
@@ -183,6 +218,18 @@ def add_commands(commands) -> None:
     with_scrypt_n(enroll)
     enroll.set_defaults(handler=_enroll)
 
+    store = commands.add_parser("store", help="the certificate store").add_subparsers(
+        dest="store", required=True)
+    store_check = with_home(store.add_parser(
+        "check", help="integrity and consistency check, read-only (exit 1 if damaged)"))
+    store_check.add_argument("--json", action="store_true", help="the report as JSON")
+    store_check.set_defaults(handler=_store_check)
+    store_backup = with_home(store.add_parser(
+        "backup", help="consistent copy of the live store to a new file (SQLite online backup)"))
+    store_backup.add_argument("destination", metavar="DEST", help="file to create (never overwritten)")
+    store_backup.add_argument("--json", action="store_true", help="the result as JSON")
+    store_backup.set_defaults(handler=_store_backup)
+
     key = commands.add_parser("key", help="the device key at rest").add_subparsers(dest="key", required=True)
     encrypt = with_scrypt_n(with_home(key.add_parser(
         "encrypt", help="encrypt a plain (dev-mode) device key into a keystore, in place")))
@@ -191,6 +238,9 @@ def add_commands(commands) -> None:
     certify = with_home(commands.add_parser("certify", help="certify files (images are fingerprinted)"))
     certify.add_argument("paths", nargs="+", metavar="PATH")
     certify.add_argument("--seal", action="store_true", help="seal the open epoch afterwards")
+    certify.add_argument("--again", action="store_true",
+                         help="issue a new certificate for content this device certified before"
+                         " (default: return the existing one)")
     certify.add_argument("--json", action="store_true")
     certify.add_argument("--quiet", action="store_true", help="no progress bar")
     certify.set_defaults(handler=_certify)

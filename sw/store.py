@@ -95,6 +95,15 @@ class StoreError(RuntimeError):
     """The store is missing, from another schema, or inconsistent."""
 
 
+class StoreDamaged(StoreError):
+    """SQLite cannot read the store (truncated, overwritten, not a database)."""
+
+    def __init__(self, path: Path, error: sqlite3.DatabaseError):
+        super().__init__(f"the store {path} is damaged ({error}); `rosvd store check` says what is"
+                         " readable; restore it from a backup (`rosvd store backup`)")
+        self.path = path
+
+
 @dataclass(frozen=True)
 class Epoch:
     number: int
@@ -135,12 +144,34 @@ def now_ms() -> int:
 class Store:
     """One SQLite database; one instance per process."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, create: bool = False):
+        """Open the store at ``path``; only ``create`` (enrollment) makes a new one. A missing,
+        empty or foreign file is refused, never replaced by an empty store: that would lose
+        every certificate it held. A damaged file raises :class:`StoreDamaged`."""
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if create:
+            if self.path.exists():
+                raise StoreError(f"{self.path} already exists; a store is created once")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        elif not self.path.is_file():
+            raise StoreError(f"the store {self.path} is missing; restore it from a backup"
+                             " (`rosvd store backup` makes one): a new store would lose every certificate")
+        elif self.path.stat().st_size == 0:
+            raise StoreError(f"the store {self.path} is empty (0 bytes); restore it from a backup")
+        try:
+            self._open(create)
+        except sqlite3.DatabaseError as error:
+            raise StoreDamaged(self.path, error) from None
+
+    def _open(self, create: bool) -> None:
         # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so every write step is
         # exactly one transaction and concurrent writers queue instead of failing mid-step.
         self.db = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_S)
+        # Before anything writes (even the journal mode): a foreign database stays untouched.
+        if not create and self.db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone() is None:
+            self.db.close()
+            raise StoreError(f"{self.path} is an SQLite database but not a rosvd store; left as it is")
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute("PRAGMA foreign_keys=ON")

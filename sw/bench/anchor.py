@@ -154,7 +154,7 @@ def run_service(epochs: int = SERVICE_EPOCHS, size: int = SERVICE_EPOCH_SIZE,
             tempfile.TemporaryDirectory(prefix="rosvd-bench-anchor-") as workdir:
         w3 = Web3(Web3.HTTPProvider(net.url, request_kwargs={"timeout": 30}))
         registry, device, operator = _consortium(w3, net.private_keys, artifact)
-        store = Store(Path(workdir) / "store.sqlite")
+        store = Store(Path(workdir) / "store.sqlite", create=True)
         try:
             numbers = add_closed_epochs(store, device.address, [size] * epochs, seed=seed)
             start = time.perf_counter()

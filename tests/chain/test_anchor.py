@@ -77,7 +77,7 @@ class Consortium:
 
 @pytest.fixture
 def store(tmp_path):
-    with_store = Store(tmp_path / "store.sqlite")
+    with_store = Store(tmp_path / "store.sqlite", create=True)
     yield with_store
     with_store.close()
 

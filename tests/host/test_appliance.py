@@ -64,10 +64,31 @@ def test_merkle_proof_of_a_certificate_checks_against_the_epoch_root(home):
 
 def test_same_content_same_fingerprint_and_hash(home):
     with Appliance(home) as appliance:
-        a, b = appliance.certify(arrays(1, seed=3) + arrays(1, seed=3))
+        a, b = appliance.certify(arrays(1, seed=3) + arrays(1, seed=3), again=True)
     assert a.certificate.content_hash == b.certificate.content_hash
     assert a.certificate.fingerprint == b.certificate.fingerprint
     assert a.certificate.entropy_commitment != b.certificate.entropy_commitment  # fresh per certificate
+    assert not a.existing and not b.existing
+
+
+def test_certifying_the_same_bytes_again_returns_the_existing_certificate(home):
+    """Re-running a killed job must not double its certificates: the same bytes on the same
+    device get the certificate they already have, unless asked for a new one."""
+    with Appliance(home) as appliance:
+        (first,) = appliance.certify(arrays(1, seed=3))
+        # In one batch: known content, new content, and a repeat of the new one, in order.
+        again = appliance.certify(arrays(1, seed=3) + arrays(1, seed=4) + arrays(1, seed=4))
+        assert [item.existing for item in again] == [True, False, True]
+        assert again[0].certificate == first.certificate and again[0].signature == first.signature
+        assert again[2].certificate == again[1].certificate
+        assert appliance.store.certificate_count() == 2
+        batches = list(appliance.certify_all(arrays(1, seed=3) + arrays(2, seed=5) + arrays(1, seed=5)))
+        items = [item for batch in batches for item in batch]
+        assert sorted(item.existing for item in items) == [False, False, True, True]
+        assert appliance.store.certificate_count() == 4
+        (forced,) = appliance.certify(arrays(1, seed=3), again=True)
+        assert not forced.existing and forced.certificate.id != first.certificate.id
+        assert appliance.store.certificate_count() == 5
 
 
 def test_a_batch_larger_than_the_epoch_room_is_refused(home):

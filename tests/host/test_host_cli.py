@@ -101,3 +101,19 @@ def test_entropy_assess_command(tmp_path, capfd):
     capture.write_bytes(b"0101")
     code, _, err = run(capfd, "entropy", "assess", str(capture))
     assert code == 2 and "outside 0..1" in err
+
+
+def test_certifying_a_file_again_says_so_and_returns_its_certificate(tmp_path, capsys):
+    home = str(tmp_path / "home")
+    assert run(capsys, "enroll", "--home", home, "--dev")[0] == 0
+    image = str(write_png(tmp_path / "g.png", 0))
+    code, out, _ = run(capsys, "certify", "--home", home, "--json", "--quiet", image)
+    (first,) = json.loads(out)["certificates"]
+    assert code == 0 and first["existing"] is False
+    code, out, err = run(capsys, "certify", "--home", home, "--quiet", image)
+    assert code == 0 and "certified before" in out and first["id"] in out
+    assert "1 of 1 already certified" in err and "--again" in err
+    code, out, _ = run(capsys, "certify", "--home", home, "--json", "--quiet", "--again", image)
+    (fresh,) = json.loads(out)["certificates"]
+    assert fresh["existing"] is False and fresh["id"] != first["id"]
+    assert json.loads(run(capsys, "status", "--home", home)[1])["certificates"] == 2

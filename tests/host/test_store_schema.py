@@ -18,7 +18,7 @@ def _downgrade_to_schema_1(path):
 
 def test_schema_1_store_is_upgraded_in_place(tmp_path):
     path = tmp_path / "store.sqlite"
-    store = Store(path)
+    store = Store(path, create=True)
     store.insert_certificates([(1, b"\x01" * 32, b"e", b"s", b"n", b"c" * 32, b"f" * 32, 1, "kept")])
     store.close()
     _downgrade_to_schema_1(path)
@@ -32,7 +32,7 @@ def test_schema_1_store_is_upgraded_in_place(tmp_path):
 def test_schema_2_store_gains_the_anchor_signature_column(tmp_path):
     """A schema-2 anchors table (no signature column) is altered in place, rows kept."""
     path = tmp_path / "store.sqlite"
-    store = Store(path)
+    store = Store(path, create=True)
     store.insert_certificates([(1, b"\x01" * 32, b"e", b"s", b"n", b"c" * 32, b"f" * 32, 1, "kept")])
     store.close()
     db = sqlite3.connect(path)
@@ -52,6 +52,6 @@ def test_schema_2_store_gains_the_anchor_signature_column(tmp_path):
 
 def test_store_from_a_newer_rosvd_is_refused(tmp_path):
     path = tmp_path / "store.sqlite"
-    Store(path).set_meta("schema", "99")
+    Store(path, create=True).set_meta("schema", "99")
     with pytest.raises(StoreError, match="schema 99"):
         Store(path)

@@ -7,7 +7,6 @@ builds and record waves.
 import dataclasses
 import itertools
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ import pytest
 from rosvd.hw.svd.model import decompose
 from rosvd.hw.svd.params import SVDParams
 from rosvd.sim import svd_tb
+from rosvd.sim.build_root import build_root
 from rosvd.sim.passthrough import SELFTEST_ENV, Passthrough, ReplayEngine, output_layout
 from rosvd.sim.runner import (
     SIMULATORS,
@@ -36,7 +36,7 @@ from rosvd.sim.stream import (
 from rosvd.sim.svd_cases import edge_cases
 from rosvd.sim.verilog import export
 
-BUILD_ROOT = Path(os.environ.get("ROSVD_SIM_BUILD", Path(__file__).resolve().parents[2] / "build" / "sim"))
+BUILD_ROOT = build_root()
 TOP = "passthrough"
 TEST_MODULE = "rosvd.sim.passthrough"
 #: One dict builds the design and reaches the testbench (ROSVD_TB_PARAMS).
@@ -50,11 +50,16 @@ def build(params, suffix=""):
 
 @pytest.mark.parametrize("params", PARAM_SETS, ids=lambda p: f"w{p['width']}-l{p['last_every']}")
 @pytest.mark.parametrize("simulator", SIMULATORS)
-def test_passthrough_every_word_under_stalls(simulator, params):
+def test_passthrough_every_word_under_stalls(simulator, params, capfd):
     verilog, build_dir = build(params)
     results = run_cocotb(simulator, verilog, TOP, TEST_MODULE, build_dir, params=params)
     total, failures = parse_results(results)
     assert total == 11 and failures == []      # 9 pattern pairs, throughput, 1 skipped self-test
+    # Nothing on stdout, even from the simulator subprocesses (fd level): a command's results
+    # are alone there. The build's and the run's output are in their logs.
+    out, err = capfd.readouterr()
+    assert out == "" and f"results {results}" in err
+    assert (results.parent / "sim.log").stat().st_size > 0 and (build_dir / simulator / "build.log").is_file()
 
 
 @pytest.mark.parametrize("simulator", SIMULATORS)
@@ -72,7 +77,7 @@ def test_waves_recorded(simulator, capsys):
     verilog, build_dir = build(params)
     results = run_cocotb(simulator, verilog, TOP, TEST_MODULE, build_dir, params=params,
                          waves=True, testcase="full_throughput")
-    waves = [line.split("waves: ", 1)[1] for line in capsys.readouterr().out.splitlines()
+    waves = [line.split("waves: ", 1)[1] for line in capsys.readouterr().err.splitlines()
              if "[rosvd.sim] waves: " in line]
     assert len(waves) == 1 and Path(waves[0]).parent == results.parent
     expected = ".fst" if simulator == "icarus" or verilator_fst_available() else ".vcd"
