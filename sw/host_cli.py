@@ -90,8 +90,14 @@ def _certify(args) -> int:
     from . import ingest
     from .certify import Appliance
     refused, issued, sealed = [], [], []
+
+    def line(record) -> None:  # --jsonl: one record per line, as soon as it is durable
+        print(json.dumps(record, sort_keys=True), flush=True)
+
+    paths = ingest.expand_paths(args.paths, recursive=args.recursive)
+    if not paths:
+        raise ValueError("no files to certify (an empty directory, or nothing on stdin)")
     with Appliance(_home(args)) as appliance:
-        paths = list(args.paths)
         with tqdm(total=len(paths), unit="file", desc="certify", file=sys.stderr,
                   disable=args.quiet) as progress:
             def readable():
@@ -99,6 +105,8 @@ def _certify(args) -> int:
                     if isinstance(loaded, ingest.ContentError):
                         refused.append({"name": path, "error": type(loaded).__name__, "message": str(loaded)})
                         print(f"rosvd: refused {loaded}", file=sys.stderr)
+                        if args.jsonl:
+                            line({"refused": refused[-1]})
                         progress.update(1)
                     else:
                         yield loaded
@@ -106,18 +114,22 @@ def _certify(args) -> int:
             for batch in appliance.certify_all(readable(), batch=CERTIFY_BATCH, again=args.again):
                 issued.extend(batch)
                 progress.update(len(batch))
-                if not args.json:
-                    for item in batch:
+                for item in batch:
+                    if args.jsonl:
+                        line({"certificate": item.to_json()})
+                    elif not args.json:
                         note = "  (certified before: its certificate)" if item.existing else ""
                         print(f"{item.certificate.id.hex()}  epoch {item.certificate.epoch}"
                               f"  {item.name}{note}")
-                    sys.stdout.flush()
+                sys.stdout.flush()
         repeated = sum(item.existing for item in issued)
         if repeated:
             print(f"rosvd: {repeated} of {len(issued)} already certified by this device: their existing"
                   " certificates are returned (--again issues new ones)", file=sys.stderr)
         if args.seal and appliance.store.count_in(appliance.store.open_epoch().number):
             sealed.append(appliance.seal())
+            if args.jsonl:
+                line({"sealed_epoch": sealed[-1]})
     if args.json:
         _print_json({"certificates": [item.to_json() for item in issued], "refused": refused,
                      "sealed_epochs": sealed})
@@ -236,12 +248,17 @@ def add_commands(commands) -> None:
     encrypt.set_defaults(handler=_key_encrypt)
 
     certify = with_home(commands.add_parser("certify", help="certify files (images are fingerprinted)"))
-    certify.add_argument("paths", nargs="+", metavar="PATH")
+    certify.add_argument("paths", nargs="+", metavar="PATH",
+                         help="files to certify; - reads one path per line from stdin")
+    certify.add_argument("-r", "--recursive", action="store_true", help="certify the files in directories")
     certify.add_argument("--seal", action="store_true", help="seal the open epoch afterwards")
     certify.add_argument("--again", action="store_true",
                          help="issue a new certificate for content this device certified before"
                          " (default: return the existing one)")
-    certify.add_argument("--json", action="store_true")
+    output = certify.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="one JSON document at the end")
+    output.add_argument("--jsonl", action="store_true",
+                        help="one JSON line per certificate as soon as it is durable (and per refusal)")
     certify.add_argument("--quiet", action="store_true", help="no progress bar")
     certify.set_defaults(handler=_certify)
 

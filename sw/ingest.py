@@ -197,12 +197,31 @@ def from_path(path) -> Content:
             raise ContentTooLarge(f"{path}: {size} bytes exceeds the limit of {MAX_FILE_BYTES}")
         data = path.read_bytes()
     except IsADirectoryError as exc:
-        raise ContentError(f"{path}: is a directory") from exc
+        raise ContentError(f"{path}: is a directory (--recursive certifies the files in it)") from exc
     except FileNotFoundError as exc:
         raise ContentError(f"{path}: no such file") from exc
     except PermissionError as exc:
         raise ContentError(f"{path}: permission denied") from exc
     return from_bytes(data, str(path))
+
+
+def expand_paths(arguments, recursive: bool = False, stdin=None) -> list[str]:
+    """The files named by command-line ``arguments``: ``-`` reads one path per line from
+    ``stdin``; a directory is walked (sorted, symlinked directories not followed) only when
+    ``recursive``, and is otherwise left for :func:`from_path` to refuse by name."""
+    import os
+    import sys
+    expanded = []
+    for argument in arguments:
+        if argument == "-":
+            expanded += [line.rstrip("\r\n") for line in (stdin or sys.stdin) if line.strip()]
+        elif recursive and Path(argument).is_dir():
+            for root, directories, files in os.walk(argument):
+                directories.sort()
+                expanded += [os.path.join(root, name) for name in sorted(files)]
+        else:
+            expanded.append(argument)
+    return expanded
 
 
 def load_paths(paths, workers: int = 2, lookahead: int = 64):

@@ -45,6 +45,7 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,6 +124,10 @@ class AnchorService:
     identity: DeviceIdentity
     policy: AnchorPolicy = field(default_factory=AnchorPolicy)
     events: Counter = field(default_factory=Counter)
+    #: Called when the endpoint does not answer: a client for where the chain is now (a
+    #: devnet restarted on another port rewrites its deployment file), or None to keep trying
+    #: the same one. The new client must be for the same registry on the same chain.
+    reconnect: Callable[[], RegistryClient | None] | None = None
 
     def __post_init__(self):
         if self.registry.account is None:
@@ -408,6 +413,21 @@ class AnchorService:
         except (requests.exceptions.RequestException, ConnectionError, TimeoutError) as error:
             raise ChainUnavailable(f"the chain's JSON-RPC endpoint did not answer: {error}") from error
 
+    def _reconnected(self) -> bool:
+        """Follow the chain to a new endpoint, if :attr:`reconnect` names one."""
+        client = self.reconnect() if self.reconnect is not None else None
+        if client is None or client.w3.provider.endpoint_uri == self.w3.provider.endpoint_uri:
+            return False
+        if client.address != self.registry.address or client.account.address != self.sender:
+            raise AnchorConfigError(f"the deployment now names registry {client.address} (sender"
+                                    f" {client.account.address}), not {self.registry.address}: a new"
+                                    " chain, not this one moved; start the service again for it")
+        log.warning("the chain moved to %s; anchoring there", client.w3.provider.endpoint_uri)
+        self.registry, self.w3 = client, client.w3
+        self.chain_id = None  # checked again against the store on the next pass
+        self.events["reconnected"] += 1
+        return True
+
     # -- loops --------------------------------------------------------------------------------
 
     def retry_refused(self) -> list[int]:
@@ -438,6 +458,10 @@ class AnchorService:
             except ChainUnavailable as error:
                 self.events["unavailable"] += 1
                 total["unavailable"] += 1
+                if self._reconnected():
+                    backoff, wait = self.policy.backoff_initial_s, 0.0
+                    total["reconnected"] += 1
+                    continue
                 log.warning("%s; next try in %.1f s", error, backoff)
                 wait = backoff * random.uniform(0.8, 1.2)  # jitter: many hosts must not retry in step
                 backoff = min(2 * backoff, self.policy.backoff_max_s)

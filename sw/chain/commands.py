@@ -164,12 +164,25 @@ def _anchor(args) -> int:
     from ..certify import STORE_FILE, device_identity, load_config
     from ..store import Store
     from .anchor import AnchorPolicy, AnchorService, status
-    from .deployment import Deployment
+    from .deployment import Deployment, DeploymentError
     home = _home(args)
     config = load_config(home)
     deployment_path = Path(args.deployment or config.deployment or _home(args) / "devnet" / DEPLOYMENT_FILE)
     key_path = Path(args.key_file) if args.key_file else deployment_path.parent / OPERATOR_KEY_FILE
-    registry = Deployment.load(deployment_path).connect(load_account(key_path), tx_params=_tx_params(args))
+    relayer = load_account(key_path)
+    registry = Deployment.load(deployment_path).connect(relayer, tx_params=_tx_params(args))
+
+    def follow_deployment():
+        """Where the deployment file says the chain is now (`rosvd chain up` rewrites it when
+        it restarts on another port)."""
+        try:
+            moved = Deployment.load(deployment_path)
+            if moved.rpc_url == service.w3.provider.endpoint_uri:
+                return None
+            return moved.connect(relayer, tx_params=_tx_params(args))
+        except DeploymentError:
+            return None
+
     identity = device_identity(home, config)
     policy = AnchorPolicy(confirmations=args.confirmations, replace_after_s=args.replace_after,
                           max_fee_wei=args.max_fee_wei)
@@ -177,7 +190,7 @@ def _anchor(args) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        with AnchorService(store, registry, identity, policy) as service:
+        with AnchorService(store, registry, identity, policy, reconnect=follow_deployment) as service:
             retried = service.retry_refused() if args.retry_refused else []
             timed_out = False
             try:

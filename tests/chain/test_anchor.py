@@ -53,14 +53,14 @@ class Consortium:
         self.registry = RegistryClient(self.w3, registry_address, self.admin, load_artifact())
         self.services: list[AnchorService] = []
 
-    def service(self, store: Store, **policy) -> AnchorService:
+    def service(self, store: Store, reconnect=None, **policy) -> AnchorService:
         """A new service; the previous one is closed first, as if its process had exited."""
         for old in self.services:
             old.close()
         policy.setdefault("confirmations", 1)
         policy.setdefault("poll_s", 0.05)
         service = AnchorService(store, self.registry.using(self.operator), self.identity,
-                                AnchorPolicy(**policy))
+                                AnchorPolicy(**policy), reconnect=reconnect)
         self.services.append(service)
         return service
 
@@ -208,6 +208,55 @@ def test_endpoint_down_then_back_with_its_state(store, tmp_path):
         assert outcome["events"]["unavailable"] >= 2
         chain = Consortium(back, registry)
         assert_anchored_once(chain, store, [first, *later])
+
+
+def test_chain_back_on_another_port_is_followed(store, tmp_path):
+    """`rosvd chain up` restarted without --port comes back elsewhere and rewrites the
+    deployment file: a running service follows it instead of retrying the old URL for ever."""
+    state = tmp_path / "anvil-state.json"
+    net = Devnet(dump_state=state).start()
+    chain = Consortium(net)
+    old_port, registry = net.port, chain.registry.address
+    first, = add_closed_epochs(store, chain.device.address, [3])
+    chain.service(store).run(until_anchored=True, timeout_s=20)
+    net.stop()
+    later = add_closed_epochs(store, chain.device.address, [2], seed=1)
+    where = {}  # what the deployment file says: nothing new until the chain is back
+    outcome = {}
+
+    def run():
+        own_store = Store(store.path)
+        try:
+            service = chain.service(own_store, reconnect=lambda: where.get("client"))
+            outcome["events"] = service.run(until_anchored=True, timeout_s=60)
+        except BaseException as error:  # noqa: BLE001 - reported below
+            outcome["error"] = error
+        finally:
+            own_store.close()
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    time.sleep(1.0)
+    with Devnet(load_state=state) as back:
+        assert back.port != old_port
+        moved = Consortium(back, registry)
+        where["client"] = moved.registry.using(moved.operator)
+        runner.join(60)
+        assert not runner.is_alive() and "error" not in outcome, outcome
+        assert outcome["events"]["reconnected"] == 1
+        assert_anchored_once(moved, store, [first, *later])
+
+
+def test_a_deployment_naming_another_registry_is_not_followed(store):
+    with Devnet() as net:
+        chain = Consortium(net)
+        elsewhere = RegistryClient(Web3(Web3.HTTPProvider("http://127.0.0.1:9")), "0x" + "11" * 20,
+                                   chain.operator)
+        service = chain.service(store, reconnect=lambda: elsewhere)
+        add_closed_epochs(store, chain.device.address, [1])
+        service.w3 = Web3(Web3.HTTPProvider("http://127.0.0.1:8"))  # the node it knew is gone
+        with pytest.raises(AnchorConfigError, match="a new chain, not this one moved"):
+            service.run(until_anchored=True, timeout_s=10)
 
 
 def test_pending_transaction_lost_with_the_node_is_sent_again(store, tmp_path):

@@ -117,3 +117,30 @@ def test_certifying_a_file_again_says_so_and_returns_its_certificate(tmp_path, c
     (fresh,) = json.loads(out)["certificates"]
     assert fresh["existing"] is False and fresh["id"] != first["id"]
     assert json.loads(run(capsys, "status", "--home", home)[1])["certificates"] == 2
+
+
+def test_certify_folders_stdin_lists_and_json_lines(tmp_path, capsys, monkeypatch):
+    import io
+    home = str(tmp_path / "home")
+    assert run(capsys, "enroll", "--home", home, "--dev")[0] == 0
+    folder = tmp_path / "out"
+    (folder / "b").mkdir(parents=True)
+    write_png(folder / "a.png", 1)
+    write_png(folder / "b" / "c.png", 2)
+    (folder / "b" / "d.txt").write_text("text")
+    code, _, err = run(capsys, "certify", "--home", home, "--quiet", str(folder))
+    assert code == 1 and "is a directory (--recursive" in err
+    code, out, _ = run(capsys, "certify", "--home", home, "--quiet", "--jsonl", "-r", str(folder))
+    records = [json.loads(text) for text in out.splitlines()]
+    assert code == 0 and [r["certificate"]["name"] for r in records] == [
+        str(folder / "a.png"), str(folder / "b" / "c.png"), str(folder / "b" / "d.txt")]
+    listed = write_png(tmp_path / "e.png", 3)
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{listed}\n\n{tmp_path / 'missing.png'}\n"))
+    code, out, _ = run(capsys, "certify", "--home", home, "--quiet", "--jsonl", "-")
+    records = [json.loads(text) for text in out.splitlines()]
+    assert code == 1 and len(records) == 2
+    assert {r["refused"]["name"] for r in records if "refused" in r} == {str(tmp_path / "missing.png")}
+    assert {r["certificate"]["name"] for r in records if "certificate" in r} == {str(listed)}
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    code, out, err = run(capsys, "certify", "--home", home, "-")
+    assert code == 2 and out == "" and "no files to certify" in err
