@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["TARGETS", "Target", "target"]
+__all__ = ["TARGETS", "Target", "names", "target"]
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,11 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
 
 #: Board names accepted by :func:`target` as well as device names.
 _ALIASES = {"pynq-z2": "xc7z020", "kv260": "xck26", "k26": "xck26", "zcu104": "xczu7ev"}
+
+
+def names() -> list[str]:
+    """Every name :func:`target` accepts in lower case: devices, then board names."""
+    return [*TARGETS, *_ALIASES]
 
 
 def target(name: str) -> Target:

@@ -164,6 +164,14 @@ def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
         return "(no log)"
 
 
+def waves_path(simulator: str, run_dir: Path, toplevel: str) -> Path:
+    """Where a traced run in ``run_dir`` writes its waveform: Icarus always FST, Verilator
+    FST when it can build its FST writer (:func:`verilator_fst_available`), else VCD."""
+    if simulator == "icarus":
+        return Path(run_dir) / f"{toplevel}.fst"
+    return Path(run_dir) / ("dump.fst" if verilator_fst_available() else "dump.vcd")
+
+
 def run_cocotb(simulator: str, verilog: Path, toplevel: str, test_module: str, build_dir: Path,
                extra_env: Mapping[str, str] | None = None, waves: bool | None = None,
                testcase: str | None = None, seed: int | None = None, *,
@@ -203,14 +211,13 @@ def run_cocotb(simulator: str, verilog: Path, toplevel: str, test_module: str, b
             build_args += ["--trace-fst", "--trace-structs"]
         elif waves:
             say("lz4.h not found (Debian liblz4-dev): Verilator records VCD, not FST")
-        waves_file = run_dir / ("dump.fst" if fst else "dump.vcd")
     else:
         build_args += ["-g2005"]
-        waves_file = run_dir / f"{toplevel}.fst"
-        if waves:
-            sources.append(write_if_changed(sim_dir / f"{ICARUS_DUMP_TOP}.v", icarus_dump_module(toplevel)))
-            build_args += ["-s", ICARUS_DUMP_TOP]
-            plusargs.append(f"+dumpfile_path={waves_file}")
+    waves_file = waves_path(simulator, run_dir, toplevel)
+    if waves and simulator == "icarus":
+        sources.append(write_if_changed(sim_dir / f"{ICARUS_DUMP_TOP}.v", icarus_dump_module(toplevel)))
+        build_args += ["-s", ICARUS_DUMP_TOP]
+        plusargs.append(f"+dumpfile_path={waves_file}")
     # The Icarus runner's waves option only adds its SystemVerilog dump module; at run time
     # it selects FST (``-fst``) instead of no dumping (``-none``).
     build_waves = waves and simulator == "verilator"

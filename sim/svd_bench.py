@@ -37,13 +37,14 @@ def primitive_models(platform: ExportPlatform | None) -> str:
 
 
 def run_svd(simulator: str, params: SVDParams, test_module: str, testcase: str, *,
-            platform: ExportPlatform | None = None, **env) -> Path:
+            platform: ExportPlatform | None = None, waves: bool | None = None, **env) -> Path:
     """Export (cached), build (cached) and run one cocotb testcase on the engine, as
-    elaborated for ``platform`` (default: generic, multipliers inferred)."""
+    elaborated for ``platform`` (default: generic, multipliers inferred); returns the
+    results xml, in the run's own directory (where a traced run leaves its waveform)."""
     directory = build_dir(params, platform)
     verilog = export(lambda: SVDEngine(params), TOP, directory, platform=platform,
                      extra=primitive_models(platform))
-    return run_cocotb(simulator, verilog, TOP, test_module, directory, testcase=testcase,
+    return run_cocotb(simulator, verilog, TOP, test_module, directory, testcase=testcase, waves=waves,
                       params=dataclasses.asdict(params), extra_env={k: str(v) for k, v in env.items()})
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import sys
 
@@ -43,13 +42,9 @@ def _stdout_for_results():
 
 
 def _emit(compute, as_json: bool) -> None:
+    from rosvd.output import emit
     with _stdout_for_results() as out:
-        result = compute()
-        if as_json:
-            print(json.dumps(result, indent=2, sort_keys=True), file=out)
-        else:
-            for key, value in result.items():
-                print(f"{key}: {value}", file=out)
+        emit(compute(), as_json, out=out)
 
 
 def _bench_svd(args):
@@ -79,30 +74,53 @@ def _hw_verilog(args):
     print(path)
 
 
+def _sim_waves(args) -> int:
+    from rosvd.output import emit
+    from rosvd.sim.waves import record_waves
+    with _stdout_for_results() as out:
+        result = record_waves(svd_params(args), simulator=args.simulator, seed=args.seed, output=args.output)
+        # The path alone by default, so `gtkwave "$(rosvd sim waves --n 8)"` works.
+        emit(result, args.json, lambda r: r["waves"], out=out)
+    if not result["matches_model"]:
+        print(f"rosvd: the RTL's output differs from the model's from word {result['first_mismatched_word']}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
 def _demo(args):
     from rosvd.demo import run_demo
     return run_demo(simulator=args.simulator)
 
 
+def _target_names() -> list[str]:
+    from rosvd.boards.targets import names
+    return names()
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from rosvd.output import add_json_flag
     parser = argparse.ArgumentParser(prog="rosvd", description="RO-SVD traceability appliance")
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser("demo", help="decompose sample content through the RTL and the model")
-    demo.add_argument("--simulator", choices=["verilator", "icarus"], default="verilator")
+    demo.add_argument("--simulator", choices=["verilator", "icarus"], default="verilator",
+                      help="RTL simulator of the engine (default verilator)")
     demo.set_defaults(handler=_demo)
 
     bench = commands.add_parser("bench", help="benchmarks (JSON on stdout)").add_subparsers(
         dest="bench", required=True)
     svd = bench.add_parser("svd", help="cycles in RTL simulation, accuracy, model and numpy time")
     _add_svd_params(svd)
-    svd.add_argument("--matrices", type=int, default=32, help="seeded matrices for accuracy/timing")
-    svd.add_argument("--simulator", choices=["verilator", "icarus"], default="verilator")
-    svd.add_argument("--json", action="store_true")
+    svd.add_argument("--matrices", type=int, default=32,
+                     help="seeded matrices for accuracy and timing (default 32)")
+    svd.add_argument("--simulator", choices=["verilator", "icarus"], default="verilator",
+                     help="RTL simulator that counts the cycles (default verilator)")
+    add_json_flag(svd)
     svd.set_defaults(handler=_bench_svd)
     acc = bench.add_parser("accuracy", help="model accuracy against LAPACK per n and data width")
-    acc.add_argument("--matrices", type=int, default=20)
-    acc.add_argument("--json", action="store_true")
+    acc.add_argument("--matrices", type=int, default=20, help="seeded matrices per table cell (default 20)")
+    add_json_flag(acc)
     acc.set_defaults(handler=_bench_accuracy)
 
     from rosvd.chain.commands import add_commands as add_chain_commands
@@ -116,17 +134,31 @@ def build_parser() -> argparse.ArgumentParser:
     hw = commands.add_parser("hw", help="gateware").add_subparsers(dest="hw", required=True)
     report = hw.add_parser("report", help="resources (yosys synth_xilinx) and Fmax estimate")
     _add_svd_params(report)
-    report.add_argument("--target", default="xc7z020")
+    report.add_argument("--target", default="xc7z020", type=str.lower, choices=_target_names(),
+                        help="Xilinx device or board (default xc7z020, the PYNQ-Z2's)")
     report.add_argument("--fmax-io", choices=("scan", "pins", "ooc", "auto"), default="scan",
                         help="how the timed core's ports meet the ECP5 (default: scan, registered ports)")
     report.add_argument("--fmax-seed", type=int,
                         help="nextpnr placement seed of the Fmax run (default: 1); placements of the "
                              "same netlist differ by over 10%%, so compare figures at equal seeds")
-    report.add_argument("--json", action="store_true")
+    add_json_flag(report)
     report.set_defaults(handler=_hw_report)
+    sim = commands.add_parser("sim", help="RTL simulation").add_subparsers(dest="sim", required=True)
+    waves = sim.add_parser("waves", help="trace one decomposition to one waveform file; prints its path")
+    _add_svd_params(waves)
+    waves.add_argument("--simulator", choices=["icarus", "verilator"], default="icarus",
+                       help="icarus (default) always writes FST; verilator writes FST if liblz4-dev is"
+                       " installed, else VCD")
+    waves.add_argument("--seed", type=int, default=0, help="which seeded random matrix (default 0)")
+    waves.add_argument("-o", "--output", default=None,
+                       help="waveform file to write (default rosvd_svd-n<N>-u<U>-<simulator>.fst here)")
+    add_json_flag(waves)
+    waves.set_defaults(handler=_sim_waves)
+
     verilog = hw.add_parser("verilog", help="write the engine's Verilog")
     _add_svd_params(verilog)
-    verilog.add_argument("-o", "--output", default="build/rosvd_svd.v")
+    verilog.add_argument("-o", "--output", default="build/rosvd_svd.v",
+                         help="where to write it (default build/rosvd_svd.v); the path is printed")
     verilog.set_defaults(handler=_hw_verilog)
     return parser
 

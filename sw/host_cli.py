@@ -15,8 +15,9 @@ def _home(args) -> Path:
     return Path(args.home) if args.home else default_home()
 
 
-def _print_json(record) -> None:
-    print(json.dumps(record, indent=2, sort_keys=True))
+def _report(record, args, summary=None) -> None:
+    from .output import emit
+    emit(record, args.json, summary)
 
 
 def _enroll(args) -> int:
@@ -26,8 +27,8 @@ def _enroll(args) -> int:
     policy = EpochPolicy(max_certificates=args.epoch_size, max_age_s=args.epoch_age,
                          vdf_iterations=args.vdf_iterations)
     address = initialise(_home(args), ApplianceConfig(args.device, args.dev, policy), scrypt_n=args.scrypt_n)
-    _print_json({"address": address, "home": str(_home(args)), "dev_mode": args.dev,
-                 "device_key": describe(_home(args) / KEY_FILE)})
+    _report({"address": address, "home": str(_home(args)), "dev_mode": args.dev,
+             "device_key": describe(_home(args) / KEY_FILE)}, args)
     return 0
 
 
@@ -36,14 +37,13 @@ def _store_check(args) -> int:
     from .store_maintenance import check
     load_config(_home(args))
     report = check(_home(args) / STORE_FILE)
-    if args.json:
-        _print_json(report)
-    else:
+
+    def summary(report) -> str:
         counted = ("contents unreadable" if report["certificates"] is None else
                    f"{report['certificates']} certificates in {report['epochs']} epochs")
-        print(f"{'OK' if report['ok'] else 'DAMAGED'}: {report['store']}, {counted}")
-        for problem in report["problems"]:
-            print(f"  {problem}")
+        return "\n".join([f"{'OK' if report['ok'] else 'DAMAGED'}: {report['store']}, {counted}",
+                          *(f"  {problem}" for problem in report["problems"])])
+    _report(report, args, summary)
     return 0 if report["ok"] else 1
 
 
@@ -52,11 +52,8 @@ def _store_backup(args) -> int:
     from .store_maintenance import backup
     load_config(_home(args))
     report = backup(_home(args) / STORE_FILE, Path(args.destination))
-    if args.json:
-        _print_json(report)
-    else:
-        print(f"backed up {report['certificates']} certificates in {report['epochs']} epochs to"
-              f" {report['backup']} ({report['bytes']} bytes)")
+    _report(report, args, lambda r: f"backed up {r['certificates']} certificates in {r['epochs']} epochs"
+            f" to {r['backup']} ({r['bytes']} bytes)")
     return 0
 
 
@@ -80,7 +77,7 @@ def _key_encrypt(args) -> int:
         raise IdentityError(f"give the new passphrase in {DEVICE_PASSPHRASE_ENV}{FILE_SUFFIX} (a file)"
                             f" or {DEVICE_PASSPHRASE_ENV}")
     identity = encrypt_key_file(_home(args) / KEY_FILE, passphrase, args.scrypt_n)
-    _print_json({"address": identity.address, "device_key": describe(_home(args) / KEY_FILE)})
+    _report({"address": identity.address, "device_key": describe(_home(args) / KEY_FILE)}, args)
     return 0
 
 
@@ -131,8 +128,8 @@ def _certify(args) -> int:
             if args.jsonl:
                 line({"sealed_epoch": sealed[-1]})
     if args.json:
-        _print_json({"certificates": [item.to_json() for item in issued], "refused": refused,
-                     "sealed_epochs": sealed})
+        _report({"certificates": [item.to_json() for item in issued], "refused": refused,
+                 "sealed_epochs": sealed}, args)
     return 1 if refused else 0
 
 
@@ -155,11 +152,8 @@ def _fingerprint(args) -> int:
         if content.pixels is not None:
             record["fingerprint"] = fingerprint_images(params, [content.pixels])[0].hex()
         results.append(record)
-    if args.json:
-        _print_json(results)
-    else:
-        for record in results:
-            print(f"{record.get('blake3', '-')}  {record.get('fingerprint') or '-'}  {record['file']}")
+    _report(results, args, lambda records: "\n".join(
+        f"{r.get('blake3', '-')}  {r.get('fingerprint') or '-'}  {r['file']}" for r in records))
     return status
 
 
@@ -168,8 +162,8 @@ def _seal(args) -> int:
     with Appliance(_home(args)) as appliance:
         number = appliance.seal()
         epoch = appliance.store.epoch(number)
-        _print_json({"epoch": number, "certificates": epoch.count, "merkle_root": epoch.merkle_root.hex(),
-                     "vdf_output": epoch.vdf_output.hex(), "iterations": epoch.iterations})
+        _report({"epoch": number, "certificates": epoch.count, "merkle_root": epoch.merkle_root.hex(),
+                 "vdf_output": epoch.vdf_output.hex(), "iterations": epoch.iterations}, args)
     return 0
 
 
@@ -177,13 +171,12 @@ def _verify_chain(args) -> int:
     from .certify import Appliance
     with Appliance(_home(args)) as appliance:
         report = appliance.verify_chain()
-    if args.json:
-        _print_json(report.to_json())
-    else:
-        print(f"{'OK' if report.ok else 'FAILED'}: {report.epochs_checked} epochs,"
-              f" {report.certificates_checked} certificates checked")
-        for problem in report.problems:
-            print(f"  {problem}")
+
+    def summary(record) -> str:
+        return "\n".join([f"{'OK' if record['ok'] else 'FAILED'}: {record['epochs_checked']} epochs,"
+                          f" {record['certificates_checked']} certificates checked",
+                          *(f"  {problem}" for problem in record["problems"])])
+    _report(report.to_json(), args, summary)
     return 0 if report.ok else 1
 
 
@@ -193,17 +186,19 @@ def _status(args) -> int:
     with Appliance(_home(args)) as appliance:
         store = appliance.store
         epochs = store.epochs()
-        _print_json({"address": appliance.address, "device": appliance.config.device,
-                     "device_key": describe(appliance.home / KEY_FILE),
-                     "dev_mode": appliance.config.dev_mode, "certificates": store.certificate_count(),
-                     "epochs": {state: sum(e.state == state for e in epochs)
-                                for state in ("open", "sealed", "closed")},
-                     "open_epoch": store.open_epoch().number,
-                     "recovered_epochs": appliance.recovered_epochs})
+        _report({"address": appliance.address, "device": appliance.config.device,
+                 "device_key": describe(appliance.home / KEY_FILE),
+                 "dev_mode": appliance.config.dev_mode, "certificates": store.certificate_count(),
+                 "epochs": {state: sum(e.state == state for e in epochs)
+                            for state in ("open", "sealed", "closed")},
+                 "open_epoch": store.open_epoch().number,
+                 "recovered_epochs": appliance.recovered_epochs}, args)
     return 0
 
 
 def add_commands(commands) -> None:
+    from .output import add_json_flag
+
     def with_home(parser):
         parser.add_argument("--home", help="appliance directory (default $ROSVD_HOME or ~/.rosvd)")
         return parser
@@ -228,23 +223,25 @@ def add_commands(commands) -> None:
     enroll.add_argument("--epoch-age", type=float, default=60.0, help="... or when it is this old (s)")
     enroll.add_argument("--vdf-iterations", type=int, default=20_000, help="VDF squarings per epoch")
     with_scrypt_n(enroll)
+    add_json_flag(enroll)
     enroll.set_defaults(handler=_enroll)
 
     store = commands.add_parser("store", help="the certificate store").add_subparsers(
         dest="store", required=True)
     store_check = with_home(store.add_parser(
         "check", help="integrity and consistency check, read-only (exit 1 if damaged)"))
-    store_check.add_argument("--json", action="store_true", help="the report as JSON")
+    add_json_flag(store_check)
     store_check.set_defaults(handler=_store_check)
     store_backup = with_home(store.add_parser(
         "backup", help="consistent copy of the live store to a new file (SQLite online backup)"))
     store_backup.add_argument("destination", metavar="DEST", help="file to create (never overwritten)")
-    store_backup.add_argument("--json", action="store_true", help="the result as JSON")
+    add_json_flag(store_backup)
     store_backup.set_defaults(handler=_store_backup)
 
     key = commands.add_parser("key", help="the device key at rest").add_subparsers(dest="key", required=True)
     encrypt = with_scrypt_n(with_home(key.add_parser(
         "encrypt", help="encrypt a plain (dev-mode) device key into a keystore, in place")))
+    add_json_flag(encrypt)
     encrypt.set_defaults(handler=_key_encrypt)
 
     certify = with_home(commands.add_parser("certify", help="certify files (images are fingerprinted)"))
@@ -256,37 +253,38 @@ def add_commands(commands) -> None:
                          help="issue a new certificate for content this device certified before"
                          " (default: return the existing one)")
     output = certify.add_mutually_exclusive_group()
-    output.add_argument("--json", action="store_true", help="one JSON document at the end")
+    add_json_flag(certify, output)
     output.add_argument("--jsonl", action="store_true",
                         help="one JSON line per certificate as soon as it is durable (and per refusal)")
     certify.add_argument("--quiet", action="store_true", help="no progress bar")
     certify.set_defaults(handler=_certify)
 
     fingerprint = commands.add_parser("fingerprint", help="BLAKE3 and robust fingerprint of files (model)")
-    fingerprint.add_argument("paths", nargs="+", metavar="FILE")
-    fingerprint.add_argument("--json", action="store_true")
+    fingerprint.add_argument("paths", nargs="+", metavar="FILE",
+                             help="files (images also get a robust fingerprint)")
+    add_json_flag(fingerprint)
     fingerprint.set_defaults(handler=_fingerprint)
 
     epoch = commands.add_parser("epoch", help="epochs").add_subparsers(dest="epoch", required=True)
-    with_home(epoch.add_parser("seal", help="seal the open epoch and prove its VDF")).set_defaults(
-        handler=_seal)
+    seal = with_home(epoch.add_parser("seal", help="seal the open epoch and prove its VDF"))
+    add_json_flag(seal).set_defaults(handler=_seal)
 
     verify = with_home(commands.add_parser("verify-chain", help="re-verify every epoch from genesis"))
-    verify.add_argument("--json", action="store_true")
+    add_json_flag(verify)
     verify.set_defaults(handler=_verify_chain)
 
-    with_home(commands.add_parser("status", help="device, store and epoch summary")).set_defaults(
-        handler=_status)
+    status = with_home(commands.add_parser("status", help="device, store and epoch summary"))
+    add_json_flag(status).set_defaults(handler=_status)
 
     entropy = commands.add_parser("entropy", help="entropy source").add_subparsers(
         dest="entropy", required=True)
     assess = entropy.add_parser("assess", help="SP 800-90B min-entropy and SP 800-22 tests of a raw capture")
     assess.add_argument("file", metavar="FILE", help="one sample per byte (NIST tool convention)")
     assess.add_argument("--packed", action="store_true", help="packed bits, MSB first")
-    assess.add_argument("--json", action="store_true")
+    add_json_flag(assess)
     assess.set_defaults(handler=_entropy_assess)
     health = entropy.add_parser("health", help="health-test parameters and fault detection latency")
-    health.add_argument("--json", action="store_true")
+    add_json_flag(health)
     health.set_defaults(handler=_entropy_health)
 
 
@@ -305,24 +303,28 @@ def _entropy_health(args) -> int:
 
 
 def add_benches(bench) -> None:
+    from .output import add_json_flag
     certify = bench.add_parser("certify", help="certificates/s end to end, VDF share, C2PA baseline")
     certify.add_argument("--count", type=int, default=8192, help="arrays certified (two 4096 epochs)")
-    certify.add_argument("--json", action="store_true")
+    certify.add_argument("--files", type=int, default=512,
+                         help="PNG files certified, and signed by the c2pa baseline (default 512)")
+    add_json_flag(certify)
     certify.set_defaults(handler=_bench_certify)
     fingerprint = bench.add_parser("fingerprint", help="robustness against PDQ and pHash")
-    fingerprint.add_argument("--quick", action="store_true")
-    fingerprint.add_argument("--json", action="store_true")
+    fingerprint.add_argument("--quick", action="store_true",
+                             help="a few images per family, for a smoke run (figures not comparable)")
+    add_json_flag(fingerprint)
     fingerprint.set_defaults(handler=_bench_fingerprint)
     model = bench.add_parser("model", help="spec model against the fast bit-exact model")
-    model.add_argument("--json", action="store_true")
+    add_json_flag(model)
     model.set_defaults(handler=_bench_model)
     anchor = bench.add_parser("anchor", help="gas per certificate by epoch size, against one tx each")
     anchor.add_argument("--sizes", default="1,16,256,4096", help="epoch sizes, comma-separated")
     anchor.add_argument("--naive-count", type=int, default=16, help="one-tx-per-certificate anchors measured")
-    anchor.add_argument("--seed", type=int, default=0)
+    anchor.add_argument("--seed", type=int, default=0, help="seed of the sample epochs (default 0)")
     anchor.add_argument("--no-service", action="store_true",
                         help="skip the anchoring-service run (closed epochs on an interval-mining chain)")
-    anchor.add_argument("--json", action="store_true")
+    add_json_flag(anchor)
     anchor.set_defaults(handler=_bench_anchor)
 
 
@@ -337,7 +339,7 @@ def _bench_anchor(args):
 def _bench_certify(args):
     from .bench.certify import run
     from .cli import _emit
-    _emit(lambda: run(count=args.count), args.json)
+    _emit(lambda: run(count=args.count, files=args.files), args.json)
 
 
 def _bench_fingerprint(args):

@@ -183,6 +183,7 @@ def _verify_content(args):
 
 
 def add_commands(commands) -> None:
+    from .output import add_json_flag
     bundle = commands.add_parser("bundle", help="print the proof bundle of one certificate (JSON)")
     bundle.add_argument("certificate_id", metavar="CERT_ID", help="certificate id (64 hex digits)")
     bundle.add_argument("--home", help="appliance directory (default $ROSVD_HOME or ~/.rosvd)")
@@ -197,5 +198,5 @@ def add_commands(commands) -> None:
     verify.add_argument("--registry", metavar="ADDR", help="the consortium registry address you trust")
     verify.add_argument("--home", help="appliance directory, for CONTENT_FILE (its joined registry is the"
                         " default --rpc and --registry)")
-    verify.add_argument("--json", action="store_true")
+    add_json_flag(verify)
     verify.set_defaults(handler=_verify)

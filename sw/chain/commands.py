@@ -10,7 +10,6 @@
 """
 from __future__ import annotations
 
-import json
 import signal
 import sys
 import threading
@@ -23,8 +22,9 @@ STATE_FILE = "anvil-state.json"
 OPERATOR_KEY_FILE = "operator-key.json"
 
 
-def _print_json(record) -> None:
-    print(json.dumps(record, indent=2, sort_keys=True), flush=True)
+def _report(record, args) -> None:
+    from ..output import emit
+    emit(record, args.json)
 
 
 def _home(args) -> Path:
@@ -100,11 +100,11 @@ def _up(args) -> int:
         if args.join:
             member = Account.from_key(net.private_keys[DEVNET_MEMBER])
             joined = join(_home(args), deployment_path, registry.using(member))
-        _print_json({"rpc_url": net.url, "chain_id": net.chain_id, "registry": registry.address,
+        _report({"rpc_url": net.url, "chain_id": net.chain_id, "registry": registry.address,
                      "deployment": str(deployment_path), "operator_key": str(directory / OPERATOR_KEY_FILE),
                      "state": str(state), "resumed": resume, "joined": joined,
                      "roles": {"admin": net.addresses[DEVNET_ADMIN], "member": net.addresses[DEVNET_MEMBER],
-                               "operator": net.addresses[DEVNET_OPERATOR]}})
+                               "operator": net.addresses[DEVNET_OPERATOR]}}, args)
         print("rosvd: devnet running; Ctrl-C stops it (its state is kept)", file=sys.stderr, flush=True)
         try:
             threading.Event().wait()
@@ -146,8 +146,8 @@ def _deploy(args) -> int:
     deployment = Deployment(w3.eth.chain_id, args.rpc, registry.address, tx.block_number, deployer.address,
                             registry.artifact.source_hash)
     deployment.save(Path(args.out))
-    _print_json({"deployment": args.out, "registry": registry.address, "block_number": tx.block_number,
-                 "gas_used": tx.gas_used, "admin": args.admin or deployer.address})
+    _report({"deployment": args.out, "registry": registry.address, "block_number": tx.block_number,
+                 "gas_used": tx.gas_used, "admin": args.admin or deployer.address}, args)
     return 0
 
 
@@ -156,7 +156,7 @@ def _join(args) -> int:
     deployment_path = Path(args.deployment)
     registry = Deployment.load(deployment_path).connect(load_account(Path(args.member_key_file)),
                                                         tx_params=_tx_params(args))
-    _print_json(join(_home(args), deployment_path, registry))
+    _report(join(_home(args), deployment_path, registry), args)
     return 0
 
 
@@ -200,7 +200,7 @@ def _anchor(args) -> int:
             except TimeoutError as error:
                 print(f"rosvd: {error}", file=sys.stderr)
                 events, timed_out = service.events, True
-        _print_json({"events": dict(events), "retried": retried, "timed_out": timed_out, **status(store)})
+        _report({"events": dict(events), "retried": retried, "timed_out": timed_out, **status(store)}, args)
     finally:
         store.close()
     return 1 if timed_out else 0
@@ -213,13 +213,14 @@ def _status(args) -> int:
     load_config(_home(args))  # refuses a home with no enrolled device
     store = Store(_home(args) / STORE_FILE)
     try:
-        _print_json(status(store))
+        _report(status(store), args)
     finally:
         store.close()
     return 0
 
 
 def add_commands(commands) -> None:
+    from ..output import add_json_flag
     chain = commands.add_parser("chain", help="consortium registry: devnet, deploy, join, anchor")
     chain = chain.add_subparsers(dest="chain", required=True)
 
@@ -238,7 +239,7 @@ def add_commands(commands) -> None:
     up.add_argument("--block-time", type=float, default=1.0, help="seconds per block (default 1)")
     up.add_argument("--join", action="store_true",
                     help="register HOME's device, owned by the dev member")
-    up.set_defaults(handler=_up)
+    add_json_flag(up).set_defaults(handler=_up)
 
     deploy = with_gas_price(chain.add_parser("deploy", help="deploy the registry on a JSON-RPC endpoint"))
     deploy.add_argument("--rpc", required=True, help="JSON-RPC URL of a node of the consortium chain")
@@ -249,13 +250,14 @@ def add_commands(commands) -> None:
     deploy.add_argument("--min-vdf-iterations", type=int, default=None,
                         help="consortium policy: fewest VDF squarings an anchored epoch may claim"
                              " (default: the devnet's, rosvd.chain.contracts.DEFAULT_MIN_VDF_ITERATIONS)")
-    deploy.set_defaults(handler=_deploy)
+    add_json_flag(deploy).set_defaults(handler=_deploy)
 
     joining = with_gas_price(with_home(chain.add_parser("join", help="register this device on the registry")))
-    joining.add_argument("--deployment", required=True)
+    joining.add_argument("--deployment", required=True,
+                         help="deployment file of the registry (from `rosvd chain deploy` or `chain up`)")
     joining.add_argument("--member-key-file", required=True, help="key file of a consortium member (plain or"
                          " keystore, as --key-file of deploy)")
-    joining.set_defaults(handler=_join)
+    add_json_flag(joining).set_defaults(handler=_join)
 
     anchor = chain.add_parser("anchor", help="anchor closed epochs on the registry")
     anchor = with_gas_price(with_home(anchor))
@@ -270,7 +272,7 @@ def add_commands(commands) -> None:
     anchor.add_argument("--timeout", type=float, default=None, help="give up after this many seconds")
     anchor.add_argument("--retry-refused", action="store_true",
                         help="send epochs the registry refused again (after a member fixed the cause)")
-    anchor.set_defaults(handler=_anchor)
+    add_json_flag(anchor).set_defaults(handler=_anchor)
 
-    with_home(chain.add_parser("status", help="anchor states of this appliance's epochs")).set_defaults(
-        handler=_status)
+    add_json_flag(with_home(chain.add_parser("status", help="anchor states of this appliance's epochs"))
+                  ).set_defaults(handler=_status)

@@ -36,7 +36,7 @@ class ChainUp:
     """``rosvd chain up`` in the background; its first JSON document once it is ready."""
 
     def __init__(self, *args: str):
-        self.process = subprocess.Popen([*ROSVD, "chain", "up", *args], stdout=subprocess.PIPE,
+        self.process = subprocess.Popen([*ROSVD, "chain", "up", "--json", *args], stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE, text=True)
         lines = []
         for line in self.process.stdout:
@@ -76,9 +76,9 @@ def test_devnet_join_certify_anchor_status_restart(tmp_path):
                                      *map(str, pictures)).stdout)
         assert len(certified["certificates"]) == 3 and certified["sealed_epochs"] == [1]
         result = json.loads(rosvd("chain", "anchor", *env_home, "--confirmations", "2",
-                                  "--timeout", "60").stdout)
+                                  "--timeout", "60", "--json").stdout)
         assert result["anchors"] == {"anchored": 1} and result["last_anchored"] == 1
-        assert json.loads(rosvd("chain", "status", *env_home).stdout)["anchors"] == {"anchored": 1}
+        assert json.loads(rosvd("chain", "status", *env_home, "--json").stdout)["anchors"] == {"anchored": 1}
 
         store = Store(home / "rosvd.sqlite")
         epoch = store.epoch(1)

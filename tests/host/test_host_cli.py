@@ -22,7 +22,7 @@ def run(capsys, *argv):
 def test_certify_flow(tmp_path, capsys):
     home = str(tmp_path / "home")
     code, out, _ = run(capsys, "enroll", "--home", home, "--dev", "--epoch-size", "2",
-                       "--vdf-iterations", "300")
+                       "--vdf-iterations", "300", "--json")
     assert code == 0 and json.loads(out)["address"].startswith("0x")
     good = [str(write_png(tmp_path / f"g{i}.png", i)) for i in range(3)]
     text = tmp_path / "notes.txt"
@@ -39,7 +39,7 @@ def test_certify_flow(tmp_path, capsys):
     assert result["certificates"][-1]["fingerprint"] == "00" * 32
     assert result["certificates"][-1]["content_hash"] == blake3.blake3(b"exact bytes only").hexdigest()
 
-    code, out, _ = run(capsys, "status", "--home", home)
+    code, out, _ = run(capsys, "status", "--home", home, "--json")
     status = json.loads(out)
     assert code == 0 and status["certificates"] == 4 and status["epochs"]["closed"] == 2
 
@@ -116,7 +116,7 @@ def test_certifying_a_file_again_says_so_and_returns_its_certificate(tmp_path, c
     code, out, _ = run(capsys, "certify", "--home", home, "--json", "--quiet", "--again", image)
     (fresh,) = json.loads(out)["certificates"]
     assert fresh["existing"] is False and fresh["id"] != first["id"]
-    assert json.loads(run(capsys, "status", "--home", home)[1])["certificates"] == 2
+    assert json.loads(run(capsys, "status", "--home", home, "--json")[1])["certificates"] == 2
 
 
 def test_certify_folders_stdin_lists_and_json_lines(tmp_path, capsys, monkeypatch):

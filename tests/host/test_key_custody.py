@@ -180,7 +180,7 @@ def test_key_commands(tmp_path, capsys, monkeypatch):
         return code, captured.out, captured.err
 
     home = str(tmp_path / "home")
-    code, out, _ = run("enroll", "--home", home, "--dev")
+    code, out, _ = run("enroll", "--home", home, "--dev", "--json")
     assert code == 0 and json.loads(out)["device_key"] == {"format": "plain"}
     code, out, err = run("key", "encrypt", "--home", home)
     assert code == 2 and out == "" and "give the new passphrase in ROSVD_KEY_PASSPHRASE_FILE" in err
@@ -190,9 +190,9 @@ def test_key_commands(tmp_path, capsys, monkeypatch):
     secret = tmp_path / "passphrase"
     secret.write_text(PASSPHRASE + "\n")
     monkeypatch.setenv("ROSVD_KEY_PASSPHRASE_FILE", str(secret))
-    code, out, _ = run("key", "encrypt", "--home", home, "--scrypt-n", str(CHEAP))
+    code, out, _ = run("key", "encrypt", "--home", home, "--scrypt-n", str(CHEAP), "--json")
     assert code == 0 and json.loads(out)["device_key"]["kdf_cost"] == CHEAP
-    code, out, _ = run("status", "--home", home)
+    code, out, _ = run("status", "--home", home, "--json")
     assert code == 0 and json.loads(out)["device_key"]["format"] == "keystore-v3"
     monkeypatch.delenv("ROSVD_KEY_PASSPHRASE_FILE")
     code, out, err = run("status", "--home", home)
@@ -202,7 +202,7 @@ def test_key_commands(tmp_path, capsys, monkeypatch):
     assert code == 2 and "wrong passphrase" in err
     # Enrolling with a passphrase in the environment encrypts, in dev mode too.
     monkeypatch.setenv("ROSVD_KEY_PASSPHRASE", PASSPHRASE)
-    code, out, _ = run("enroll", "--home", str(tmp_path / "other"), "--dev", "--scrypt-n", str(CHEAP))
+    code, out, _ = run("enroll", "--home", str(tmp_path / "other"), "--dev", "--scrypt-n", str(CHEAP), "--json")
     assert code == 0 and json.loads(out)["device_key"]["format"] == "keystore-v3"
 
 

@@ -112,7 +112,7 @@ def test_a_backup_restores_the_store(home, capsys, tmp_path):
     shutil.copy(backup, home / "rosvd.sqlite")
     code, out, _ = run(capsys, "verify-chain", "--home", home, "--json")
     assert code == 0 and json.loads(out)["certificates_checked"] == 4  # the open epoch's one is not sealed
-    code, out, _ = run(capsys, "status", "--home", home)
+    code, out, _ = run(capsys, "status", "--home", home, "--json")
     assert code == 0 and json.loads(out)["certificates"] == 5
 
 
