@@ -530,7 +530,8 @@ def report(verilog_path: str | Path, top: str, target_name: str, *, clock_port: 
 
     Top-level keys: ``target``, ``board``, ``part``, ``family``, ``top``, ``LUT``, ``FF``,
     ``DSP``, ``BRAM`` (36 Kb equivalents), ``URAM``, ``LUTRAM`` (LUTs as memory or SRL),
-    ``utilisation_pct``, ``fits``, ``fmax_mhz_estimate``, ``fmax_source``
+    ``utilisation_pct``, ``fits``, ``fmax_mhz_ecp5_standin``, ``fmax_mhz_xilinx`` (``None``: Xilinx
+    timing needs Vivado), ``fmax_source``
     (``"nextpnr-ecp5 stand-in"``), ``fmax_device``, ``note`` (what Vivado would change),
     plus the full ``resources`` and ``timing`` results. An unknown target raises
     :class:`ValueError` before any tool runs.
@@ -545,7 +546,8 @@ def report(verilog_path: str | Path, top: str, target_name: str, *, clock_port: 
         "BRAM": resources["BRAM"], "URAM": resources["URAM"],
         "LUTRAM": resources["LUTRAM"]["lut"] + resources["SRL"]["lut"],
         "utilisation_pct": resources["utilisation_pct"], "fits": resources["fits"],
-        "fmax_mhz_estimate": timing["fmax_mhz"],
+        "fmax_mhz_ecp5_standin": timing["fmax_mhz"],
+        "fmax_mhz_xilinx": None,
         "fmax_source": "nextpnr-ecp5 stand-in",
         "fmax_device": f"{ECP5_DEVICE['device']}-{ECP5_DEVICE['speed_grade']} {ECP5_DEVICE['package']}",
         "note": VIVADO_NOTE,

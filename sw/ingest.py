@@ -123,6 +123,11 @@ def from_array(array, name: str = "array") -> Content:
     return Content("array", array_parts(pixels), pixels, name)
 
 
+def grey_alpha_as_rgba(pixels: np.ndarray) -> np.ndarray:
+    """(H, W, 2) grey and alpha as (H, W, 4) RGBA: the fingerprint reads RGB(A)."""
+    return np.stack([pixels[..., 0]] * 3 + [pixels[..., 1]], axis=-1)
+
+
 def _image_pixels(image: Image.Image, name: str) -> np.ndarray:
     """Pixels of a decoded image as uint8/uint16, grey or RGB(A)."""
     mode = image.mode
@@ -132,8 +137,7 @@ def _image_pixels(image: Image.Image, name: str) -> np.ndarray:
         has_alpha = mode == "PA" or "transparency" in image.info
         out = np.asarray(image.convert("RGBA" if has_alpha else "RGB"))
     elif mode == "LA":
-        out = np.asarray(image)
-        out = np.stack([out[..., 0]] * 3 + [out[..., 1]], axis=-1)
+        out = grey_alpha_as_rgba(np.asarray(image))
     elif mode in ("I;16", "I;16B", "I;16L", "I"):
         out = np.asarray(image)
         if mode == "I" and (out.min() < 0 or out.max() > 0xFFFF):
@@ -148,6 +152,11 @@ def _image_pixels(image: Image.Image, name: str) -> np.ndarray:
 
 def decode_image(data: bytes, name: str) -> tuple[np.ndarray, str] | None:
     """Decode an image we fingerprint; ``None`` if the bytes are not such an image."""
+    from . import png_fast
+    fast = png_fast.decode(data, MAX_PIXELS)   # the common PNGs; None leaves the file to Pillow
+    if fast is not None:
+        return check_pixels(grey_alpha_as_rgba(fast) if fast.ndim == 3 and fast.shape[2] == 2 else fast,
+                            name), "PNG"
     looks_like_image = data.startswith(IMAGE_MAGIC) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
     try:
         with warnings.catch_warnings():

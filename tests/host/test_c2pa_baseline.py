@@ -79,3 +79,20 @@ def test_bad_inputs_are_refused(source_pngs, tmp_path):
 
 def test_files_per_s_is_a_rate(source_pngs):
     assert c2pa_baseline.files_per_s(source_pngs, thumbnails=False) > 0
+
+
+def test_threads_share_the_files_and_sign_every_one(source_pngs, monkeypatch):
+    signed = []
+    real = c2pa_baseline._sign_each
+
+    def recording(pairs, definition, context, signer):
+        pairs = list(pairs)
+        signed.append([source.name for source, _ in pairs])
+        real(pairs, definition, context, signer)
+
+    monkeypatch.setattr(c2pa_baseline, "_sign_each", recording)
+    assert c2pa_baseline.files_per_s(source_pngs, thumbnails=False, threads=2) > 0
+    # Each thread signs its own share; together they sign every file once.
+    assert sorted(signed) == [[source_pngs[0].name], [source_pngs[1].name]]
+    with pytest.raises(ValueError, match="threads"):
+        c2pa_baseline.files_per_s(source_pngs, threads=0)
