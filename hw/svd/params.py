@@ -78,9 +78,9 @@ class SVDParams:
     cordic_width: int = 24
     cordic_iters: int = 16
     #: 8 by default: at n=32 with 16 units, two pipelines cost 7 cycles per round
-    #: (248 rounds: 1,736 cycles, 24,734 in all with the current pipeline depths) and
+    #: (248 rounds: 1,736 cycles, 24,733 in all with the current pipeline depths) and
     #: leave room under the 25,000-cycle target for deeper pipelining; one pipeline (15
-    #: cycles per round, 26,718 in all) would miss it.
+    #: cycles per round, 26,717 in all) would miss it. (tests/hw/test_cycle_figures.py)
     angle_share: int = 8
 
     def __post_init__(self):
