@@ -8,8 +8,10 @@ For n = 8, 16, 32, 64, each with ``skip_shift=None`` and ``skip_shift=6`` (early
 matrices (one from :func:`rosvd.sim.svd_cases.random_matrices`, one from
 :func:`~rosvd.sim.svd_cases.low_rank_matrices`) go through :func:`rosvd.hw.svd.model.decompose`;
 the file keeps, per matrix, the singular values in clear, the top-k vectors as a sha256
-(with their first elements in clear, for a readable diff), the sweeps run and the robust
-fingerprint (:mod:`rosvd.fingerprint`). ``tests/hw/test_kats.py`` checks that the model and
+(with their first elements in clear, for a readable diff), the sweeps run, the robust
+fingerprint (:mod:`rosvd.fingerprint`) and a sha256 of its 64 integer DCT coefficients
+(the fingerprint's rank code is robust by design: a one-LSB change in its arithmetic
+may leave the bits as they are, never the coefficients). ``tests/hw/test_kats.py`` checks that the model and
 the fast model reproduce it. ``--check`` recomputes and compares instead of writing.
 """
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rosvd.fingerprint import robust_fingerprints
+from rosvd.fingerprint import dct_coefficients, robust_fingerprints
 from rosvd.hw.svd import model
 from rosvd.hw.svd.params import SVDParams
 from rosvd.sim import svd_cases
@@ -61,11 +63,13 @@ def inputs_of(params: SVDParams, spec: dict) -> np.ndarray:
 def results_of(params: SVDParams, matrices: np.ndarray, decompose=model.decompose) -> list[dict]:
     result = decompose(params, matrices)
     fingerprints = robust_fingerprints(params, matrices, result)
+    coefficients = dct_coefficients(params, matrices, result.sigma, result.vectors)
     return [{"sigma": result.sigma[i].tolist(),
              "vectors_sha256": array_sha256(result.vectors[i]),
              "vector1_head": result.vectors[i, 0, :VECTOR_HEAD].tolist(),
              "sweeps_run": int(result.sweeps_run[i]),
-             "fingerprint": fingerprints[i].hex()} for i in range(len(matrices))]
+             "fingerprint": fingerprints[i].hex(),
+             "dct_sha256": array_sha256(coefficients[i])} for i in range(len(matrices))]
 
 
 def build() -> dict:
@@ -76,7 +80,7 @@ def build() -> dict:
         cases.append({**spec, "inputs_sha256": array_sha256(matrices),
                       "results": results_of(params, matrices)})
     return {"generated_by": "scripts/make_svd_kats.py (from rosvd.hw.svd.model)",
-            "hashes": "sha256 of little-endian int64, row-major: inputs (B, n, n), vectors (k, n)",
+            "hashes": "sha256 of little-endian int64, row-major: inputs (B, n, n), vectors (k, n), dct (64,)",
             "cases": cases}
 
 

@@ -7,9 +7,11 @@ specification changes on purpose. Regenerate it (and review the diff) with
 
 It covers n = 8, 16, 32, 64, each with ``skip_shift=None`` and a threshold, on seeded
 inputs: per matrix the singular values (in clear), a sha256 of the top-k right singular
-vectors (their first elements in clear), the sweeps run, and the robust fingerprint of
-:mod:`rosvd.fingerprint`. A one-LSB change to a shared constant (the CORDIC arctangent
-table, its gain), to a rounding or to the skip rule changes them.
+vectors (their first elements in clear), the sweeps run, the robust fingerprint of
+:mod:`rosvd.fingerprint` and a sha256 of its integer DCT coefficients (the fingerprint's
+bits are robust by design, its coefficients are not). A one-LSB change to a shared
+constant (the CORDIC arctangent table, its gain), to a rounding or to the skip rule
+changes them.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ import numpy as np
 import pytest
 
 from rosvd import fast_model
-from rosvd.fingerprint import robust_fingerprints
+from rosvd.fingerprint import dct_coefficients, robust_fingerprints
 from rosvd.hw.svd import model
 from rosvd.hw.svd.params import SVDParams
 from rosvd.sim import svd_cases
@@ -59,6 +61,7 @@ def test_known_answers(case, implementation):
     params, matrices = inputs(case)
     result = DECOMPOSE[implementation](params, matrices)
     fingerprints = robust_fingerprints(params, matrices, result)
+    coefficients = dct_coefficients(params, matrices, result.sigma, result.vectors)
     for i, expected in enumerate(case["results"]):
         head = len(expected["vector1_head"])
         assert result.sigma[i].tolist() == expected["sigma"], f"matrix {i}: sigma"
@@ -66,3 +69,4 @@ def test_known_answers(case, implementation):
         assert sha256(result.vectors[i]) == expected["vectors_sha256"], f"matrix {i}: vectors"
         assert int(result.sweeps_run[i]) == expected["sweeps_run"], f"matrix {i}: sweeps"
         assert fingerprints[i].hex() == expected["fingerprint"], f"matrix {i}: fingerprint"
+        assert sha256(coefficients[i]) == expected["dct_sha256"], f"matrix {i}: fingerprint's DCT"
