@@ -61,3 +61,24 @@ def edge_cases(params: SVDParams) -> dict[str, np.ndarray]:
         assert matrix.shape == (n, n) and matrix.min() >= lo and matrix.max() <= hi, name
         cases[name] = matrix.astype(np.int64)
     return cases
+
+
+def low_rank_matrices(params: SVDParams, count: int, seed: int, rank: int = 3) -> np.ndarray:
+    """``count`` image-like matrices: a seeded rank-``rank`` sum of outer products of smooth
+    integer factors (random walks), weights halving per term, scaled to 7/8 of the input
+    range, plus noise of up to 2 LSB; (count, n, n) int64, integer arithmetic throughout.
+
+    Distinct, decaying singular values and a structured low-rank image, so the top-k
+    vectors and the fingerprint of :mod:`rosvd.fingerprint` depend on every stage."""
+    rng = np.random.default_rng(seed)
+    n, hi = params.n, params.input_max
+    out = np.empty((count, n, n), dtype=np.int64)
+    for index in range(count):
+        total = np.zeros((n, n), dtype=np.int64)
+        for term in range(rank):
+            left, right = (np.cumsum(rng.integers(-8, 9, size=n)) for _ in range(2))
+            total += np.outer(left - left.sum() // n, right - right.sum() // n) << (2 * (rank - term))
+        peak = max(int(np.abs(total).max()), 1)
+        noise = rng.integers(-2, 3, size=(n, n))
+        out[index] = np.clip(total * (7 * hi // 8) // peak + noise, params.input_min, hi)
+    return out

@@ -42,7 +42,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from rosvd.hw.svd.model import Decomposition, check_input, cordic_constants
+from rosvd.hw.svd.model import Decomposition, check_input, cordic_constants, skip_margin
 from rosvd.hw.svd.params import SVDParams
 from rosvd.hw.svd.schedule import source_slot
 
@@ -75,12 +75,13 @@ def _isqrt(value):
 
 
 @njit(cache=True)
-def _decompose_one(x, gather, atan_table, n, guard_bits, v_frac, sweeps, skip_shift,
+def _decompose_one(x, gather, atan_table, n, guard_bits, v_frac, sweeps, skip_bits,
                    col_width, v_width, cs_frac, input_bits, rotation_x0, drop, k,
                    sigma_out, vectors_out):
     """Decompose one (n, n) matrix into ``sigma_out`` (n,), ``vectors_out`` (k, n); return sweeps run.
 
-    ``skip_shift < 0`` means no threshold (the model's ``None``).
+    ``skip_bits`` is :func:`~rosvd.hw.svd.model.skip_margin` of the threshold; ``skip_bits < 0``
+    means no threshold (the model's ``skip_shift=None``).
     """
     half = n // 2
     a = np.empty((n, n), dtype=np.int64)        # storage column, rows
@@ -124,7 +125,7 @@ def _decompose_one(x, gather, atan_table, n, guard_bits, v_frac, sweeps, skip_sh
                     continue
                 alpha = norm[t]
                 beta = norm[b]
-                if skip_shift >= 0 and 2 * _bit_length(abs(g)) + 2 * skip_shift + 2 \
+                if skip_bits >= 0 and 2 * _bit_length(abs(g)) + skip_bits \
                         <= _bit_length(alpha) + _bit_length(beta):
                     continue
                 shift = max(_bit_length(alpha | beta) + 1 - input_bits, 0)
@@ -194,7 +195,7 @@ def _decompose_one(x, gather, atan_table, n, guard_bits, v_frac, sweeps, skip_sh
                 slot[d] = moved[d]
         if not rotated_any:
             # A sweep that rotated nothing returned every column unchanged: a fixed point.
-            if skip_shift < 0:
+            if skip_bits < 0:
                 sweeps_run = sweeps
             break
     # sigma per slot, ranked descending, ties by slot number (a stable sort)
@@ -214,12 +215,12 @@ def _decompose_one(x, gather, atan_table, n, guard_bits, v_frac, sweeps, skip_sh
 
 
 @njit(cache=True, parallel=True)
-def _decompose_batch(x, gather, atan_table, n, guard_bits, v_frac, sweeps, skip_shift,
+def _decompose_batch(x, gather, atan_table, n, guard_bits, v_frac, sweeps, skip_bits,
                      col_width, v_width, cs_frac, input_bits, rotation_x0, drop, k,
                      sigma, vectors, sweeps_run):
     for index in prange(x.shape[0]):
         sweeps_run[index] = _decompose_one(
-            x[index], gather, atan_table, n, guard_bits, v_frac, sweeps, skip_shift,
+            x[index], gather, atan_table, n, guard_bits, v_frac, sweeps, skip_bits,
             col_width, v_width, cs_frac, input_bits, rotation_x0, drop, k,
             sigma[index], vectors[index])
 
@@ -241,7 +242,7 @@ def decompose(params: SVDParams, matrices) -> Decomposition:
             _decompose_batch(
                 x, np.array(source_slot(n), dtype=np.int64), np.array(const.atan_table, dtype=np.int64),
                 n, params.guard_bits, params.v_frac, params.sweeps,
-                -1 if params.skip_shift is None else params.skip_shift,
+                -1 if params.skip_shift is None else skip_margin(params.skip_shift),
                 params.col_width, params.v_width, params.cs_frac, const.input_bits, const.rotation_x0,
                 params.cordic_frac - params.cs_frac, params.k, sigma, vectors, sweeps_run)
     finally:

@@ -10,7 +10,7 @@ from amaranth.hdl import Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .model import cordic_constants
+from .model import cordic_constants, skip_margin
 from .params import SVDParams, clog2
 
 #: Register stages before the first CORDIC iteration: the operands as they arrive (the
@@ -165,9 +165,8 @@ class AnglePipeline(wiring.Component):
         if p.skip_shift is None:
             m.d.sync += skip2.eq(gamma_zero)
         else:
-            # 2 bl(|gamma|) + 2T + 2 <= bl(alpha) + bl(beta)
-            threshold = 2 * p.skip_shift + 2
-            m.d.sync += skip2.eq(gamma_zero | (2 * gamma_bits + threshold <= ab_bits))
+            # 2 bl(|gamma|) + skip_margin(T) <= bl(alpha) + bl(beta), as model.skip_rotation
+            m.d.sync += skip2.eq(gamma_zero | (2 * gamma_bits + skip_margin(p.skip_shift) <= ab_bits))
 
         # Stage 3: the shift (cordic_width bits: see params, gain * sqrt 2 < 4).
         x3 = register(signed(p.cordic_width), "x_shifted")

@@ -8,8 +8,10 @@ Algorithm (one-sided Hestenes Jacobi), for each matrix:
 
    * ``alpha = sum a_t**2``, ``beta = sum a_b**2``, ``gamma = sum a_t*a_b`` (exact);
    * the pair is *skipped* (``c = 1, s = 0``) when ``gamma == 0`` or, with a threshold
-     ``T``, when ``2*bl(|gamma|) + 2T + 2 <= bl(alpha) + bl(beta)`` (``bl`` is the bit
-     length), which guarantees ``|gamma| < 2**-T sqrt(alpha*beta)``;
+     ``T``, when ``2*bl(|gamma|) + skip_margin(T) <= bl(alpha) + bl(beta)`` with
+     ``skip_margin(T) = 2T + 2`` (``bl`` is the bit length), which guarantees
+     ``|gamma| < 2**-T sqrt(alpha*beta)`` for every skipped pair, and skips every pair
+     with ``gamma**2 * 2**(2T+3) <= alpha*beta`` (:func:`skip_rotation`);
    * otherwise ``(c, s) = cordic_cos_sin(alpha, beta, gamma)`` (CORDIC) with
      ``tan 2θ = 2γ/(β-α)``, ``|θ| <= π/4``;
    * ``a_t' = rnd(c*a_t - s*a_b)``, ``a_b' = rnd(s*a_t + c*a_b)``, likewise ``v``, where
@@ -76,11 +78,30 @@ def saturate(values: np.ndarray, width: int) -> np.ndarray:
     return np.clip(values, -limit, limit - 1)
 
 
+def skip_margin(skip_shift: int) -> int:
+    """Bits the skip rule adds to ``2 bl(|gamma|)`` before comparing with ``bl(alpha) + bl(beta)``.
+
+    ``2T + 2`` is the smallest margin that is sound: ``|gamma| < 2**bl(|gamma|)`` and
+    ``alpha*beta >= 2**(bl(alpha) + bl(beta) - 2)``, so a skipped pair has
+    ``gamma**2 * 4**T < 2**(2 bl(|gamma|) + 2T) <= 2**(bl(alpha) + bl(beta) - 2) <= alpha*beta``.
+    Conversely ``bl(alpha) + bl(beta) > log2(alpha*beta)`` and ``bl(|gamma|) <= log2|gamma| + 1``
+    give: every pair with ``gamma**2 * 2**(2T+3) <= alpha*beta`` is skipped. The model,
+    the RTL (:mod:`.cordic`) and the fast host model all take the margin from here.
+    """
+    return 2 * skip_shift + 2
+
+
 def skip_rotation(params: SVDParams, alpha, beta, gamma) -> np.ndarray:
-    """True where the pair is left unrotated (already orthogonal enough)."""
+    """True where the pair is left unrotated (already orthogonal enough).
+
+    ``gamma == 0``, or with ``T = params.skip_shift``:
+    ``2 bl(|gamma|) + skip_margin(T) <= bl(alpha) + bl(beta)``. Guarantees (for inputs with
+    ``gamma**2 <= alpha*beta``): a skipped pair has ``|gamma| < 2**-T sqrt(alpha*beta)``;
+    a pair with ``gamma**2 * 2**(2T+3) <= alpha*beta`` is skipped (see :func:`skip_margin`).
+    """
     skip = gamma == 0
     if params.skip_shift is not None:
-        small = 2 * bit_length(np.abs(gamma)) + 2 * params.skip_shift + 2 \
+        small = 2 * bit_length(np.abs(gamma)) + skip_margin(params.skip_shift) \
             <= bit_length(alpha) + bit_length(beta)
         skip = skip | small
     return skip

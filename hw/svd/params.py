@@ -11,7 +11,10 @@ Fixed-point formats (all two's complement, ``Qi.f`` = i integer bits incl. sign,
   rotated column is bounded by the column's norm, which is bounded by the spectral
   norm ``||X||_2 <= n * 2**(data_width-1)``; ``clog2(n)`` bits cover that growth and
   one more bit keeps a margin for rounding, so saturation never triggers for inputs
-  in range (it is still implemented, so an out-of-model state cannot wrap).
+  in range (it is still implemented, so an out-of-model state cannot wrap:
+  ``tests/hw/test_rotation_unit.py`` drives column words and vector elements up to their
+  formats' extremes into a rotation unit and checks that they come out clamped as
+  :func:`.model.rotate` clamps them).
 * dot products ``alpha, beta, gamma``: exact integer sums of column-word products,
   ``dot_width = 2*col_width + clog2(n)`` bits; no rounding, so their order of
   accumulation does not matter (the RTL may accumulate in any order).
@@ -75,9 +78,9 @@ class SVDParams:
     cordic_width: int = 24
     cordic_iters: int = 16
     #: 8 by default: at n=32 with 16 units, two pipelines cost 7 cycles per round
-    #: (248 rounds: 1,736 cycles, 24,734 in all with the current pipeline depths) and
+    #: (248 rounds: 1,736 cycles, 24,733 in all with the current pipeline depths) and
     #: leave room under the 25,000-cycle target for deeper pipelining; one pipeline (15
-    #: cycles per round, 26,718 in all) would miss it.
+    #: cycles per round, 26,717 in all) would miss it. (tests/hw/test_cycle_figures.py)
     angle_share: int = 8
 
     def __post_init__(self):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,13 +94,23 @@ def deploy(web3_for, accounts, artifact):
     return deploy_one
 
 
+@contextmanager
+def reverted(w3):
+    """Whatever happens on the chain inside the block is undone at its end
+    (``evm_snapshot``/``evm_revert``; blocks nest)."""
+    snapshot_id = w3.provider.make_request("evm_snapshot", [])["result"]
+    try:
+        yield
+    finally:
+        ok = w3.provider.make_request("evm_revert", [snapshot_id])["result"]
+        assert ok, "evm_revert failed: later tests would not start from the same state"
+
+
 @pytest.fixture
 def snapshot(web3_for):
-    """Revert the chain to its state before the test (``evm_snapshot``/``evm_revert``)."""
-    snapshot_id = web3_for.provider.make_request("evm_snapshot", [])["result"]
-    yield
-    reverted = web3_for.provider.make_request("evm_revert", [snapshot_id])["result"]
-    assert reverted, "evm_revert failed: later tests would not start from the same state"
+    """Revert the chain to its state before the test (:func:`reverted`)."""
+    with reverted(web3_for):
+        yield
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -34,7 +34,7 @@ from rosvd.epochs import genesis_output
 from rosvd.identity import SECP256K1_ORDER, DeviceIdentity, recover_typed
 from rosvd.merkle import StandardMerkleTree, leaf_hash
 
-from .conftest import GAS, Chain, RecordingClient, record_gas
+from .conftest import GAS, Chain, RecordingClient, record_gas, reverted
 
 BOARD = keccak(b"board: pynq-z2 dna 0x0123456789abcdef")
 METADATA = keccak(b'{"model": "sd-xl", "firmware": "rosvd 0.1"}')
@@ -1153,7 +1153,11 @@ def test_resolving_an_unknown_flag(world):
 # ---- harness ------------------------------------------------------------------------------
 
 def test_snapshot_and_revert_restore_the_state(world, anchors):
-    """Take a snapshot, change devices, anchors and roles, revert: everything is as before."""
+    """Take a snapshot, change devices, anchors and roles, revert: everything is as before.
+
+    Self-contained (no test relies on another having run first, in any order or worker):
+    the raw RPC pair, then :func:`.conftest.reverted`, which the per-test ``snapshot``
+    fixture uses, nested inside that fixture's own snapshot as every test is."""
     registry = world.registry
     device = world.device_a1.address
 
@@ -1171,6 +1175,15 @@ def test_snapshot_and_revert_restore_the_state(world, anchors):
     assert all(a != b for a, b in zip(before, changed, strict=True)), (before, changed)
     assert registry.is_anchored(device, message.root)
     assert rpc(world, "evm_revert", snapshot_id) is True
+    assert state() == before
+    assert not registry.is_anchored(device, message.root)
+
+    anchors.last.clear()            # the tracker's tips were reverted with the chain
+    with reverted(world.w3):
+        message, _, _ = anchors.relay(world.device_a1)
+        world.as_(world.member_b).register(identity(world.spare), BOARD, METADATA)
+        world.as_(world.admin).add_member(world.outsider.address)
+        assert all(a != b for a, b in zip(before, state(), strict=True))
     assert state() == before
     assert not registry.is_anchored(device, message.root)
 

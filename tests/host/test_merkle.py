@@ -7,6 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import eth_abi
 import pytest
 
 from rosvd.merkle import (
@@ -187,3 +188,80 @@ def test_errors_are_clear():
         process_proof(tree.leaf_hash(0), [b"\x00" * 31])
     with pytest.raises(ValueError, match="root must be 32 bytes"):
         verify(b"", tree.leaf_hash(0), tree.proof(0))
+
+
+# ---- single-bytes32 leaves (the product's epoch trees), pinned without node ------------------
+
+#: Leaf values ``bytes([0x11 * (i + 1)]) * 32`` (0x1111..11, 0x2222..22, ...): roots and proofs of
+#: ``StandardMerkleTree.of(values[:size], ["bytes32"])``, recorded from
+#: @openzeppelin/merkle-tree 1.0.8 and equal to :func:`_oz_tree` below.
+BYTES32_VALUES = [bytes([0x11 * (i + 1)]) * 32 for i in range(5)]
+BYTES32_PINS = {
+    1: {"root": "ddf01ddd376b0754614e249410f966d61b6560ef80e7495eaa08341d4e534a2e", "proof0": []},
+    2: {"root": "cb18cb5843115351c1cf5f505b6c5929e5b4480a0f3666d63f5d885c49f4acad",
+        "proof0": ["0f7e1163c9397953c541dc1b3e1fdde14cb0452e6ee4f9e81cd9665cd5f01774"]},
+    3: {"root": "a9b9d19e00269b8e357d6b17ae987e7f306e63b8e77615ce706ec522974d2fea",
+        "proof0": ["0f7e1163c9397953c541dc1b3e1fdde14cb0452e6ee4f9e81cd9665cd5f01774",
+                   "f71106156f6c6fb1e886f1022b84b417bc07ade1ba787da2e849607e605475b7"]},
+    5: {"root": "84ff965e6ec40e39acda61b51d85b149ba962e2106f5e4f7a364a8f5c82c5fec",
+        "proof0": ["337a640cac252e32e300c2d250375e8ca664d4d26d9a5d89171850bbb1e31c90",
+                   "5a91978a0c629c2babfab0afa394eef37c259372b7d5a99d7ed3f90ce0d513be"]},
+}
+
+
+def _oz_tree(values: list[bytes]) -> list[bytes]:
+    """StandardMerkleTree's array from its definition, with keccak alone: leaf
+    ``keccak256(keccak256(abi.encode(bytes32)))`` (abi.encode of one bytes32 is the 32
+    bytes themselves), leaves sorted ascending and stored from the end of the array, node
+    ``i`` the sorted-pair hash of nodes ``2i+1`` and ``2i+2``."""
+    from eth_hash.auto import keccak
+
+    leaves = sorted(keccak(keccak(value)) for value in values)
+    tree = [b""] * (2 * len(leaves) - 1)
+    for position, leaf in enumerate(leaves):
+        tree[len(tree) - 1 - position] = leaf
+    for i in range(len(tree) - 1 - len(leaves), -1, -1):
+        left, right = sorted((tree[2 * i + 1], tree[2 * i + 2]))
+        tree[i] = keccak(left + right)
+    return tree
+
+
+def _oz_proof(tree: list[bytes], leaf: bytes) -> list[bytes]:
+    index = tree.index(leaf)
+    proof = []
+    while index > 0:
+        proof.append(tree[index + 1 if index % 2 else index - 1])
+        index = (index - 1) // 2
+    return proof
+
+
+def _oz_process(leaf: bytes, proof: list[bytes]) -> bytes:
+    """MerkleProof.processProof: fold the proof into the leaf with sorted-pair hashing."""
+    from eth_hash.auto import keccak
+
+    node = leaf
+    for sibling in proof:
+        node = keccak(min(node, sibling) + max(node, sibling))
+    return node
+
+
+@pytest.mark.parametrize("size", BYTES32_PINS)
+def test_single_bytes32_leaves_known_root_and_proof_without_node(size):
+    from eth_hash.auto import keccak
+
+    values = BYTES32_VALUES[:size]
+    expected = BYTES32_PINS[size]
+    reference = _oz_tree(values)
+    assert reference[0].hex() == expected["root"]
+    tree = StandardMerkleTree.of([(v,) for v in values], ["bytes32"])
+    assert tree.root.hex() == expected["root"]
+    # abi.encode of one bytes32 is the value itself (the premise of the definition above)
+    assert all(eth_abi.encode(["bytes32"], [v]) == v for v in values)
+    for index, value in enumerate(values):
+        leaf = keccak(keccak(value))
+        assert leaf_hash(["bytes32"], (value,)) == leaf == tree.leaf_hash(index)
+        proof = tree.proof(index)
+        assert proof == _oz_proof(reference, leaf)
+        assert _oz_process(leaf, proof) == tree.root
+        assert verify(tree.root, leaf, proof)
+    assert [p.hex() for p in tree.proof(0)] == expected["proof0"]
