@@ -230,8 +230,14 @@ class Appliance:
         return fingerprints
 
     def warm_up(self) -> None:
-        """Compile and load the fingerprint path (JIT) now, so the first batch is not slow."""
-        self._fingerprints([self._prepare(ingest.from_array(np.zeros((8, 8), np.uint8), "warm-up"))])
+        """Compile and load the JIT kernels (PNG decoding, preprocessing, the fingerprint
+        path) now, so the first batch is not slow."""
+        import io
+
+        from PIL import Image
+        png = io.BytesIO()
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(png, "PNG")
+        self._fingerprints([self._prepare(ingest.from_bytes(png.getvalue(), "warm-up.png"))])
 
     def certify(self, contents: list[ingest.Content], again: bool = False) -> list[Issued]:
         """Certify a batch (at most the room left in the open epoch); durable on return.

@@ -202,7 +202,8 @@ def test_key_commands(tmp_path, capsys, monkeypatch):
     assert code == 2 and "wrong passphrase" in err
     # Enrolling with a passphrase in the environment encrypts, in dev mode too.
     monkeypatch.setenv("ROSVD_KEY_PASSPHRASE", PASSPHRASE)
-    code, out, _ = run("enroll", "--home", str(tmp_path / "other"), "--dev", "--scrypt-n", str(CHEAP), "--json")
+    code, out, _ = run("enroll", "--home", str(tmp_path / "other"), "--dev", "--scrypt-n", str(CHEAP),
+                       "--json")
     assert code == 0 and json.loads(out)["device_key"]["format"] == "keystore-v3"
 
 

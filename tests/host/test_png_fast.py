@@ -77,7 +77,8 @@ def test_every_filter_and_colour_type_decodes_as_pillow_does(colour, height, wid
     data = encode(pixels, colour, filters, parts)
     fast = png_fast.decode(data, ingest.MAX_PIXELS)
     assert fast is not None
-    assert fast.dtype == np.uint8 and np.array_equal(fast, pillow_pixels(data)) and np.array_equal(fast, pixels)
+    assert fast.dtype == np.uint8 and np.array_equal(fast, pillow_pixels(data))
+    assert np.array_equal(fast, pixels)
 
 
 @pytest.mark.parametrize("mode", ["L", "LA", "RGB", "RGBA"])
@@ -114,11 +115,14 @@ def test_unusual_files_are_left_to_pillow():
         "unknown filter": encode(rgb, 2, rows=b"\x05" + filtered_rows(rgb, (0,))[1:]),
         "short stream": encode(rgb, 2, rows=filtered_rows(rgb, (0,))[:-1]),
         "long stream": encode(rgb, 2, rows=filtered_rows(rgb, (0,)) + b"\0"),
+        "corrupt stream": plain.replace(chunk(b"IDAT", zlib.compress(filtered_rows(rgb, (0, 1, 2, 3, 4)), 6)),
+                                        chunk(b"IDAT", b"\x78\x9c not deflate at all")),
         "16-bit": plain.replace(chunk(b"IHDR", header),
                                 chunk(b"IHDR", struct.pack(">IIBBBBB", 5, 4, 16, 2, 0, 0, 0))),
         "interlaced": plain.replace(chunk(b"IHDR", header),
                                     chunk(b"IHDR", struct.pack(">IIBBBBB", 5, 4, 8, 2, 0, 0, 1))),
     }
+    assert refused["corrupt stream"] != plain
     for why, data in refused.items():
         limit = 19 if why == "too many pixels" else ingest.MAX_PIXELS
         assert png_fast.decode(data, limit) is None, why
