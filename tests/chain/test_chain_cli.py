@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,8 @@ from rosvd.store import Store
 from .conftest import require_node_modules
 
 ROSVD = [sys.executable, "-m", "rosvd.cli"]
+#: Seconds `rosvd chain up` gets to start Anvil, deploy and print its JSON document.
+READY_TIMEOUT_S = 120
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -38,15 +41,24 @@ class ChainUp:
     def __init__(self, *args: str):
         self.process = subprocess.Popen([*ROSVD, "chain", "up", "--json", *args], stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE, text=True)
+        # A devnet that never says it is ready is killed, so the read below ends and the
+        # test fails with what was printed, instead of waiting for ever.
+        watchdog = threading.Timer(READY_TIMEOUT_S, self.process.kill)
+        watchdog.start()
         lines = []
-        for line in self.process.stdout:
-            lines.append(line)
-            if line.rstrip() == "}":
-                break
-        if not lines:
+        try:
+            for line in self.process.stdout:
+                lines.append(line)
+                if line.rstrip() == "}":
+                    break
+        finally:
+            watchdog.cancel()
+        try:
+            self.info = json.loads("".join(lines))
+        except json.JSONDecodeError:
             self.process.kill()
-            raise AssertionError(f"chain up printed nothing: {self.process.stderr.read()}")
-        self.info = json.loads("".join(lines))
+            raise AssertionError(f"chain up printed no JSON document in {READY_TIMEOUT_S} s:"
+                                 f" {''.join(lines)!r}; stderr: {self.process.stderr.read()}") from None
 
     def stop(self) -> int:
         self.process.send_signal(signal.SIGTERM)
