@@ -76,6 +76,8 @@ class EntropyRegisters(wiring.Component):
     ``raw_bit`` is passed to the source (the simulated noise input when there is no
     Xilinx platform). ``fifo_depth`` words of buffering (2..65535; VERSION reports it).
     ``counter_width`` of the params must be <= 32 (each counter is one 32-bit register).
+    ``readable`` (STATUS.fifo_nonempty: a DATA read now pops a word) and ``underflow``
+    (STATUS.underflow) are outputs too, for a wrapper's status and interrupt logic.
     """
 
     def __init__(self, params: EntropyParams | None = None, *, fifo_depth: int = DEFAULT_FIFO_DEPTH):
@@ -97,6 +99,8 @@ class EntropyRegisters(wiring.Component):
             "r_data": Out(32),
             "w_stb": In(1),
             "w_data": In(32),
+            "readable": Out(1),
+            "underflow": Out(1),
         })
 
     def elaborate(self, platform):
@@ -144,6 +148,7 @@ class EntropyRegisters(wiring.Component):
         }
         for name, bit in STATUS_BITS.items():
             m.d.comb += status[bit].eq(bits[name])
+        m.d.comb += [self.readable.eq(bits["fifo_nonempty"]), self.underflow.eq(underflow)]
 
         values = {
             "ID": Const(ID_VALUE, 32),

@@ -1,0 +1,43 @@
+"""Run RosvdCore's Verilog under cocotb (``rosvd.sim.core_tb``): export, build and run, cached."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+
+from rosvd.hw.entropy.params import EntropyParams
+from rosvd.hw.svd.params import SVDParams
+from rosvd.hw.top.core import CoreParams, RosvdCore
+from rosvd.hw.top.dna import DnaPrimitive
+from rosvd.sim.build_root import build_root
+from rosvd.sim.runner import run_cocotb
+from rosvd.sim.verilog import export
+
+TOP = "rosvd_core"
+TEST_MODULE = "rosvd.sim.core_tb"
+
+
+def params_to_dict(params: CoreParams) -> dict:
+    return dataclasses.asdict(params)
+
+
+def params_from_dict(values: dict) -> CoreParams:
+    """Inverse of :func:`params_to_dict` (the testbench rebuilds the parameters the design had)."""
+    return CoreParams(svd=SVDParams(**values["svd"]), entropy=EntropyParams(**values["entropy"]),
+                      fifo_depth=values["fifo_depth"], dna_value=values["dna_value"],
+                      dna_primitive=DnaPrimitive(**values["dna_primitive"]))
+
+
+def build_dir(params: CoreParams) -> Path:
+    digest = hashlib.sha1(json.dumps(params_to_dict(params), sort_keys=True).encode()).hexdigest()[:10]
+    return build_root() / f"{TOP}-n{params.svd.n}-u{params.svd.units}-{digest}"
+
+
+def run_core(simulator: str, params: CoreParams, testcase: str | None = None, *,
+             waves: bool | None = None, **env) -> Path:
+    """Export (cached), build (cached) and run testcases of :mod:`rosvd.sim.core_tb`."""
+    directory = build_dir(params)
+    verilog = export(lambda: RosvdCore(params), TOP, directory)
+    return run_cocotb(simulator, verilog, TOP, TEST_MODULE, directory, testcase=testcase, waves=waves,
+                      params=params_to_dict(params), extra_env={k: str(v) for k, v in env.items()})
