@@ -306,8 +306,8 @@ def add_benches(bench) -> None:
     from .output import add_json_flag
     certify = bench.add_parser("certify", help="certificates/s end to end, VDF share, C2PA baseline")
     certify.add_argument("--count", type=int, default=8192, help="arrays certified (two 4096 epochs)")
-    certify.add_argument("--files", type=int, default=512,
-                         help="PNG files certified, and signed by the c2pa baseline (default 512)")
+    certify.add_argument("--files", type=int, default=1024,
+                         help="PNG files certified, and signed by the c2pa baseline (default 1024)")
     add_json_flag(certify)
     certify.set_defaults(handler=_bench_certify)
     fingerprint = bench.add_parser("fingerprint", help="robustness against PDQ and pHash")
