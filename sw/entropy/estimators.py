@@ -337,8 +337,12 @@ def lrs(samples, stats: suffix.TupleStats | None = None) -> Estimate:
 def _dense(samples) -> tuple[np.ndarray, int]:
     """Samples mapped to 0..k-1 in increasing order of value, and k (NIST's "translation")."""
     s = _as_samples(samples)
-    values, inverse = np.unique(s, return_inverse=True)
-    return np.ascontiguousarray(inverse.reshape(-1), dtype=np.int64), int(values.size)
+    present = np.bincount(s) > 0
+    k = int(present.sum())
+    if k == present.size:  # already 0..k-1 (a bitstring, a full alphabet): no copy
+        return np.ascontiguousarray(s, dtype=np.int64), k
+    lookup = np.cumsum(present) - 1
+    return lookup[s].astype(np.int64), k
 
 
 def _predictor(name: str, section: str, score: tuple[int, int, int], k: int, extra: dict) -> Estimate:

@@ -127,14 +127,56 @@ def prediction_estimate(correct: int, predictions: int, longest_run: int, k: int
 
 # ---- 6.3.7 MultiMCW -------------------------------------------------------------------
 
-@njit(cache=True)
 def multi_mcw_score(s, k, windows):
     """(C, N, longest run) of the multi most-common-in-window predictor (NIST multi_mcw_test).
 
     Window j predicts the most common value of its last ``windows[j]`` samples, ties to the
     most recently seen; the predictor with the most correct guesses so far (ties to the
-    larger window) makes the prediction.
+    larger window) makes the prediction. Binary samples in odd windows have no ties: the
+    guess is the majority, kept as a count of ones.
     """
+    windows = np.asarray(windows, dtype=np.int64)
+    if k <= 2 and np.all(windows % 2 == 1):
+        return _multi_mcw_binary(s, windows)
+    return _multi_mcw(s, k, windows)
+
+
+@njit(cache=True)
+def _multi_mcw_binary(s, windows):
+    nw = windows.size
+    n = s.size
+    scoreboard = np.zeros(nw, dtype=np.int64)
+    ones = np.zeros(nw, dtype=np.int64)
+    for i in range(windows[nw - 1]):
+        for j in range(nw):
+            if i < windows[j]:
+                ones[j] += s[i]
+    winner = 0
+    correct = 0
+    run = 0
+    longest = 0
+    for i in range(windows[0], n):
+        x = s[i]
+        if (2 * ones[winner] > windows[winner]) == x:
+            correct += 1
+            run += 1
+            if run > longest:
+                longest = run
+        else:
+            run = 0
+        for j in range(nw):
+            if i >= windows[j] and (2 * ones[j] > windows[j]) == x:
+                scoreboard[j] += 1
+                if scoreboard[j] >= scoreboard[winner]:
+                    winner = j
+        for j in range(nw):
+            if i >= windows[j]:
+                ones[j] += x - s[i - windows[j]]
+    return correct, n - windows[0], longest
+
+
+@njit(cache=True)
+def _multi_mcw(s, k, windows):
     nw = windows.size
     n = s.size
     scoreboard = np.zeros(nw, dtype=np.int64)
@@ -194,15 +236,16 @@ def multi_mcw_score(s, k, windows):
 # ---- 6.3.8 Lag ------------------------------------------------------------------------
 
 @njit(cache=True)
-def lag_score(s, depth):
-    """(C, N, longest run) of the lag predictor: guess s[i] = s[i - d] for the lag d in 1..depth
-    that has been right most often so far (ties to the larger lag)."""
+def _lag(s, rev, scoreboard, depth):
     n = s.size
-    scoreboard = np.zeros(depth, dtype=np.int64)
     winner = 0
     correct = 0
     run = 0
     longest = 0
+    typed = scoreboard[:2].copy()  # 0 and 1 in the scoreboard's integer type
+    typed[0] = 0
+    typed[1] = 1
+    one = typed[1]
     for i in range(1, n):
         x = s[i]
         if s[i - winner - 1] == x:
@@ -212,14 +255,34 @@ def lag_score(s, depth):
                 longest = run
         else:
             run = 0
-        top = scoreboard[winner]
-        for d in range(min(depth, i)):
-            if s[i - d - 1] == x:
-                scoreboard[d] += 1
-                if scoreboard[d] >= top:
-                    winner = d
-                    top = scoreboard[d]
+        lags = min(depth, i)
+        base = n - i
+        past = rev[base: base + lags]
+        score = scoreboard[:lags]
+        for d in range(lags):
+            score[d] += one * (past[d] == x)
+        best = typed[0]
+        for d in range(lags):
+            key = (score[d] * depth + d) * (one * (past[d] == x))
+            best = max(best, key)
+        if best > 0 and best // depth >= scoreboard[winner]:
+            winner = best % depth
     return correct, n - 1, longest
+
+
+def lag_score(s, depth=LAG_DEPTH):
+    """(C, N, longest run) of the lag predictor: guess s[i] = s[i - d] for the lag d in 1..depth
+    that has been right most often so far (ties to the larger lag).
+
+    The standard walks d = 1..D and makes d the winner when its score reaches the winner's.
+    Equivalently the new winner is the largest lag among those right this round whose score
+    is the highest of them, if that reaches the old winner's: one max over ``score * D + d``
+    of the lags that were right, loops the compiler vectorises (int32 while they fit).
+    """
+    s = np.ascontiguousarray(s)
+    dtype = np.int32 if (s.size + 1) * depth < 2 ** 31 else np.int64
+    s = s.astype(dtype)
+    return _lag(s, s[::-1].copy(), np.zeros(depth, dtype=dtype), depth)
 
 
 # ---- shared by MultiMMC and LZ78Y on alphabets wider than binary -----------------------
@@ -255,16 +318,29 @@ def _bump(best_count, best_y, ctx, y, count):
         best_y[ctx] = y
 
 
+def _count_table(n: int, depth: int) -> np.ndarray:
+    """Dense (context, follower) counts for every order 1..depth, int32 while counts fit."""
+    return np.zeros((1 << (depth + 2)) - 4, dtype=np.int32 if n < 2 ** 31 - 1 else np.int64)
+
+
+def _multi_mmc_binary(s, depth, max_entries):
+    """NIST's binaryMultiMMCPredictionEstimate: dense count tables per order."""
+    return _multi_mmc_binary_kernel(s, depth, max_entries, _count_table(s.size, depth))
+
+
+def _lz78y_binary(s, depth, max_entries):
+    """NIST's binaryLZ78YPredictionEstimate: dense count tables per prefix length."""
+    return _lz78y_binary_kernel(s, depth, max_entries, _count_table(s.size, depth))
+
+
 # ---- 6.3.9 MultiMMC -------------------------------------------------------------------
 
 @njit(cache=True)
-def _multi_mmc_binary(s, depth, max_entries):
-    """NIST's binaryMultiMMCPredictionEstimate: dense count tables per order."""
+def _multi_mmc_binary_kernel(s, depth, max_entries, table):
     n = s.size
     offsets = np.zeros(depth + 1, dtype=np.int64)
     for d in range(depth):
         offsets[d + 1] = offsets[d] + (np.int64(1) << (d + 2))
-    table = np.zeros(offsets[depth], dtype=np.int64)
     entries = np.zeros(depth, dtype=np.int64)
     scoreboard = np.zeros(depth, dtype=np.int64)
     pattern = np.int64(0)
@@ -277,14 +353,14 @@ def _multi_mmc_binary(s, depth, max_entries):
     run = 0
     longest = 0
     prediction = 0
+    history = np.int64(s[0])  # s[i-1] in bit 0, s[i-2] in bit 1, ...
     for i in range(2, n):
         x = s[i]
         found = False
         cur_winner = winner
-        pattern = np.int64(0)
+        history = ((history << 1) | s[i - 1]) & ((np.int64(1) << depth) - 1)
         for d in range(min(depth, i - 1)):
-            pattern |= np.int64(s[i - d - 1]) << d
-            at = offsets[d] + (pattern << 1)
+            at = offsets[d] + ((history & ((np.int64(2) << d) - 1)) << 1)
             if d == 0 or found:
                 c0 = table[at]
                 c1 = table[at + 1]
@@ -423,13 +499,11 @@ def multi_mmc_score(s, k, depth=MMC_DEPTH, max_entries=MMC_MAX_ENTRIES):
 # ---- 6.3.10 LZ78Y ---------------------------------------------------------------------
 
 @njit(cache=True)
-def _lz78y_binary(s, depth, max_entries):
-    """NIST's binaryLZ78YPredictionEstimate: dense count tables per prefix length."""
+def _lz78y_binary_kernel(s, depth, max_entries, table):
     n = s.size
     offsets = np.zeros(depth + 1, dtype=np.int64)
     for j in range(depth):
         offsets[j + 1] = offsets[j] + (np.int64(1) << (j + 2))
-    table = np.zeros(offsets[depth], dtype=np.int64)
     pattern = np.int64(0)
     elems = 0
     for j in range(depth):
@@ -439,11 +513,13 @@ def _lz78y_binary(s, depth, max_entries):
     correct = 0
     run = 0
     longest = 0
+    window = (np.int64(1) << depth) - 1
+    full = np.int64(0)
+    for e in range(depth):  # the depth samples before i = depth + 1, oldest most significant
+        full = (full << 1) | s[e]
     for i in range(depth + 1, n):
         x = s[i]
-        full = np.int64(0)
-        for e in range(depth):
-            full = (full << 1) | s[i - depth + e]
+        full = ((full << 1) | s[i - 1]) & window
         have = False
         prediction = 2
         max_count = 0
