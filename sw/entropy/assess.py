@@ -23,13 +23,13 @@ import sys
 import numpy as np
 
 from rosvd.entropy import estimators, sp800_22
+from rosvd.entropy.cli_args import BITS_HELP, MAX_BITS, bits_argument
 
 #: Fewest samples we assess. The compression estimate needs 6 * 1002 bits, the t-tuple estimate
 #: needs a value seen 35 times; below ~10^4 the 99 % bounds are too wide to mean much. NIST
 #: asks for 10^6 samples for a validation; this tool warns below that.
 MIN_SAMPLES = 10_000
 RECOMMENDED_SAMPLES = 1_000_000
-MAX_BITS = 8
 
 
 class CaptureError(ValueError):
@@ -160,8 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="rosvd entropy assess", description=__doc__.split("\n\n")[0])
     ap.add_argument("file", help="raw capture: one sample per byte (default) or packed bits")
     ap.add_argument("--packed", action="store_true", help="8 binary samples per byte, MSB first")
-    ap.add_argument("--bits", type=int, default=None,
-                    help="bits per sample of an unpacked capture (default 1)")
+    ap.add_argument("--bits", type=bits_argument, default=None, metavar="1..8",
+                    help=BITS_HELP + " (default 1)")
     ap.add_argument("--json", action="store_true", help="print the result as JSON")
     args = ap.parse_args(argv)
     try:
