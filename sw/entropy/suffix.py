@@ -119,7 +119,7 @@ def _refine_ties(order, sorted_keys, same, n, h) -> None:
         after = pos + h
         # Past the end: negative and decreasing with the position, so a shorter suffix sorts first.
         second = np.where(after < n, rank[np.minimum(after, n - 1)], -1 - pos)
-        sub = np.lexsort((second, first))
+        sub = np.argsort(first * (2 * n + 1) + (second + n))  # (first, second) as one int64 key
         pos, first, second = pos[sub], first[sub], second[sub]
         order[slots] = pos
         new_group = np.ones(slots.size, dtype=bool)
