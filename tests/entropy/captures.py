@@ -21,6 +21,26 @@ def _categorical(rng, n: int, weights) -> np.ndarray:
     return rng.choice(w.size, size=n, p=w / w.sum()).astype(np.uint8)
 
 
+def _de_bruijn_bits(order: int) -> np.ndarray:
+    """The binary de Bruijn sequence of the order (every order-bit window once per period):
+    the Lyndon words whose length divides the order, in lexicographic order (Duval's loop)."""
+    word = [0] * (order + 1)  # word[1..order]: the current Lyndon word of length `length`, repeated
+    out: list[int] = []
+    length = 1
+    while True:
+        if order % length == 0:
+            out.extend(word[1: length + 1])
+        j = order
+        while j > 0 and word[j] == 1:
+            j -= 1
+        if j == 0:
+            return np.array(out, dtype=np.uint8)
+        word[j] += 1
+        for m in range(j + 1, order + 1):
+            word[m] = word[m - j]
+        length = j
+
+
 def _build(name: str) -> np.ndarray:
     kind, bits, n, seed = CAPTURES[name]
     rng = np.random.default_rng(seed)
@@ -42,6 +62,10 @@ def _build(name: str) -> np.ndarray:
         pattern = np.array([0, 1, 1, 0, 1, 0, 0, 1, 1, 1, 0], dtype=np.uint8)
         s = np.tile(pattern, n // pattern.size + 1)[:n]
         return s ^ (rng.random(n) < 0.01).astype(np.uint8)
+    if kind == "de_bruijn_16_x3":  # an order-16 context fixes the next bit; order 15 does not
+        return np.tile(_de_bruijn_bits(16), 3)
+    if kind == "byte_block_x3":  # 40,000 random bytes three times: fills LZ78Y's dictionary
+        return np.tile(rng.integers(0, 256, 40_000).astype(np.uint8), 3)
     raise KeyError(name)
 
 
@@ -55,6 +79,9 @@ CAPTURES = {
     "byte_binomial": ("byte_binomial", 8, 50_000, 106),
     "byte_random_walk": ("byte_random_walk", 8, 50_000, 107),
     "byte_three_values": ("byte_three_values", 8, 50_000, 108),
+    # where the dictionary bounds and depths of MultiMMC and LZ78Y change the result
+    "binary_de_bruijn": ("de_bruijn_16_x3", 1, 3 * 65_536, 109),  # (seed unused)
+    "byte_repeated_block": ("byte_block_x3", 8, 120_000, 110),
 }
 
 

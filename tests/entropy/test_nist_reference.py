@@ -74,11 +74,13 @@ def test_overall_estimate_is_nists_and_never_above_it(assessed):
     assert scale * track["estimators"][r["limiting_estimator"]]["min_entropy"] == pytest.approx(h)
 
 
-def test_the_bitstring_track_lowers_wide_captures(assessed):
-    """On these 4- and 8-bit captures the bitstring sets the estimate (3.1.3); the original
-    track alone would be 0.2-1.0 bit/sample above NIST's."""
+def test_the_bitstring_track_sets_the_estimate_where_it_does_for_nist(assessed):
+    """On the skewed 4-bit and the binomial, random-walk and three-valued 8-bit captures the
+    bitstring sets NIST's estimate (3.1.3), 0.2-1.0 bit/sample below the original track."""
     name, ref, r = assessed
     if ref["bits"] == 1:
         return
-    assert r["limiting_track"] == "bitstring", name
-    assert r["original"]["min_entropy"] - r["min_entropy_per_sample"] > 0.2, name
+    by_bitstring = ref["bits"] * ref["h_bitstring"] < ref["h_original"]
+    assert (r["limiting_track"] == "bitstring") == by_bitstring, name
+    if by_bitstring:
+        assert r["original"]["min_entropy"] - r["min_entropy_per_sample"] > 0.2, name
