@@ -52,6 +52,17 @@ def max_counts(matrix: np.ndarray) -> np.ndarray:
     return np.bincount(codes.ravel(), minlength=rows * 256).reshape(rows, 256).max(axis=1)
 
 
+def sanity_check(matrix: np.ndarray, h_initial: float) -> dict:
+    """3.1.4.3: the largest count of one value in any row or column against the cutoff for H_I."""
+    rows_n, cols_n = matrix.shape
+    alpha = 0.01 / (rows_n + cols_n)
+    cut_rows, cut_cols = sanity_cutoff(h_initial, cols_n, alpha), sanity_cutoff(h_initial, rows_n, alpha)
+    x_rows, x_cols = int(max_counts(matrix).max()), int(max_counts(matrix.T).max())
+    return {"alpha": alpha, "p": 2.0 ** -h_initial, "cutoff_rows": cut_rows, "cutoff_columns": cut_cols,
+            "max_count_rows": x_rows, "max_count_columns": x_cols,
+            "passed": x_rows <= cut_rows and x_cols <= cut_cols}
+
+
 def restart_test(matrix, bits: int, h_initial: float | None = None) -> dict:
     """Run 3.1.4 on a restart matrix (one restart per row); see the module docstring.
 
@@ -72,12 +83,8 @@ def restart_test(matrix, bits: int, h_initial: float | None = None) -> dict:
         source = "given"
         if not 0.0 <= h_i <= bits:
             raise CaptureError(f"H_I must be between 0 and bits per sample ({bits}), got {h_i}")
-    alpha = 0.01 / (rows_n + cols_n)
-    cut_rows, cut_cols = sanity_cutoff(h_i, cols_n, alpha), sanity_cutoff(h_i, rows_n, alpha)
-    x_rows, x_cols = int(max_counts(m).max()), int(max_counts(m.T).max())
-    sanity = {"alpha": alpha, "p": 2.0 ** -h_i, "cutoff_rows": cut_rows, "cutoff_columns": cut_cols,
-              "max_count_rows": x_rows, "max_count_columns": x_cols,
-              "passed": x_rows <= cut_rows and x_cols <= cut_cols}
+    sanity = sanity_check(m, h_i)
+    x_rows, x_cols, cut_rows = sanity["max_count_rows"], sanity["max_count_columns"], sanity["cutoff_rows"]
     result = {"restarts": rows_n, "samples_per_restart": cols_n, "bits_per_sample": bits,
               "h_initial": h_i, "h_initial_source": source, "sanity_check": sanity,
               "rows": None, "columns": None, "h_r": None, "h_c": None,

@@ -62,6 +62,8 @@ def _build(name: str) -> np.ndarray:
         pattern = np.array([0, 1, 1, 0, 1, 0, 0, 1, 1, 1, 0], dtype=np.uint8)
         s = np.tile(pattern, n // pattern.size + 1)[:n]
         return s ^ (rng.random(n) < 0.01).astype(np.uint8)
+    if kind == "byte_two_values":  # 8-bit samples of two values: binary estimators on the samples
+        return np.where(rng.random(n) < 0.6, 0x0F, 0xF0).astype(np.uint8)
     if kind == "de_bruijn_16_x3":  # an order-16 context fixes the next bit; order 15 does not
         return np.tile(_de_bruijn_bits(16), 3)
     if kind == "byte_block_x3":  # 40,000 random bytes three times: fills LZ78Y's dictionary
@@ -82,6 +84,8 @@ CAPTURES = {
     # where the dictionary bounds and depths of MultiMMC and LZ78Y change the result
     "binary_de_bruijn": ("de_bruijn_16_x3", 1, 3 * 65_536, 109),  # (seed unused)
     "byte_repeated_block": ("byte_block_x3", 8, 120_000, 110),
+    "byte_random_walk_114": ("byte_random_walk", 8, 50_000, 114),  # LZ78Y's 65,536 bound matters
+    "byte_two_values": ("byte_two_values", 8, 50_000, 111),
 }
 
 

@@ -6,10 +6,12 @@ libdivsufsort-dev, libjsoncpp-dev and libmpfr-dev; keep it out of the project's 
 
     apt-get install -y libdivsufsort-dev libjsoncpp-dev libmpfr-dev
     python3 -m venv /tmp/nist90b && /tmp/nist90b/bin/pip install sp800-90b numpy
-    PYTHONPATH=tests/entropy /tmp/nist90b/bin/python tests/entropy/make_nist_reference.py
+    PYTHONPATH=tests/entropy /tmp/nist90b/bin/python tests/entropy/make_nist_reference.py [NAME ...]
 
-Each capture of captures.py is assessed on its samples ("literal") and, for every capture,
-on its bitstring (samples expanded to bits, MSB first), estimator by estimator, exactly as
+With capture names, only those are (re)computed and merged into the existing file.
+
+Each capture of captures.py is assessed on its samples ("literal") and
+on its bitstring (samples wider than a bit expanded to bits, MSB first), one estimator at a time, as
 NIST's ``Data.h_min_all`` and ``h_bitstring_min_all`` call them. A value of -1 is NIST's
 "could not run" (e.g. LRS when v < u). NIST's code takes ~13 minutes over all captures (11 of
 them on byte_repeated_block: its MultiMMC and LZ78Y dictionaries are std::maps).
@@ -45,10 +47,15 @@ def bitstring(d) -> dict:
     return out
 
 
-def main() -> int:
-    result = {"generator": "sp800-90b 0.1.1 (NIST ea_non_iid sources) via make_nist_reference.py",
-              "captures": {}}
-    for name in CAPTURES:
+def main(names: list[str]) -> int:
+    out = Path(__file__).with_name("nist_reference.json")
+    if names:
+        result = json.loads(out.read_text())
+    else:
+        result = {"generator": "sp800-90b 0.1.1 (NIST ea_non_iid sources) via make_nist_reference.py",
+                  "captures": {}}
+        names = list(CAPTURES)
+    for name in names:
         s, bits = capture(name)
         d = sp800_90b.Data(s.tobytes(), bits)
         t0 = time.perf_counter()
@@ -57,14 +64,13 @@ def main() -> int:
         if bits > 1:
             entry["bitstring"] = bitstring(d)
             entry["h_bitstring"] = d.h_bitstring_min_all()
-        entry["h_initial"] = d.h_initial()
+        entry["h_initial"] = d.h_initial()  # NIST skips the bitstring when there are two values
         print(f"{name}: {time.perf_counter() - t0:.1f} s", file=sys.stderr)
         result["captures"][name] = entry
-    out = Path(__file__).with_name("nist_reference.json")
     out.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
     return 0
 
 
 if __name__ == "__main__":
     np.seterr(all="ignore")
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

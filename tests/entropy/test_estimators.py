@@ -207,6 +207,15 @@ def test_alternating_source_is_caught_by_markov():
     assert m.params["most_likely_sequence"] in ("alternating_from_0", "alternating_from_1")
 
 
+def test_stuck_source_collision_estimate_is_zero_with_p_at_most_1():
+    """One collision at t = 3 among ~50,000 at t = 2: X̄' = X̄ - Z σ̂ / sqrt(v) is below 2; it is
+    raised to 2, so p = 1, H = 0."""
+    s = np.ones(100_000, dtype=np.uint8)
+    s[5001] = 0
+    e = est.collision(s)
+    assert e.params["mean_lower"] == 2.0 and e.p_max == 1.0 and e.min_entropy == 0.0
+
+
 def test_collision_times_by_hand():
     # 0 0 | 1 0 1 | 1 1 | 0 1 0 | 1  -> t = 2, 3, 2, 3; the trailing 1 finds no repeat
     s = np.array([0, 0, 1, 0, 1, 1, 1, 0, 1, 0, 1])

@@ -65,10 +65,17 @@ def test_bitstring_track_matches_nist(assessed):
 
 
 def test_overall_estimate_is_nists_and_never_above_it(assessed):
+    """Equal to NIST's h_initial, except that NIST skips the bitstring of a wide capture that
+    holds two distinct values and we do not (3.1.3 asks for it): then ours is min(NIST's
+    original, bits x NIST's bitstring), at or below NIST's."""
     name, ref, r = assessed
     h = r["min_entropy_per_sample"]
     assert h <= ref["h_initial"] * (1 + REL) + 1e-12, name
-    assert h == pytest.approx(ref["h_initial"], rel=REL), name
+    expected = ref["h_initial"]
+    if ref["bits"] > 1 and r["original"]["alphabet_size"] == 2:
+        assert ref["h_initial"] == ref["h_original"]  # NIST did not take the bitstring into account
+        expected = min(ref["h_original"], ref["bits"] * ref["h_bitstring"])
+    assert h == pytest.approx(expected, rel=REL), name
     track = r[r["limiting_track"]]
     scale = ref["bits"] if r["limiting_track"] == "bitstring" else 1
     assert scale * track["estimators"][r["limiting_estimator"]]["min_entropy"] == pytest.approx(h)
@@ -82,5 +89,5 @@ def test_the_bitstring_track_sets_the_estimate_where_it_does_for_nist(assessed):
         return
     by_bitstring = ref["bits"] * ref["h_bitstring"] < ref["h_original"]
     assert (r["limiting_track"] == "bitstring") == by_bitstring, name
-    if by_bitstring:
+    if by_bitstring and r["original"]["alphabet_size"] > 2:
         assert r["original"]["min_entropy"] - r["min_entropy_per_sample"] > 0.2, name

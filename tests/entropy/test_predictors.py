@@ -87,6 +87,43 @@ def test_lz78y_by_hand():
     assert pr._lz78y_general(s, 2, 2, 1000) == (3, 6, 2)
 
 
+def lz78y_reference(s, depth: int, max_entries: int) -> tuple[int, int, int]:
+    """LZ78Y as 6.3.10 words it, in plain Python dicts: for each i, prefixes of depth..1
+    samples; the guess is the follower counted most over all of them (the longest prefix on
+    ties, the larger value within a prefix); a new prefix enters while the dictionary holds
+    fewer than max_entries; every prefix seen counts its follower."""
+    s = [int(x) for x in s]
+    table: dict[tuple, dict[int, int]] = {}
+    for j in range(1, depth + 1):
+        table[tuple(s[depth - j: depth])] = {s[depth]: 1}
+    correct = run = longest = 0
+    for i in range(depth + 1, len(s)):
+        guess, best = None, 0
+        for j in range(depth, 0, -1):
+            followers = table.get(tuple(s[i - j: i]))
+            if followers is not None:
+                top = max(followers.values())
+                if top > best:
+                    best, guess = top, max(y for y, c in followers.items() if c == top)
+                followers[s[i]] = followers.get(s[i], 0) + 1
+            elif len(table) < max_entries:
+                table[tuple(s[i - j: i])] = {s[i]: 1}
+        if guess == s[i]:
+            correct += 1
+            run += 1
+            longest = max(longest, run)
+        else:
+            run = 0
+    return correct, len(s) - depth - 1, longest
+
+
+@pytest.mark.parametrize("k, n, depth, bound", [(3, 3000, 4, 60), (2, 4000, 16, 65_536), (5, 3000, 6, 400)])
+def test_lz78y_matches_a_plain_reading_of_the_standard(k, n, depth, bound):
+    s = np.random.default_rng(k * n).integers(0, k, n).astype(np.int64)
+    s[n // 2: n // 2 + 300] = np.tile([0, 1, 1], 100)  # a stretch with structure
+    assert pr.lz78y_score(s, k, depth=depth, max_entries=bound) == lz78y_reference(s, depth, bound)
+
+
 @pytest.mark.parametrize("seed", [1, 2])
 def test_binary_and_wide_alphabet_kernels_agree(seed):
     """NIST has a dense binary code path and a dictionary one; ours mirror both."""

@@ -66,15 +66,31 @@ def test_a_shared_start_up_transient_fails_the_sanity_check():
     assert not r["passed"] and r["sanity_check"]["max_count_columns"] == 1000
 
 
+def test_the_cutoff_is_applied_at_its_boundary():
+    """Fair bits but one restart with exactly U ones passes; U + 1 fails (U = 570 for H_I = 1:
+    at alpha = 0.01/1000 it would be 567, at 0.01/4000 573)."""
+    m = fair_matrix(10)
+    u = restart.sanity_cutoff(1.0)
+    assert u == 570
+    for ones, passed in ((u, True), (u + 1, False)):
+        m[0] = 0
+        m[0, :ones] = 1
+        s = restart.sanity_check(m, 1.0)
+        assert s["max_count_rows"] == ones and s["passed"] is passed
+        assert s["alpha"] == pytest.approx(0.01 / 2000)
+
+
 def test_predictable_restarts_fail_validation_not_sanity():
-    """Rows and columns alternate 0 1 0 1 ... (1 % of samples flipped): every value count is
-    near 500, within the cutoff, but the estimators predict both datasets: H_r, H_c << H_I / 2."""
+    """Rows and columns alternate 0 1 0 1 ... with 20 % of samples flipped: every value count
+    stays near 500, within the cutoff, but the predictors get ~80 % right on both datasets,
+    so H_r and H_c (~0.21) fall below H_I / 2 = 0.5."""
     i, j = np.indices((1000, 1000))
-    flips = np.random.default_rng(9).random((1000, 1000)) < 0.01
+    flips = np.random.default_rng(9).random((1000, 1000)) < 0.2
     r = restart.restart_test(((i + j + flips) % 2).astype(np.uint8), bits=1, h_initial=1.0)
     assert r["sanity_check"]["passed"]
     assert not r["validation"]["passed"] and not r["passed"] and r["min_entropy_per_sample"] is None
-    assert max(r["h_r"], r["h_c"]) < 0.2
+    assert 0.15 < min(r["h_r"], r["h_c"]) < 0.35
+    assert "H_I / 2" in r["failure"]
 
 
 def test_wide_samples_and_a_claim_the_restarts_do_not_support():
