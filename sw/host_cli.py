@@ -276,13 +276,24 @@ def add_commands(commands) -> None:
     status = with_home(commands.add_parser("status", help="device, store and epoch summary"))
     add_json_flag(status).set_defaults(handler=_status)
 
+    from .entropy.cli_args import BITS_HELP, bits_argument
     entropy = commands.add_parser("entropy", help="entropy source").add_subparsers(
         dest="entropy", required=True)
     assess = entropy.add_parser("assess", help="SP 800-90B min-entropy and SP 800-22 tests of a raw capture")
     assess.add_argument("file", metavar="FILE", help="one sample per byte (NIST tool convention)")
     assess.add_argument("--packed", action="store_true", help="packed bits, MSB first")
+    assess.add_argument("--bits", type=bits_argument, default=None, metavar="1..8", help=BITS_HELP)
     add_json_flag(assess)
     assess.set_defaults(handler=_entropy_assess)
+    restart = entropy.add_parser("restart", help="SP 800-90B 3.1.4 restart tests (1000 restarts x 1000)")
+    restart.add_argument("file", metavar="FILE", help="10^6 samples, one per byte, row-major: "
+                         "restart 1's 1000 samples, then restart 2's, ...")
+    restart.add_argument("--bits", type=bits_argument, required=True, metavar="1..8", help=BITS_HELP)
+    restart.add_argument("--h-initial", type=float, default=None, metavar="H",
+                         help="initial entropy estimate H_I in bits per sample (default: the 3.1.3 "
+                              "assessment of the restart data's rows)")
+    add_json_flag(restart)
+    restart.set_defaults(handler=_entropy_restart)
     health = entropy.add_parser("health", help="health-test parameters and fault detection latency")
     add_json_flag(health)
     health.set_defaults(handler=_entropy_health)
@@ -291,8 +302,16 @@ def add_commands(commands) -> None:
 def _entropy_assess(args) -> int:
     from .cli import _emit
     from .entropy.assess import assess_file
-    _emit(lambda: assess_file(args.file, packed=args.packed), args.json)
+    _emit(lambda: assess_file(args.file, packed=args.packed, bits=args.bits), args.json)
     return 0
+
+
+def _entropy_restart(args) -> int:
+    from .cli import _emit
+    from .entropy.restart import restart_file
+    result = restart_file(args.file, args.bits, h_initial=args.h_initial)
+    _emit(lambda: result, args.json)
+    return 0 if result["passed"] else 1  # 1: the restart data refutes H_I
 
 
 def _entropy_health(args) -> int:

@@ -5,9 +5,11 @@ sample in the low ``bits`` bits (a binary source writes bytes 0 and 1). ``packed
 a packed bit stream instead, eight binary samples per byte, most significant bit first.
 
 The result is one JSON-able dict (see docs/entropy-assessment.md): sample count, bits per
-sample, each SP 800-90B estimator's estimate and parameters, the minimum (the min-entropy per
-sample this capture supports), and each SP 800-22 test's p-value and pass/fail at 0.01 (the
-SP 800-22 tests run on binary captures only).
+sample, each SP 800-90B estimator's estimate and parameters on the samples and (for samples
+wider than a bit) on their bitstring, the initial entropy estimate of SP 800-90B 3.1.3
+(the min-entropy per sample this capture supports, with the track and estimator that set
+it), and each SP 800-22 test's p-value and pass/fail at 0.01 (the SP 800-22 tests run on
+binary captures only).
 
 Usage: ``python -m rosvd.entropy.assess FILE [--packed] [--bits N] [--json]``.
 """
@@ -21,13 +23,13 @@ import sys
 import numpy as np
 
 from rosvd.entropy import estimators, sp800_22
+from rosvd.entropy.cli_args import BITS_HELP, MAX_BITS, bits_argument
 
 #: Fewest samples we assess. The compression estimate needs 6 * 1002 bits, the t-tuple estimate
 #: needs a value seen 35 times; below ~10^4 the 99 % bounds are too wide to mean much. NIST
 #: asks for 10^6 samples for a validation; this tool warns below that.
 MIN_SAMPLES = 10_000
 RECOMMENDED_SAMPLES = 1_000_000
-MAX_BITS = 8
 
 
 class CaptureError(ValueError):
@@ -108,10 +110,11 @@ def assess_samples(samples, bits: int) -> dict:
     return {
         "samples": n,
         "bits_per_sample": bits,
-        "standard": "NIST SP 800-90B (2018) 6.3 non-IID estimators; NIST SP 800-22 rev. 1a",
+        "standard": "NIST SP 800-90B (2018) 3.1.3 and 6.3 non-IID estimators; NIST SP 800-22 rev. 1a",
         "min_entropy_per_sample": h["min_entropy_per_sample"],
+        "limiting_track": h["limiting_track"],
         "limiting_estimator": h["limiting_estimator"],
-        "sp800_90b": {"estimators": h["estimators"], "skipped": h["skipped"],
+        "sp800_90b": {"original": h["original"], "bitstring": h["bitstring"],
                       "not_implemented": h["not_implemented"]},
         "sp800_22": sp22,
         "warnings": warnings,
@@ -128,13 +131,21 @@ def assess_file(path: str | os.PathLike, packed: bool = False, bits: int | None 
 
 
 def _summary(r: dict) -> str:
-    lines = [f"{r.get('file', 'samples')}: {r['samples']} samples, {r['bits_per_sample']} bit(s) each",
+    bits = r["bits_per_sample"]
+    lines = [f"{r.get('file', 'samples')}: {r['samples']} samples, {bits} bit(s) each",
              f"min-entropy per sample: {r['min_entropy_per_sample']:.4f} "
-             f"(limited by {r['limiting_estimator']})"]
-    for name, e in r["sp800_90b"]["estimators"].items():
-        lines.append(f"  {name:12s} {e['section']:6s} H = {e['min_entropy']:.4f}")
-    for name, why in r["sp800_90b"]["skipped"].items():
-        lines.append(f"  {name:12s} skipped: {why}")
+             f"(limited by {r['limiting_estimator']} on the {r['limiting_track']} track)"]
+    for track in ("original", "bitstring"):
+        t = r["sp800_90b"][track]
+        if t is None:
+            continue
+        unit = "per sample" if track == "original" else f"per bit, x {bits} = {bits * t['min_entropy']:.4f}"
+        lines.append(f"  {track} ({t['samples']} values, {t['alphabet_size']} distinct): "
+                     f"H = {t['min_entropy']:.4f} {unit}")
+        for name, e in t["estimators"].items():
+            lines.append(f"    {name:12s} {e['section']:6s} H = {e['min_entropy']:.4f}")
+        for name, why in t["skipped"].items():
+            lines.append(f"    {name:12s} skipped: {why}")
     for name, t in r["sp800_22"]["tests"].items():
         if t["passed"] is None:
             lines.append(f"  SP 800-22 {name:20s} skipped")
@@ -149,8 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="rosvd entropy assess", description=__doc__.split("\n\n")[0])
     ap.add_argument("file", help="raw capture: one sample per byte (default) or packed bits")
     ap.add_argument("--packed", action="store_true", help="8 binary samples per byte, MSB first")
-    ap.add_argument("--bits", type=int, default=None,
-                    help="bits per sample of an unpacked capture (default 1)")
+    ap.add_argument("--bits", type=bits_argument, default=None, metavar="1..8",
+                    help=BITS_HELP + " (default 1)")
     ap.add_argument("--json", action="store_true", help="print the result as JSON")
     args = ap.parse_args(argv)
     try:

@@ -1,26 +1,27 @@
-"""Non-IID min-entropy estimators of NIST SP 800-90B (January 2018), section 6.3.
+"""Non-IID min-entropy estimators of NIST SP 800-90B (January 2018), section 6.3, and the
+assessment of section 3.1.3 that combines them.
 
 Every estimator takes a 1-D numpy array of small non-negative integers (the samples) and
 returns an :class:`Estimate`: the min-entropy per sample in bits, the probability bound it
 was computed from, and the parameters a reviewer needs to re-check it. The numbers are
-per *sample*; for a binary source (the ring-oscillator raw bits) that is per bit.
+per *sample*; on a bitstring that is per bit.
 
-Implemented here, from the formulas of the standard:
+All ten estimators of 6.3, computed as NIST's reference tool ``ea_non_iid`` computes them
+(``tests/entropy/nist_reference.json`` holds its values for seeded captures and the tests
+compare every estimator with it):
 
-* 6.3.1 most common value (any alphabet);
-* 6.3.2 collision (binary only);
-* 6.3.3 Markov (binary only);
-* 6.3.4 compression (binary only, b = 6, d = 1000);
-* 6.3.5 t-tuple and 6.3.6 longest repeated substring (LRS), exact while a tuple fits in a
-  64-bit code (64 binary samples, 64 // bits samples in general); past that length the
-  estimator stops and says so with ``truncated = True`` (its result is then an upper
-  bound of the standard's value, and the other estimators carry the assessment).
+* 6.3.1 most common value; 6.3.2 collision, 6.3.3 Markov and 6.3.4 compression (b = 6,
+  d = 1000), these three on binary data only, i.e. on the bitstring and on samples with
+  exactly two distinct values;
+* 6.3.5 t-tuple and 6.3.6 longest repeated substring (LRS), from the suffix array and LCP
+  array of the samples (:mod:`rosvd.entropy.suffix`): no limit on the tuple length;
+* 6.3.7-6.3.10 the predictors MultiMCW, Lag, MultiMMC and LZ78Y (:mod:`rosvd.entropy.predictors`).
 
-Not implemented: the predictor estimators of 6.3.7-6.3.10 (MultiMCW, Lag, MultiMMC,
-LZ78Y). :func:`assess_min_entropy` takes the minimum of what is implemented, as 6.3
-prescribes for the full set; the missing predictors are listed in its result.
+:func:`assess_min_entropy` runs them on the samples ("original" track) and, for samples
+wider than one bit, on the bitstring (each sample expanded to its ``bits`` bits, most
+significant first): ``H = min(H_original, bits * H_bitstring)``, as 3.1.3 prescribes.
 
-The 99 % confidence bounds use Z = 2.576 throughout, as in the standard.
+The 99 % bounds use NIST's Z = 2.5758293035489008 (the standard prints it as 2.576).
 """
 from __future__ import annotations
 
@@ -28,9 +29,11 @@ import dataclasses
 import math
 
 import numpy as np
+from numba import njit
 
-#: Upper quantile of the standard normal distribution for the 99 % bounds (SP 800-90B 6.3).
-Z_99 = 2.576
+from rosvd.entropy import predictors, suffix
+from rosvd.entropy.predictors import Z_99
+
 #: Length of the most likely sequence scored by the Markov estimate (6.3.3).
 MARKOV_SEQUENCE_LENGTH = 128
 #: Compression estimate parameters (6.3.4): block size in bits and dictionary warm-up blocks.
@@ -40,10 +43,9 @@ COMPRESSION_DICTIONARY_BLOCKS = 1000
 COMPRESSION_C = 0.5907
 #: The t-tuple estimate keeps tuples whose most common value occurs at least this often (6.3.5).
 TUPLE_MIN_COUNT = 35
-#: Tuple codes are packed into uint64, so tuples longer than 64 // bits samples are not scored.
-CODE_BITS = 64
 
-NOT_IMPLEMENTED = ("multi_mcw", "lag", "multi_mmc", "lz78y")
+#: Estimators of 6.3 that this module does not compute (none since the predictors landed).
+NOT_IMPLEMENTED: tuple[str, ...] = ()
 
 
 class EstimatorInputError(ValueError):
@@ -91,7 +93,7 @@ def _entropy(p: float) -> float:
 
 
 def most_common_value(samples) -> Estimate:
-    """SP 800-90B 6.3.1: p_hat = (count of the mode) / L, p_u = min(1, p_hat + 2.576
+    """SP 800-90B 6.3.1: p_hat = (count of the mode) / L, p_u = min(1, p_hat + Z
     sqrt(p_hat (1 - p_hat) / (L - 1))), H = -log2 p_u."""
     s = _as_samples(samples)
     n = s.size
@@ -102,40 +104,41 @@ def most_common_value(samples) -> Estimate:
                     {"L": n, "mode": int(counts.argmax()), "p_hat": p_hat})
 
 
-def collision_times(samples) -> np.ndarray:
-    """The collision times t_i of 6.3.2 steps 1-5 for a binary sequence.
-
-    From ``index`` the first repeat is at ``index + 1`` when the next sample equals this one
-    (t = 2), else at ``index + 2`` (t = 3; of three binary samples two are equal). The walk
-    restarts after the repeat. Returned as an int array of t values.
-    """
-    s = _as_samples(samples, binary=True, min_len=3)
+@njit(cache=True)
+def _collision_walk(s):
+    """t_i of 6.3.2 steps 1-5: from ``index`` the first repeat is at ``index + 1`` (t = 2) when
+    the next sample equals this one, else at ``index + 2`` (t = 3: of three binary samples two
+    are equal); the walk restarts after the repeat and stops when no repeat fits."""
     n = s.size
-    same = np.zeros(n + 2, dtype=bool)
-    same[: n - 1] = s[:-1] == s[1:]
-    # Sequential by nature (each restart depends on the previous t), but only two outcomes:
-    # jump table next[i] = i + 2 or i + 3, walked with pointer doubling would be overkill;
-    # a compiled-free walk over a Python list of ~L/2.3 steps takes well under a second.
-    same_list = same.tolist()
-    times = []
-    index = 0
-    while index + 2 < n or (index + 1 < n and same_list[index]):
-        if same_list[index]:
-            times.append(2)
-            index += 2
+    times = np.empty(n // 2 + 1, dtype=np.int64)
+    v = 0
+    i = 0
+    while i < n - 1:
+        if s[i] == s[i + 1]:
+            t = 2
+        elif i < n - 2:
+            t = 3
         else:
-            times.append(3)
-            index += 3
-    return np.asarray(times, dtype=np.int64)
+            break
+        times[v] = t
+        v += 1
+        i += t
+    return times[:v]
+
+
+def collision_times(samples) -> np.ndarray:
+    """The collision times t_i of 6.3.2 steps 1-5 for a binary sequence, as an int array."""
+    return _collision_walk(_as_samples(samples, binary=True, min_len=3))
 
 
 def collision(samples) -> Estimate:
     """SP 800-90B 6.3.2, binary samples.
 
     X̄ and σ̂ are the mean and sample standard deviation of the collision times, X̄' =
-    X̄ - 2.576 σ̂ / sqrt(v). For a binary source with P(most likely) = p, E[t] = 2 + 2 p (1 - p),
-    so step 8 solves X̄' = 2 + 2 p (1 - p) for p in [0.5, 1]: p = 0.5 + sqrt(1.25 - 0.5 X̄').
-    If X̄' is above 2.5 (no solution with p >= 0.5) the estimate is 1 bit, as step 9 says.
+    X̄ - Z σ̂ / sqrt(v), raised to 2 if below (NIST's code: no p is larger than 1). For a binary
+    source with P(most likely) = p, E[t] = 2 + 2 p (1 - p), so step 8 solves X̄' = 2 + 2 p (1 - p)
+    for p in [0.5, 1]: p = 0.5 + sqrt(1.25 - 0.5 X̄'). If X̄' is at or above 2.5 (no solution with
+    p >= 0.5) the estimate is 1 bit, as step 9 says.
     """
     t = collision_times(samples)
     v = t.size
@@ -143,15 +146,10 @@ def collision(samples) -> Estimate:
         raise EstimatorInputError("too few collisions for the collision estimate")
     mean = float(t.mean())
     sigma = float(t.std(ddof=1))
-    mean_lower = mean - Z_99 * sigma / math.sqrt(v)
-    disc = 1.25 - 0.5 * mean_lower
-    if disc <= 0.0:
-        p = 0.5
-        solved = False
-    else:
-        p = min(1.0, 0.5 + math.sqrt(disc))
-        solved = True
-    return Estimate("collision", "6.3.2", min(1.0, _entropy(p)), p,
+    mean_lower = max(2.0, mean - Z_99 * sigma / math.sqrt(v))
+    solved = mean_lower < 2.5
+    p = 0.5 + math.sqrt(1.25 - 0.5 * mean_lower) if solved else 0.5
+    return Estimate("collision", "6.3.2", _entropy(p) if solved else 1.0, p,
                     {"v": v, "mean": mean, "sigma": sigma, "mean_lower": mean_lower, "solved": solved})
 
 
@@ -201,28 +199,29 @@ def markov(samples) -> Estimate:
                      "note": "p_max is per sample: 2^-H"})
 
 
-def _compression_expectation(p: float, d: int, v: int, b: int) -> float:
-    """G(p) + (2^b - 1) G(q), q = (1 - p) / (2^b - 1), the expected log2 distance of 6.3.4 step 6.
-
-    G(z) = (1/v) sum_{t=d+1}^{d+v} sum_{u=1}^{t} log2(u) F(z, t, u), F = z^2 (1 - z)^(u-1) for
-    u < t and z (1 - z)^(t-1) for u = t. The inner sum over u < t is a running sum, so G is
-    O(d + v) per evaluation.
-    """
-    q = (1.0 - p) / (2 ** b - 1)
-    last = d + v
-    u = np.arange(1, last + 1, dtype=np.float64)
-    log_u = np.log2(u)
+@njit(cache=True)
+def _g(z, d, blocks, log_u):
+    """G(z) of 6.3.4 step 6 times v: sum_{t=d+1}^{blocks} sum_{u=1}^{t} log2(u) F(z, t, u), with
+    F = z^2 (1 - z)^(u-1) for u < t and z (1 - z)^(t-1) for u = t; the inner sum over u < t is a
+    running sum, so one pass over u."""
+    inner = 0.0  # sum_{u=1}^{t-1} log2(u) z^2 (1-z)^(u-1)
     total = 0.0
-    for z, weight in ((p, 1.0), (q, float(2 ** b - 1))):
-        if z <= 0.0:
-            continue
-        pow_ = np.exp((u - 1) * math.log1p(-z)) if z < 1.0 else (u == 1).astype(np.float64)
-        inner = np.cumsum(log_u * z * z * pow_)  # inner[k] = sum_{u=1}^{k+1}
-        t = np.arange(d + 1, last + 1)
-        # u < t part: sum_{u=1}^{t-1} -> inner[t - 2]; u = t part: log2(t) z (1 - z)^(t-1)
-        g = inner[t - 2].sum() + (log_u[t - 1] * z * pow_[t - 1]).sum()
-        total += weight * g / v
+    power = 1.0  # (1 - z)^(u - 1)
+    for u in range(1, blocks + 1):
+        if u > d:
+            total += inner + log_u[u - 1] * z * power  # t = u: the u < t part and the u = t term
+        inner += log_u[u - 1] * z * z * power
+        power *= 1.0 - z
     return total
+
+
+def _compression_expectation(p: float, d: int, v: int, b: int) -> float:
+    """G(p) + (2^b - 1) G(q), q = (1 - p) / (2^b - 1): the expected log2 distance of 6.3.4 step 6
+    for a source whose most likely b-bit block has probability p and the others share the rest."""
+    blocks = d + v
+    log_u = np.log2(np.arange(1, blocks + 1, dtype=np.float64))
+    q = (1.0 - p) / (2 ** b - 1)
+    return (_g(p, d, blocks, log_u) + (2 ** b - 1) * _g(q, d, blocks, log_u)) / v
 
 
 def compression(samples) -> Estimate:
@@ -232,7 +231,7 @@ def compression(samples) -> Estimate:
     d = 1000 blocks fill the dictionary, the next v = floor(L/6) - d are scored by D_i, the
     distance to the previous occurrence of the same block (or its index i if none). X̄ is the
     mean of log2 D_i, σ̂ = c sqrt(sum (log2 D_i)^2 / (v - 1) - X̄^2) with c = 0.5907, X̄' =
-    X̄ - 2.576 σ̂ / sqrt(v). p in [2^-6, 1] is found by bisection so that the expected
+    X̄ - Z σ̂ / sqrt(v). p in [2^-6, 1] is found by bisection so that the expected
     log2 distance of a source whose most likely block has probability p (the rest uniform)
     equals X̄'; H = -log2(p) / 6 per bit. With no solution H = 1.
     """
@@ -261,13 +260,19 @@ def compression(samples) -> Estimate:
     mean_lower = mean - Z_99 * sigma / math.sqrt(v)
 
     lo, hi = 2.0 ** -b, 1.0
+    log_u = np.log2(np.arange(1, blocks_n + 1, dtype=np.float64))
+    others = 2 ** b - 1
+
+    def expectation(p: float) -> float:  # _compression_expectation with log_u computed once
+        return (_g(p, d, blocks_n, log_u) + others * _g((1.0 - p) / others, d, blocks_n, log_u)) / v
+
     # The expectation falls as p rises; no solution when X̄' is at or above its value at 2^-b.
-    if mean_lower >= _compression_expectation(lo, d, v, b):
+    if mean_lower >= expectation(lo):
         p, solved = lo, False
     else:
         for _ in range(60):
             mid = 0.5 * (lo + hi)
-            if _compression_expectation(mid, d, v, b) > mean_lower:
+            if expectation(mid) > mean_lower:
                 lo = mid
             else:
                 hi = mid
@@ -278,106 +283,114 @@ def compression(samples) -> Estimate:
                      "p_block": p, "solved": solved, "note": "p_max is per sample: 2^-H"})
 
 
-class _TupleCounter:
-    """Counts of overlapping W-tuples for W = 1, 2, ... as exact integer codes (no hashing)."""
-
-    def __init__(self, s: np.ndarray, bits: int):
-        self.s = s.astype(np.uint64)
-        self.bits = bits
-        self.max_len = max(1, CODE_BITS // bits)
-        self.width = 0
-        self.codes = np.zeros(s.size, dtype=np.uint64)
-
-    def next_counts(self) -> np.ndarray | None:
-        """Counts of each distinct tuple one sample longer than the last call, or None past max_len."""
-        if self.width >= self.max_len or self.width >= self.s.size:
-            return None
-        self.width += 1
-        w = self.width
-        n = self.s.size - w + 1
-        self.codes = (self.codes[:n] << np.uint64(self.bits)) | self.s[w - 1: w - 1 + n]
-        _, counts = np.unique(self.codes, return_counts=True)
-        return counts
+def _tuple_stats(samples, stats: suffix.TupleStats | None) -> tuple[np.ndarray, suffix.TupleStats]:
+    s = _as_samples(samples)
+    return s, (suffix.tuple_stats(s) if stats is None else stats)
 
 
-def _bits_for(s: np.ndarray) -> int:
-    return max(1, int(s.max()).bit_length())
-
-
-def t_tuple(samples) -> Estimate:
+def t_tuple(samples, stats: suffix.TupleStats | None = None) -> Estimate:
     """SP 800-90B 6.3.5: t is the largest tuple length whose most common tuple occurs >= 35 times;
     P_max[i] = (Q[i] / (L - i + 1))^(1/i) for i = 1..t, p̂_max their maximum, p_u its 99 % upper
-    bound as in 6.3.1 (with L - 1), H = -log2 p_u."""
-    s = _as_samples(samples)
+    bound as in 6.3.1 (with L - 1), H = -log2 p_u. ``stats`` (from :func:`suffix.tuple_stats`)
+    may be passed to share one suffix array with :func:`lrs`."""
+    s, st = _tuple_stats(samples, stats)
     n = s.size
-    counter = _TupleCounter(s, _bits_for(s))
-    p_max_i = []
-    truncated = False
-    while True:
-        counts = counter.next_counts()
-        if counts is None:
-            truncated = True
-            break
-        q = int(counts.max())
-        if q < TUPLE_MIN_COUNT:
-            break
-        i = counter.width
-        p_max_i.append((q / (n - i + 1)) ** (1.0 / i))
-    if not p_max_i:
+    t = 0
+    while t + 1 <= st.v and st.q[t + 1] >= TUPLE_MIN_COUNT:
+        t += 1
+    if t == 0:
         raise EstimatorInputError("no value occurs 35 times: too few samples for the t-tuple estimate")
-    p_hat = max(p_max_i)
+    i = np.arange(1, t + 1)
+    p_max_i = (st.q[1: t + 1] / (n - i + 1)) ** (1.0 / i)
+    p_hat = float(p_max_i.max())
     p_u = _upper_bound(p_hat, n)
     return Estimate("t_tuple", "6.3.5", _entropy(p_u), p_u,
-                    {"t": len(p_max_i), "p_hat": p_hat, "argmax_i": int(np.argmax(p_max_i)) + 1,
-                     "truncated": truncated, "max_tuple_length": counter.max_len})
+                    {"t": t, "p_hat": p_hat, "argmax_i": int(np.argmax(p_max_i)) + 1,
+                     "Q_t": int(st.q[t])})
 
 
-def lrs(samples) -> Estimate:
+def lrs(samples, stats: suffix.TupleStats | None = None) -> Estimate:
     """SP 800-90B 6.3.6, longest repeated substring.
 
     u is the smallest length whose most common tuple occurs fewer than 35 times, v the length of
     the longest substring that occurs at least twice. For W = u..v, P_W = sum_i C(c_i, 2) /
     C(L - W + 1, 2) over the counts c_i of the distinct W-tuples, P_max,W = P_W^(1/W); p̂ is the
-    largest, p_u its 99 % upper bound as in 6.3.1, H = -log2 p_u.
+    largest, p_u its 99 % upper bound as in 6.3.1, H = -log2 p_u. Not defined when v < u.
     """
-    s = _as_samples(samples)
+    s, st = _tuple_stats(samples, stats)
     n = s.size
-    counter = _TupleCounter(s, _bits_for(s))
-    u = None
-    p_w = []
-    truncated = False
-    while True:
-        counts = counter.next_counts()
-        if counts is None:
-            truncated = True
-            break
-        w = counter.width
-        top = int(counts.max())
-        if u is None and top < TUPLE_MIN_COUNT:
-            u = w
-        if top < 2:  # w = v + 1: no repeats any more
-            break
-        if u is not None:
-            c = counts.astype(np.float64)
-            pairs = float((c * (c - 1) / 2).sum())
-            total = (n - w + 1) * (n - w) / 2
-            p_w.append((pairs / total) ** (1.0 / w))
-    v = counter.width - 1 if not truncated else None
-    if u is None:
-        raise EstimatorInputError(
-            f"the most common tuple occurs >= {TUPLE_MIN_COUNT} times at every length up to "
-            f"{counter.max_len}: LRS not computed (long-range repetition, e.g. a periodic source)")
-    if not p_w:
-        return Estimate("lrs", "6.3.6", float(_bits_for(s)), 2.0 ** (-_bits_for(s)),
-                        {"u": u, "v": v, "p_hat": None, "truncated": truncated,
-                         "note": "no repeated substring of length >= u: nothing to score"})
-    p_hat = max(p_w)
+    u = 1
+    while u <= st.v and st.q[u] >= TUPLE_MIN_COUNT:
+        u += 1
+    if st.v < u:
+        raise EstimatorInputError(f"v = {st.v} < u = {u}: no repeated substring longer than the "
+                                  f"t-tuple range, LRS not defined")
+    w = np.arange(u, st.v + 1)
+    total = (n - w) * (n - w + 1) / 2.0
+    p_w = (st.pairs[u: st.v + 1] / total) ** (1.0 / w)
+    p_hat = float(p_w.max())
     p_u = _upper_bound(p_hat, n)
     return Estimate("lrs", "6.3.6", _entropy(p_u), p_u,
-                    {"u": u, "v": v, "p_hat": p_hat, "truncated": truncated,
-                     "max_tuple_length": counter.max_len})
+                    {"u": u, "v": st.v, "p_hat": p_hat, "argmax_W": int(np.argmax(p_w)) + u})
 
 
+def _dense(samples) -> tuple[np.ndarray, int]:
+    """Samples mapped to 0..k-1 in increasing order of value, and k (NIST's "translation")."""
+    s = _as_samples(samples)
+    present = np.bincount(s) > 0
+    k = int(present.sum())
+    if k == present.size:  # already 0..k-1 (a bitstring, a full alphabet): no copy
+        return np.ascontiguousarray(s, dtype=np.int64), k
+    lookup = np.cumsum(present) - 1
+    return lookup[s].astype(np.int64), k
+
+
+def _predictor(name: str, section: str, score: tuple[int, int, int], k: int, extra: dict) -> Estimate:
+    correct, n, longest = (int(x) for x in score)
+    if n < 2:
+        raise EstimatorInputError(f"{name}: too few predictions ({n})")
+    r = predictors.prediction_estimate(correct, n, longest, k)
+    return Estimate(name, section, r["min_entropy"], r["p_max"], r["params"] | extra)
+
+
+def multi_mcw(samples) -> Estimate:
+    """SP 800-90B 6.3.7, the multi most-common-in-window predictor (windows 63, 255, 1023, 4095)."""
+    s, k = _dense(samples)
+    windows = np.array(predictors.MCW_WINDOWS, dtype=np.int64)
+    if s.size <= windows[-1]:
+        raise EstimatorInputError(f"MultiMCW needs more than {windows[-1]} samples, got {s.size}")
+    return _predictor("multi_mcw", "6.3.7", predictors.multi_mcw_score(s, k, windows), k,
+                      {"windows": list(predictors.MCW_WINDOWS)})
+
+
+def lag(samples) -> Estimate:
+    """SP 800-90B 6.3.8, the lag predictor (D = 128)."""
+    s, k = _dense(samples)
+    if s.size < 3:
+        raise EstimatorInputError("the lag predictor needs at least 3 samples")
+    return _predictor("lag", "6.3.8", predictors.lag_score(s, predictors.LAG_DEPTH), k,
+                      {"D": predictors.LAG_DEPTH})
+
+
+def multi_mmc(samples) -> Estimate:
+    """SP 800-90B 6.3.9, the multi Markov-model-with-counting predictor (D = 16, 100,000 entries)."""
+    s, k = _dense(samples)
+    if s.size < predictors.MMC_DEPTH + 2:
+        raise EstimatorInputError(f"MultiMMC needs at least {predictors.MMC_DEPTH + 2} samples")
+    return _predictor("multi_mmc", "6.3.9", predictors.multi_mmc_score(s, k), k,
+                      {"D": predictors.MMC_DEPTH, "max_entries": predictors.MMC_MAX_ENTRIES})
+
+
+def lz78y(samples) -> Estimate:
+    """SP 800-90B 6.3.10, the LZ78Y predictor (B = 16, 65,536 dictionary entries)."""
+    s, k = _dense(samples)
+    if s.size < predictors.LZ78Y_DEPTH + 3:
+        raise EstimatorInputError(f"LZ78Y needs at least {predictors.LZ78Y_DEPTH + 3} samples")
+    return _predictor("lz78y", "6.3.10", predictors.lz78y_score(s, k), k,
+                      {"B": predictors.LZ78Y_DEPTH, "max_entries": predictors.LZ78Y_MAX_ENTRIES})
+
+
+#: Estimators that need binary input (run on the bitstring, and on samples of two values).
 BINARY_ONLY = ("collision", "markov", "compression")
 ESTIMATORS = {
     "mcv": most_common_value,
@@ -386,33 +399,63 @@ ESTIMATORS = {
     "compression": compression,
     "t_tuple": t_tuple,
     "lrs": lrs,
+    "multi_mcw": multi_mcw,
+    "lag": lag,
+    "multi_mmc": multi_mmc,
+    "lz78y": lz78y,
 }
 
 
-def assess_min_entropy(samples, bits: int) -> dict:
-    """Run every implemented estimator that applies and take the minimum (SP 800-90B 6.3).
+def bitstring(samples, bits: int) -> np.ndarray:
+    """Each sample's low ``bits`` bits, most significant first, one bit per element (3.1.3)."""
+    s = np.asarray(samples, dtype=np.int64)
+    shifts = np.arange(bits - 1, -1, -1, dtype=np.int64)
+    return ((s[:, None] >> shifts) & 1).astype(np.uint8).reshape(-1)
 
-    ``bits`` is the sample width; the binary-only estimators run when ``bits == 1``. An
-    estimator that cannot run on this input is reported with its reason under ``skipped``.
-    """
-    s = _as_samples(samples)
+
+def run_track(samples, max_entropy: float) -> dict:
+    """Every estimator that applies to ``samples``: their results, the skipped ones with the
+    reason, and the minimum (capped at ``max_entropy``, the sample width in bits)."""
+    s, k = _dense(samples)
     results: dict[str, dict] = {}
     skipped: dict[str, str] = {}
-    for name, fn in ESTIMATORS.items():
-        if name in BINARY_ONLY and bits != 1:
-            skipped[name] = "binary samples only"
-            continue
-        try:
-            results[name] = fn(s).as_dict()
-        except EstimatorInputError as exc:
-            skipped[name] = str(exc)
-    if not results:
-        raise EstimatorInputError("no estimator could run on these samples")
-    h_min = min(r["min_entropy"] for r in results.values())
-    return {
-        "estimators": results,
-        "skipped": skipped,
-        "not_implemented": list(NOT_IMPLEMENTED),
-        "min_entropy_per_sample": h_min,
-        "limiting_estimator": min(results, key=lambda k: results[k]["min_entropy"]),
-    }
+    if k < 2:
+        results["mcv"] = most_common_value(s).as_dict()
+        skipped |= {name: "one value only: no entropy" for name in ESTIMATORS if name != "mcv"}
+    else:
+        stats = suffix.tuple_stats(s)
+        for name, fn in ESTIMATORS.items():
+            if name in BINARY_ONLY and k != 2:
+                skipped[name] = f"binary data only ({k} distinct values)"
+                continue
+            try:
+                e = fn(s, stats) if name in ("t_tuple", "lrs") else fn(s)
+            except EstimatorInputError as exc:
+                skipped[name] = str(exc)
+                continue
+            results[name] = e.as_dict()
+    limiting = min(results, key=lambda name: results[name]["min_entropy"])
+    return {"samples": int(s.size), "alphabet_size": k, "estimators": results, "skipped": skipped,
+            "min_entropy": min(float(max_entropy), results[limiting]["min_entropy"]),
+            "limiting_estimator": limiting}
+
+
+def assess_min_entropy(samples, bits: int) -> dict:
+    """The initial entropy estimate of SP 800-90B 3.1.3 on the non-IID track.
+
+    ``original``: every estimator on the samples (width ``bits``; collision, Markov and
+    compression only if there are exactly two distinct values). ``bitstring`` (for ``bits > 1``):
+    every estimator on the samples expanded to bits, MSB first, in bits per bit. The result is
+    ``min(H_original, bits * H_bitstring)`` per sample, with the track and estimator that set it.
+    """
+    s = _as_samples(samples)
+    original = run_track(s, bits)
+    result = {"original": original, "bitstring": None, "not_implemented": list(NOT_IMPLEMENTED)}
+    h, track, limiting = original["min_entropy"], "original", original["limiting_estimator"]
+    if bits > 1:
+        bit_track = run_track(bitstring(s, bits), 1)
+        result["bitstring"] = bit_track
+        if bits * bit_track["min_entropy"] < h:
+            h, track, limiting = bits * bit_track["min_entropy"], "bitstring", bit_track["limiting_estimator"]
+    result |= {"min_entropy_per_sample": h, "limiting_track": track, "limiting_estimator": limiting}
+    return result

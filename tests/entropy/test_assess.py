@@ -148,9 +148,13 @@ def test_result_is_json_and_consistent(tmp_path):
     r = assess.assess_samples(s, 1)
     json.dumps(r)  # JSON-able, no numpy scalars
     assert r["samples"] == 200_000 and r["bits_per_sample"] == 1
-    ests = r["sp800_90b"]["estimators"]
-    assert set(ests) == {"mcv", "collision", "markov", "compression", "t_tuple", "lrs"}
+    ests = r["sp800_90b"]["original"]["estimators"]
+    assert set(ests) == {"mcv", "collision", "markov", "compression", "t_tuple", "lrs",
+                         "multi_mcw", "lag", "multi_mmc", "lz78y"}
+    assert r["sp800_90b"]["bitstring"] is None and r["sp800_90b"]["not_implemented"] == []
     assert r["min_entropy_per_sample"] == min(e["min_entropy"] for e in ests.values())
+    assert r["limiting_track"] == "original"
+    assert ests[r["limiting_estimator"]]["min_entropy"] == r["min_entropy_per_sample"]
     assert 0.75 < r["min_entropy_per_sample"] <= 1.0
     assert r["sp800_22"]["all_passed"] is True
     assert any("1000000" in w for w in r["warnings"])
