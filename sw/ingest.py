@@ -3,7 +3,8 @@
 Three kinds of content are certified:
 
 * ``image``: PNG, JPEG, WebP or TIFF decoded by Pillow (8/16-bit grey, RGB, RGBA,
-  palette, grey+alpha; the first frame of a multi-frame file). The exact bytes are the
+  palette, grey+alpha; the first frame of a multi-frame file). Plain 8-bit PNGs take
+  :mod:`.png_fast`, which gives Pillow's pixels faster. The exact bytes are the
   file's bytes; the pixels feed the robust fingerprint.
 * ``array``: a numpy array handed over by an accelerator pipeline (uint8, uint16 or
   float in 0..1; shapes (H, W) or (H, W, 1|3|4)). Its exact bytes are
