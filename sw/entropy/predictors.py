@@ -335,6 +335,24 @@ def _lz78y_binary(s, depth, max_entries):
 
 # ---- 6.3.9 MultiMMC -------------------------------------------------------------------
 
+@njit(cache=True, inline="always")
+def _score_order(scoreboard, d, hit, winner, cur_winner, correct, run, longest):
+    """MultiMMC's bookkeeping for order ``d``'s prediction: its score (the newest best order
+    wins ties), and, when ``d`` was the winner whose prediction counts, the hits and runs."""
+    if hit:
+        scoreboard[d] += 1
+        if scoreboard[d] >= scoreboard[winner]:
+            winner = d
+        if d == cur_winner:
+            correct += 1
+            run += 1
+            if run > longest:
+                longest = run
+    elif d == cur_winner:
+        run = 0
+    return winner, correct, run, longest
+
+
 @njit(cache=True)
 def _multi_mmc_binary_kernel(s, depth, max_entries, table):
     n = s.size
@@ -367,17 +385,8 @@ def _multi_mmc_binary_kernel(s, depth, max_entries, table):
                 prediction = 0 if c0 > c1 else 1
                 found = (c0 if c0 > c1 else c1) != 0
             if found:
-                if prediction == x:
-                    scoreboard[d] += 1
-                    if scoreboard[d] >= scoreboard[winner]:
-                        winner = d
-                    if d == cur_winner:
-                        correct += 1
-                        run += 1
-                        if run > longest:
-                            longest = run
-                elif d == cur_winner:
-                    run = 0
+                winner, correct, run, longest = _score_order(
+                    scoreboard, d, prediction == x, winner, cur_winner, correct, run, longest)
                 if table[at + x] != 0:
                     table[at + x] += 1
                 elif entries[d] < max_entries:
@@ -450,17 +459,8 @@ def _multi_mmc_general(s, depth, max_entries):
                     found = ctx_tag[d, slot] != 0
                     ctx = ctx_id[d, slot]
                 if phase == 1 and found:
-                    if best_y[ctx] == y:
-                        scoreboard[d] += 1
-                        if scoreboard[d] >= scoreboard[winner]:
-                            winner = d
-                        if d == cur_winner:
-                            correct += 1
-                            run += 1
-                            if run > longest:
-                                longest = run
-                    elif d == cur_winner:
-                        run = 0
+                    winner, correct, run, longest = _score_order(
+                        scoreboard, d, best_y[ctx] == y, winner, cur_winner, correct, run, longest)
                     key = ctx * 256 + y + 1
                     ps = _pair_slot(pair_key[d], key)
                     if pair_key[d, ps] != 0:
