@@ -43,3 +43,20 @@ def test_rtl_selftest_catches_a_perturbed_reference(capfd, monkeypatch):
     assert result["agree"] is False and result["mismatches"] == 1 and result["mismatched"] == [1]
     assert "1 of 2 decompositions differ" in captured.err
     assert np.isfinite(result["cycles"]).all()
+
+
+def test_bridge_errors_surface_as_exceptions():
+    import pytest
+
+    from rosvd.driver.core import DriverTimeout
+    from rosvd.driver.sim_bridge import BridgeError, BusError, SimBridge
+    from rosvd.hw.top.register_map import REGISTER_MAP
+
+    with SimBridge(PARAMS, request_timeout=30.0) as bridge:
+        with pytest.raises(BusError, match="SLVERR"):
+            bridge.read(REGISTER_MAP.span)                       # past the map
+        with pytest.raises(DriverTimeout, match="simulated budget"):
+            bridge.receive(PARAMS.svd.output_words)             # nothing was sent
+        assert bridge.read(REGISTER_MAP.offset("ID")) == 0x5253_5644   # still usable
+    with pytest.raises(BridgeError, match="not started"):
+        bridge.read(0)
