@@ -16,6 +16,11 @@ from rosvd.sim.verilog import export
 
 TOP = "rosvd_core"
 TEST_MODULE = "rosvd.sim.core_tb"
+#: The bridge testbench (``rosvd.sim.core_bridge_tb``) and the variables that tell it where
+#: the host listens, the run's token and how long to wait for a request.
+BRIDGE_TEST_MODULE, BRIDGE_TESTCASE = "rosvd.sim.core_bridge_tb", "core_bridge"
+BRIDGE_PORT_ENV, BRIDGE_TOKEN_ENV = "ROSVD_BRIDGE_PORT", "ROSVD_BRIDGE_TOKEN"
+BRIDGE_IDLE_ENV = "ROSVD_BRIDGE_IDLE_S"
 
 
 def params_to_dict(params: CoreParams) -> dict:
@@ -35,9 +40,10 @@ def build_dir(params: CoreParams) -> Path:
 
 
 def run_core(simulator: str, params: CoreParams, testcase: str | None = None, *,
-             waves: bool | None = None, **env) -> Path:
-    """Export (cached), build (cached) and run testcases of :mod:`rosvd.sim.core_tb`."""
+             waves: bool | None = None, test_module: str = TEST_MODULE, **env) -> Path:
+    """Export (cached), build (cached) and run testcases of :mod:`rosvd.sim.core_tb` (or of
+    another testbench of the same top, ``test_module``: the build is shared)."""
     directory = build_dir(params)
     verilog = export(lambda: RosvdCore(params), TOP, directory)
-    return run_cocotb(simulator, verilog, TOP, TEST_MODULE, directory, testcase=testcase, waves=waves,
+    return run_cocotb(simulator, verilog, TOP, test_module, directory, testcase=testcase, waves=waves,
                       params=params_to_dict(params), extra_env={k: str(v) for k, v in env.items()})

@@ -93,6 +93,26 @@ def _demo(args):
     return run_demo(simulator=args.simulator)
 
 
+def _device_selftest(args) -> int:
+    from rosvd.device_selftest import selftest
+    from rosvd.driver.core import DriverError
+    from rosvd.output import emit
+    try:
+        with _stdout_for_results() as out:
+            result = selftest(args.device, svd_params(args), matrices=args.matrices, seed=args.seed,
+                              entropy_bytes=args.entropy_bytes, overlay=args.overlay,
+                              simulator=args.simulator)
+            emit(result, args.json, out=out)
+    except DriverError as error:
+        print(f"rosvd: {args.device} device: {error}", file=sys.stderr)
+        return 2
+    if not result["agree"]:
+        print(f"rosvd: {result['mismatches']} of {result['decompositions']} decompositions differ from"
+              f" {result['reference']}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _target_names() -> list[str]:
     from rosvd.boards.targets import names
     return names()
@@ -130,6 +150,24 @@ def build_parser() -> argparse.ArgumentParser:
     add_commands(commands)
     add_chain_commands(commands)
     add_verify_commands(commands)
+
+    device = commands.add_parser("device", help="the device behind the driver").add_subparsers(
+        dest="device_command", required=True)
+    selftest = device.add_parser("selftest", help="seeded decompositions and an entropy read through the"
+                                 " driver, compared with the specification model")
+    _add_svd_params(selftest)
+    selftest.add_argument("--device", choices=["model", "rtl", "pynq"], default="model",
+                          help="model (trivially agrees), rtl (the simulated top through the driver) or pynq"
+                          " (a board; needs the pynq package)")
+    selftest.add_argument("--matrices", type=int, default=4, help="seeded matrices to decompose (default 4)")
+    selftest.add_argument("--seed", type=int, default=1, help="seed of the matrices (default 1)")
+    selftest.add_argument("--entropy-bytes", type=int, default=32,
+                          help="conditioned bytes to read (default 32)")
+    selftest.add_argument("--overlay", default=None, help="--device pynq: the overlay's .bit file")
+    selftest.add_argument("--simulator", choices=["verilator", "icarus"], default="verilator",
+                          help="--device rtl: the simulator of the top (default verilator)")
+    add_json_flag(selftest)
+    selftest.set_defaults(handler=_device_selftest)
 
     hw = commands.add_parser("hw", help="gateware").add_subparsers(dest="hw", required=True)
     report = hw.add_parser("report", help="resources (yosys synth_xilinx) and Fmax estimate")
