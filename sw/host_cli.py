@@ -6,6 +6,8 @@ import os
 import sys
 from pathlib import Path
 
+from .output import report as _report
+
 #: Files read and certified per store transaction by `rosvd certify`.
 CERTIFY_BATCH = 64
 
@@ -13,11 +15,6 @@ CERTIFY_BATCH = 64
 def _home(args) -> Path:
     from .certify import default_home
     return Path(args.home) if args.home else default_home()
-
-
-def _report(record, args, summary=None) -> None:
-    from .output import emit
-    emit(record, args.json, summary)
 
 
 def _enroll(args) -> int:

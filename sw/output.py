@@ -43,3 +43,8 @@ def emit(record, as_json: bool, summary: Callable[[dict], str] | None = None, ou
     else:
         text = summary(record) if summary else "\n".join(summary_lines(record))
     print(text, file=out, flush=True)
+
+
+def report(record, args, summary: Callable[[dict], str] | None = None) -> None:
+    """:func:`emit` as a command handler calls it: JSON when ``args.json`` is set."""
+    emit(record, args.json, summary)

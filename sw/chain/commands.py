@@ -15,16 +15,13 @@ import sys
 import threading
 from pathlib import Path
 
+from ..output import report as _report
+
 #: Dev accounts of ``rosvd chain up`` (Anvil's deterministic keys): who plays which role.
 DEVNET_ADMIN, DEVNET_MEMBER, DEVNET_OPERATOR = 0, 1, 2
 DEPLOYMENT_FILE = "deployment.json"
 STATE_FILE = "anvil-state.json"
 OPERATOR_KEY_FILE = "operator-key.json"
-
-
-def _report(record, args) -> None:
-    from ..output import emit
-    emit(record, args.json)
 
 
 def _home(args) -> Path:
