@@ -36,7 +36,7 @@ from .certificate import (
     entropy_commitment,
     sign,
 )
-from .device import Device, fresh_entropy, open_device
+from .device import Device, close_device, fresh_entropy, open_device
 from .epochs import (
     EPOCH_ENTROPY_BYTES,
     BlockSource,
@@ -121,7 +121,10 @@ def initialise(home: Path, config: ApplianceConfig, passphrase: str | None = Non
     except OSError as error:
         raise ApplianceError(f"cannot use {home} as the appliance home: {error.strerror}") from None
     device = open_device(config.device)
-    identity = enroll(device, home / KEY_FILE, config.dev_mode, passphrase, scrypt_n)
+    try:
+        identity = enroll(device, home / KEY_FILE, config.dev_mode, passphrase, scrypt_n)
+    finally:
+        close_device(device)
     store = Store(home / STORE_FILE, create=True)
     store.set_meta("device_address", identity.address)
     store.close()
@@ -164,6 +167,8 @@ class Appliance:
         self.home = Path(home)
         self.config = load_config(self.home)
         self.policy = policy or self.config.policy
+        #: A device this appliance opened is closed with it; one handed in stays the caller's.
+        self._owns_device = device is None
         self.device = device or open_device(self.config.device)
         self.identity = device_identity(self.home, self.config, passphrase)
         self.blocks = blocks or self._chain_blocks()
@@ -186,10 +191,14 @@ class Appliance:
         return ChainBlocks(Deployment.load(Path(self.config.deployment)).web3())
 
     def close(self) -> None:
-        self.wait_for_proofs()
-        if self._pool is not None:
-            self._pool.shutdown()
-        self.store.close()
+        try:
+            self.wait_for_proofs()
+            if self._pool is not None:
+                self._pool.shutdown()
+            self.store.close()
+        finally:
+            if self._owns_device:
+                close_device(self.device)
 
     def __enter__(self):
         return self

@@ -2,16 +2,18 @@
 
 A device decomposes batches of N x N matrices (the SVD engine) and yields conditioned
 entropy (the RO source). Backends: ``model`` (the bit-exact Python model: the default
-and what verifiers use), later ``rtl`` (Verilator co-simulation) and ``pynq`` (a board).
+and what verifiers use), ``rtl`` (the AXI top in Verilator, through the host driver and
+the simulation bridge) and ``pynq`` (the same driver on a board's MMIO and AXI DMA).
 
 Entropy carries a ``simulated`` flag: until the RO source and its health tests run on a
 board, the model backend's entropy comes from the operating system and is labelled
-simulated; the ``rtl`` backend's comes from the RO source's RTL in Amaranth's simulator,
-whose STATUS register reports ``simulated``. The host refuses simulated entropy unless it runs in dev mode.
+simulated; the ``rtl`` backend's comes from the top's RO source RTL, whose STATUS register
+reports ``simulated``. The host refuses simulated entropy unless it runs in dev mode.
 """
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -62,43 +64,153 @@ class ModelDevice:
         return Entropy(os.urandom(nbytes), simulated=True)
 
 
-class RtlDevice(ModelDevice):
-    """The engine's Verilog simulated by Verilator (or Icarus), driven over its streams.
+class CoreDevice:
+    """A RosvdCore behind the host driver (:class:`rosvd.driver.core.CoreDriver`):
+    decompositions and entropy both come from the core, through its registers and streams.
 
-    Decompositions come from the RTL; with ``cross_check`` each batch is also run on the
-    model and a mismatch raises. Entropy comes from the RO source's RTL (registers, FIFO,
-    health tests) in Amaranth's simulator through the host driver
-    (:func:`simulated_ro_entropy`); its STATUS.simulated bit is 1, so it is labelled
-    simulated and refused outside dev mode. Slow (~0.5 s per n=32 matrix on Verilator, plus a
-    one-off build): for demos and co-simulation, not throughput.
+    The driver is opened on first use (:meth:`_open_driver`, by the subclass) and released
+    by :meth:`close` (or ``with``). With ``cross_check``, every decomposition is compared,
+    sigma, vectors and sweeps run, with the specification model
+    (:data:`rosvd.device_selftest.reference_decompose`, ``rosvd.hw.svd.model``) and a
+    mismatch raises :class:`DeviceMismatch`; :attr:`compared` and :attr:`mismatches`
+    count what was actually compared, so a report can print the comparison it made.
+    Entropy is what the core's FIFO gave, ``simulated`` as its STATUS register said.
+    Calls are serialised: the driver is not thread-safe.
+    """
+
+    kind = "core"
+
+    def __init__(self, params: SVDParams | None = None, cross_check: bool = True):
+        self.params = params or SVDParams()
+        self.cross_check = cross_check
+        self.cycles: list[int] = []
+        #: Decompositions compared with the specification model, and how many differed.
+        self.compared = self.mismatches = 0
+        self._driver = None
+        self._lock = threading.RLock()
+
+    def _open_driver(self):
+        raise NotImplementedError
+
+    @property
+    def driver(self):
+        with self._lock:
+            if self._driver is None:
+                self._driver = self._open_driver()
+            return self._driver
+
+    def close(self) -> None:
+        """Release the core (subclasses stop what they started)."""
+        self._driver = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def decompose(self, matrices: np.ndarray) -> Decomposition:
+        with self._lock:
+            driver = self.driver
+            result = driver.decompose(matrices)
+            self.cycles += driver.cycles[-len(result.sigma):]
+        if self.cross_check:
+            from .device_selftest import mismatched
+            from .hw.svd.model import check_input
+            differ = mismatched(self.params, result, check_input(self.params, matrices))
+            self.compared += len(result.sigma)
+            self.mismatches += len(differ)
+            if differ:
+                raise DeviceMismatch(f"the {self.kind} device's results for matrices {differ} differ from"
+                                     " the specification model (rosvd.hw.svd.model)")
+        return result
+
+    def entropy(self, nbytes: int) -> Entropy:
+        if nbytes < 1:
+            raise ValueError(f"entropy request must be at least 1 byte, not {nbytes}")
+        with self._lock:
+            drawn = self.driver.entropy(nbytes)
+        return Entropy(drawn.data, simulated=drawn.simulated)
+
+
+class DeviceMismatch(RuntimeError):
+    """A device's decomposition differs from the specification model."""
+
+
+class RtlDevice(CoreDevice):
+    """The whole top (``RosvdCore``: AXI4-Lite, AXI4-Stream, engine, entropy source) in
+    Verilator (or Icarus), driven by the host driver through the simulation bridge
+    (:class:`rosvd.driver.sim_bridge.SimBridge`): the code a board runs, against the RTL.
+
+    One simulation serves the device's lifetime (started on first use, a one-off build of
+    a minute or two, then ~0.5 s per n=32 matrix); :meth:`close` stops it. Its entropy input
+    is seeded random bits (``seed``; default from the OS, so two runs differ) and STATUS
+    says ``simulated``, so it is refused outside dev mode.
     """
 
     kind = "rtl"
 
     def __init__(self, params: SVDParams | None = None, simulator: str = "verilator",
-                 cross_check: bool = True):
-        super().__init__(params)
-        self.simulator, self.cross_check = simulator, cross_check
-        self.cycles: list[int] = []
-        self.entropy_source = simulated_ro_entropy()
+                 cross_check: bool = True, seed: int | None = None):
+        super().__init__(params, cross_check)
+        self.simulator = simulator
+        self.seed = seed if seed is not None else int.from_bytes(os.urandom(4), "big")
+        self._bridge = None
 
-    def entropy(self, nbytes: int) -> Entropy:
-        return self.entropy_source.entropy(nbytes)
+    def _open_driver(self):
+        from .device_selftest import rtl_core_params
+        from .driver.core import CoreDriver
+        from .driver.sim_bridge import SimBridge
+        bridge = SimBridge(rtl_core_params(self.params), simulator=self.simulator, seed=self.seed,
+                           idle_timeout=RTL_IDLE_TIMEOUT_S)
+        bridge.__enter__()
+        try:
+            driver = CoreDriver(bridge, bridge, expect=self.params, pause=bridge.idle, timeout=60.0)
+        except BaseException:
+            bridge.__exit__(None, None, None)
+            raise
+        self._bridge = bridge
+        return driver
 
-    def decompose(self, matrices: np.ndarray) -> Decomposition:
-        from .sim.svd_bench import rtl_decompose
-        p = self.params
-        records = rtl_decompose(p, matrices, simulator=self.simulator)
-        words = np.array([record["words"] for record in records], dtype=np.int64).reshape(len(records), -1)
-        result = Decomposition(sigma=words[:, :p.n], vectors=words[:, p.n:].reshape(-1, p.k, p.n),
-                               sweeps_run=np.array([r["sweeps_run"] for r in records], dtype=np.int64))
-        self.cycles += [record["cycles"] for record in records]
-        if self.cross_check:
-            model = super().decompose(matrices)
-            same = np.array_equal(model.sigma, result.sigma) and np.array_equal(model.vectors, result.vectors)
-            if not same:
-                raise RuntimeError("RTL output differs from the bit-exact model")
-        return result
+    @property
+    def bridge_requests(self) -> int:
+        """Bus and stream requests forwarded to the simulation so far."""
+        return self._bridge.requests if self._bridge is not None else 0
+
+    def close(self) -> None:
+        with self._lock:
+            bridge, self._bridge = self._bridge, None
+            super().close()
+            if bridge is not None:
+                bridge.__exit__(None, None, None)
+
+
+#: Wall-clock seconds the RTL device's simulation waits for the host's next request before
+#: it gives up (a host that exits closes the connection and stops it at once).
+RTL_IDLE_TIMEOUT_S = 3600.0
+
+
+class PynqDevice(CoreDevice):
+    """RosvdCore on a PYNQ board (:func:`rosvd.driver.pynq_core.open_board`), loading the
+    overlay ``overlay`` (default ``$ROSVD_OVERLAY``). Unverified: no board has run it."""
+
+    kind = "pynq"
+
+    def __init__(self, params: SVDParams | None = None, overlay: str | None = None,
+                 cross_check: bool = False):
+        super().__init__(params, cross_check)
+        self.overlay = overlay or os.environ.get(OVERLAY_ENV)
+        if not self.overlay:
+            raise ValueError(f"the pynq device needs an overlay: set {OVERLAY_ENV} to the .bit file"
+                             " (RosvdCore and an AXI DMA)")
+
+    def _open_driver(self):
+        from .driver.pynq_core import open_board
+        return open_board(self.overlay, expect=self.params)
+
+
+#: Where the pynq device finds its overlay when none is given.
+OVERLAY_ENV = "ROSVD_OVERLAY"
 
 
 class ROSourceEntropy:
@@ -166,9 +278,24 @@ def fresh_entropy(device: Device, nbytes: int, dev_mode: bool) -> bytes:
     return drawn.data
 
 
+#: The backends :func:`open_device` knows.
+DEVICE_KINDS = ("model", "rtl", "pynq")
+
+
 def open_device(kind: str = "model", params: SVDParams | None = None) -> Device:
+    """A device of ``kind``; release it with :func:`close_device` (the RTL device runs a
+    simulator, the pynq device holds a board)."""
     if kind == "model":
         return ModelDevice(params)
     if kind == "rtl":
         return RtlDevice(params)
-    raise ValueError(f"unknown device backend {kind!r}; available: model, rtl")
+    if kind == "pynq":
+        return PynqDevice(params)
+    raise ValueError(f"unknown device backend {kind!r}; available: {', '.join(DEVICE_KINDS)}")
+
+
+def close_device(device: Device) -> None:
+    """Release what ``device`` holds (a simulation, a board); nothing for the model."""
+    close = getattr(device, "close", None)
+    if close is not None:
+        close()

@@ -194,6 +194,7 @@ def _status(args) -> int:
 
 
 def add_commands(commands) -> None:
+    from .device import DEVICE_KINDS, OVERLAY_ENV
     from .output import add_json_flag
 
     def with_home(parser):
@@ -212,9 +213,10 @@ def add_commands(commands) -> None:
     enroll = with_home(commands.add_parser("enroll", help="create the device key and the store"))
     enroll.add_argument("--dev", action="store_true",
                         help="development mode: accept the model device's simulated entropy")
-    enroll.add_argument("--device", default="model", choices=["model", "rtl"],
-                        help="model (bit-exact Python) or rtl (engine on Verilator; entropy from the RO"
-                        " source's RTL in Amaranth's simulator, labelled simulated)")
+    enroll.add_argument("--device", default="model", choices=list(DEVICE_KINDS),
+                        help="model (bit-exact Python), rtl (the AXI top on Verilator through the driver;"
+                        " its entropy is labelled simulated) or pynq (a board: the overlay's .bit file in"
+                        f" ${OVERLAY_ENV})")
     enroll.add_argument("--epoch-size", type=int, default=4096,
                         help="seal an epoch at this many certificates")
     enroll.add_argument("--epoch-age", type=float, default=60.0, help="... or when it is this old (s)")

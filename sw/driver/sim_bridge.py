@@ -43,9 +43,12 @@ class SimBridge:
     """A running simulation of RosvdCore(``params``) that answers the driver's requests."""
 
     def __init__(self, params: CoreParams, *, simulator: str = "verilator", seed: int = 1,
-                 request_timeout: float = 60.0, start_timeout: float = 900.0, idle_cycles: int = 64):
+                 request_timeout: float = 60.0, start_timeout: float = 900.0, idle_cycles: int = 64,
+                 idle_timeout: float | None = None):
         self.params, self.simulator, self.seed = params, simulator, seed
         self.request_timeout, self.start_timeout = request_timeout, start_timeout
+        #: Wall-clock seconds the testbench waits for a request (default twice ``request_timeout``).
+        self.idle_timeout = idle_timeout if idle_timeout is not None else 2 * request_timeout
         self.idle_cycles = idle_cycles
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
@@ -100,7 +103,7 @@ class SimBridge:
     def _run(self, port: int, token: str) -> None:
         from rosvd.sim import core_rtl
         env = {core_rtl.BRIDGE_PORT_ENV: port, core_rtl.BRIDGE_TOKEN_ENV: token,
-               core_rtl.BRIDGE_IDLE_ENV: 2 * self.request_timeout, "ROSVD_TB_SEED": self.seed}
+               core_rtl.BRIDGE_IDLE_ENV: self.idle_timeout, "ROSVD_TB_SEED": self.seed}
         try:
             self.results = core_rtl.run_core(self.simulator, self.params, core_rtl.BRIDGE_TESTCASE,
                                              test_module=core_rtl.BRIDGE_TEST_MODULE, **env)

@@ -5,9 +5,7 @@ import numpy as np
 import pytest
 
 from rosvd.device import (
-    Entropy,
     ROSourceEntropy,
-    RtlDevice,
     SimulatedEntropyRefused,
     fresh_entropy,
     simulated_ro_entropy,
@@ -96,15 +94,6 @@ def test_simulated_flag_comes_from_the_status_register():
 
     assert run(clear_simulated=False) is None               # simulated bit set: refused
     assert len(run(clear_simulated=True)) == 32              # same bits, bit cleared: accepted
-
-
-def test_rtl_device_entropy_is_simulated_ro_and_refused_outside_dev_mode():
-    device = RtlDevice()
-    drawn = device.entropy(32)
-    assert isinstance(drawn, Entropy) and drawn.simulated and len(drawn.data) == 32
-    with pytest.raises(SimulatedEntropyRefused):
-        fresh_entropy(device, 32, dev_mode=False)
-    assert len(fresh_entropy(device, 48, dev_mode=True)) == 48
 
 
 def test_seeded_simulated_source_is_reproducible_and_unseeded_is_not():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from rosvd import cli, device_selftest
 from rosvd.hw.svd.model import Decomposition, decompose
@@ -46,8 +47,6 @@ def test_rtl_selftest_catches_a_perturbed_reference(capfd, monkeypatch):
 
 
 def test_bridge_errors_surface_as_exceptions():
-    import pytest
-
     from rosvd.driver.core import DriverTimeout
     from rosvd.driver.sim_bridge import BridgeError, BusError, SimBridge
     from rosvd.hw.top.register_map import REGISTER_MAP
@@ -60,3 +59,26 @@ def test_bridge_errors_surface_as_exceptions():
         assert bridge.read(REGISTER_MAP.offset("ID")) == 0x5253_5644   # still usable
     with pytest.raises(BridgeError, match="not started"):
         bridge.read(0)
+
+
+def test_rtl_device_runs_the_top_through_the_driver():
+    """``--device rtl``: one simulation of the top for the device's lifetime, results compared
+    with the specification model, entropy from the top's source labelled simulated."""
+    from rosvd.device import RtlDevice, SimulatedEntropyRefused, fresh_entropy
+    from rosvd.sim.svd_cases import random_matrices
+
+    device = RtlDevice(PARAMS.svd, seed=3)
+    with device:
+        batch = random_matrices(PARAMS.svd, 2, 11)
+        got = device.decompose(batch)
+        want = decompose(PARAMS.svd, batch)
+        assert np.array_equal(got.sigma, want.sigma) and np.array_equal(got.vectors, want.vectors)
+        assert (device.compared, device.mismatches, len(device.cycles)) == (2, 0, 2)
+        started = device.bridge_requests
+        drawn = device.entropy(32)
+        assert len(drawn.data) == 32 and drawn.simulated and device.bridge_requests > started
+        with pytest.raises(SimulatedEntropyRefused):
+            fresh_entropy(device, 16, dev_mode=False)
+        assert len(fresh_entropy(device, 48, dev_mode=True)) == 48
+        bridge = device._bridge
+    assert device._bridge is None and not bridge._thread.is_alive()     # the simulation stopped
