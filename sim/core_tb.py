@@ -294,3 +294,104 @@ async def core_soft_reset(dut):
     await tb.source.send(tb.pack(second))
     frame = await with_timeout(tb.sink.recv(), tb.budget_ns(1), "ns")
     assert [to_signed(w) for w in frame.tdata] == decompose(p, second[None]).words(0)
+
+
+async def wait_healthy(tb: CoreTB) -> None:
+    e = tb.params.entropy
+    await ClockCycles(tb.dut.aclk, (e.startup_samples + 64) * e.sample_period)
+    status = await tb.fields("STATUS")
+    assert status["entropy_healthy"], status
+
+
+@cocotb.test()
+async def core_alarm_during_decomposition(dut):
+    """A stuck entropy input while a matrix is in the engine: the alarm is pending (masked,
+    then raising the interrupt once enabled) before the decomposition ends, the result is
+    still exact, entropy reads fail closed, and the interrupt falls only when both the
+    alarm and done are cleared."""
+    tb = CoreTB(dut)
+    p, e = tb.params.svd, tb.params.entropy
+    await tb.reset()
+    tb.drive_noise(tb.seed + 7)
+    await wait_healthy(tb)
+    matrix = random_matrices(p, 1, tb.seed + 900)
+    assert await tb.write("CONTROL", 0) == AxiResp.OKAY           # both interrupts masked
+    await tb.source.send(tb.pack(matrix[0]))
+    await ClockCycles(dut.aclk, 2 * len(tb.pack(matrix[0])))
+    assert (await tb.fields("STATUS"))["busy"] == 1
+    tb.stop_noise()
+    await RisingEdge(dut.aclk)
+    dut.entropy_raw_bit.value = 1                                    # stuck at one
+    await ClockCycles(dut.aclk, (e.rct_cutoff + 8) * e.sample_period)
+    status = await tb.fields("STATUS")
+    assert status["alarm_rct"] and status["busy"] and not status["done"], status
+    assert (await tb.fields("IRQ_STATUS")) == {"done": 0, "alarm": 1}
+    assert dut.interrupt.value == 0                                  # pending but masked
+    enables = REGISTER_MAP.encode("CONTROL", irq_alarm_enable=1, irq_done_enable=1)
+    assert await tb.write("CONTROL", enables) == AxiResp.OKAY
+    await ClockCycles(dut.aclk, 2)
+    assert dut.interrupt.value == 1
+    assert (await tb.fields("STATUS"))["busy"] == 1                  # still decomposing
+    assert (await tb.read("ENTROPY_DATA"))[0] == EMPTY_READ_VALUE    # fail-closed
+
+    frame = await with_timeout(tb.sink.recv(), tb.budget_ns(1), "ns")
+    assert [to_signed(w) for w in frame.tdata] == decompose(p, matrix).words(0)
+    await ClockCycles(dut.aclk, 4)
+    assert (await tb.fields("IRQ_STATUS")) == {"done": 1, "alarm": 1}
+    assert await tb.write("IRQ_STATUS", REGISTER_MAP.encode("IRQ_STATUS", alarm=1)) == AxiResp.OKAY
+    await ClockCycles(dut.aclk, 3)
+    assert dut.interrupt.value == 1                                  # done is still pending
+    assert await tb.write("IRQ_STATUS", REGISTER_MAP.encode("IRQ_STATUS", done=1)) == AxiResp.OKAY
+    await ClockCycles(dut.aclk, 3)
+    assert dut.interrupt.value == 0
+    assert (await tb.fields("STATUS"))["alarm_rct"] == 1             # latched until alarm_clear
+
+
+async def pulse_aresetn(tb: CoreTB) -> None:
+    """Hold aresetn low for a few cycles mid-operation (the bus models drop their queues)."""
+    tb.dut.aresetn.value = 0
+    await ClockCycles(tb.dut.aclk, 4)
+    tb.dut.aresetn.value = 1
+    await RisingEdge(tb.dut.aclk)
+
+
+@cocotb.test()
+async def core_reset_mid_transfer(dut):
+    """aresetn in the middle of an input frame, then in the middle of a result frame held
+    back by the sink: no stale word comes out afterwards, the registers are at their reset
+    values, and the next matrix decomposes exactly."""
+    tb = CoreTB(dut)
+    p = tb.params.svd
+    await tb.reset()
+    first, second, third = random_matrices(p, 3, tb.seed + 700)
+    assert await tb.write("CONTROL", REGISTER_MAP.encode("CONTROL", irq_done_enable=1)) == AxiResp.OKAY
+
+    # 1. Half an input frame, then reset.
+    words = tb.pack(first)
+    tb.source.send_nowait(words[: len(words) // 2])
+    await ClockCycles(dut.aclk, len(words))
+    assert (await tb.fields("STATUS"))["busy"] == 1
+    await pulse_aresetn(tb)
+    status = await tb.fields("STATUS")
+    assert not status["busy"] and not status["done"], status
+    assert (await tb.fields("CONTROL"))["irq_done_enable"] == 0      # reset value
+    assert (await tb.fields("ERRORS")) == dict.fromkeys(REGISTER_MAP.decode("ERRORS", 0), 0)
+    await tb.source.send(tb.pack(second))
+    frame = await with_timeout(tb.sink.recv(), tb.budget_ns(1), "ns")
+    assert [to_signed(w) for w in frame.tdata] == decompose(p, second[None]).words(0)
+
+    # 2. A result frame held back by the sink, then reset: nothing of it comes out.
+    tb.sink.pause = True
+    await tb.source.send(tb.pack(first))
+    await ClockCycles(dut.aclk, 3 * tb.engine.cycle_estimate())
+    assert dut.m_axis_tvalid.value == 1                              # results are waiting
+    await pulse_aresetn(tb)
+    tb.sink.pause = False
+    await ClockCycles(dut.aclk, 4 * p.output_words)
+    assert tb.sink.empty(), "a word of the result frame from before the reset came out"
+    assert dut.m_axis_tvalid.value == 0
+    assert not (await tb.fields("STATUS"))["busy"]
+    await tb.source.send(tb.pack(third))
+    frame = await with_timeout(tb.sink.recv(), tb.budget_ns(1), "ns")
+    assert [to_signed(w) for w in frame.tdata] == decompose(p, third[None]).words(0)
+    assert (await tb.fields("ERRORS"))["framing"] == 0

@@ -3,7 +3,9 @@
 One build (n=8, 4 units, a small entropy start-up) and one run of every testcase: a
 decomposition through the streams under four idle/backpressure patterns, compared
 bit-exactly with the model; CONFIG, ID, VERSION, DEVICE_DNA; SLVERR and the sticky
-flags; the empty-FIFO read; the done and alarm interrupts; soft reset.
+flags; the empty-FIFO read; the done and alarm interrupts, masked and enabled; soft reset; an
+entropy alarm in the middle of a decomposition; aresetn in the middle of an input frame and
+of a result frame held back by the sink.
 """
 from __future__ import annotations
 
