@@ -23,7 +23,8 @@ stream timeout is counted in simulated time (default: the testbench's budget for
 matrix), the host's own request timeout in wall-clock time. While the host thinks, the
 simulator is blocked in the socket read, so no simulated time passes.
 
-``entropy_raw_bit`` is driven with seeded random bits from reset on (healthy input).
+The entropy input gets seeded random bits from reset on (healthy input), from the
+design's own generator (:class:`rosvd.sim.noisy_core.NoisyCore`).
 """
 from __future__ import annotations
 
@@ -122,4 +123,3 @@ async def core_bridge(dut):
             stream.flush()
             if request.get("op") == "close":
                 break
-    tb.stop_noise()

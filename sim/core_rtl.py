@@ -1,4 +1,8 @@
-"""Run RosvdCore's Verilog under cocotb (``rosvd.sim.core_tb``): export, build and run, cached."""
+"""Run RosvdCore's Verilog under cocotb (``rosvd.sim.core_tb``): export, build and run, cached.
+
+The simulated top is :class:`rosvd.sim.noisy_core.NoisyCore`: RosvdCore with its entropy
+input driven by a seeded generator inside the design rather than by Python every cycle.
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -8,13 +12,14 @@ from pathlib import Path
 
 from rosvd.hw.entropy.params import EntropyParams
 from rosvd.hw.svd.params import SVDParams
-from rosvd.hw.top.core import CoreParams, RosvdCore
+from rosvd.hw.top.core import CoreParams
 from rosvd.hw.top.dna import DnaPrimitive
 from rosvd.sim.build_root import build_root
+from rosvd.sim.noisy_core import NoisyCore
 from rosvd.sim.runner import run_cocotb
 from rosvd.sim.verilog import export
 
-TOP = "rosvd_core"
+TOP = "rosvd_core_sim"
 TEST_MODULE = "rosvd.sim.core_tb"
 #: The bridge testbench (``rosvd.sim.core_bridge_tb``) and the variables that tell it where
 #: the host listens, the run's token and how long to wait for a request.
@@ -44,6 +49,6 @@ def run_core(simulator: str, params: CoreParams, testcase: str | None = None, *,
     """Export (cached), build (cached) and run testcases of :mod:`rosvd.sim.core_tb` (or of
     another testbench of the same top, ``test_module``: the build is shared)."""
     directory = build_dir(params)
-    verilog = export(lambda: RosvdCore(params), TOP, directory)
+    verilog = export(lambda: NoisyCore(params), TOP, directory)
     return run_cocotb(simulator, verilog, TOP, test_module, directory, testcase=testcase, waves=waves,
                       params=params_to_dict(params), extra_env={k: str(v) for k, v in env.items()})

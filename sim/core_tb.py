@@ -27,6 +27,7 @@ from rosvd.hw.top.axi_stream import AXIS_DATA_WIDTH, elements_per_word
 from rosvd.hw.top.core import M_AXIS, S_AXI, S_AXI_ADDR_WIDTH, S_AXIS, config_source
 from rosvd.hw.top.register_map import EMPTY_READ_VALUE, ID_VALUE, REGISTER_MAP, VERSION_MAJOR, resolve
 from rosvd.sim.core_rtl import params_from_dict
+from rosvd.sim.noisy_core import seed_state
 from rosvd.sim.runner import tb_params
 from rosvd.sim.svd_cases import random_matrices
 
@@ -70,10 +71,10 @@ class CoreTB:
                                   reset_active_level=False, byte_size=AXIS_DATA_WIDTH)
         self.engine = SVDEngine(self.params.svd)
         self.engine._MustUse__silence = True          # used for its cycle estimate only
-        self.raw_bits = None
 
     async def reset(self):
-        self.dut.entropy_raw_bit.value = 0
+        self.hold_noise(0)
+        self.dut.noise_load.value = 0
         self.dut.aresetn.value = 0
         await ClockCycles(self.dut.aclk, 4)
         self.dut.aresetn.value = 1
@@ -103,18 +104,22 @@ class CoreTB:
                 for start in range(0, len(flat), lanes)]
 
     def drive_noise(self, seed: int):
-        """Drive healthy-looking random bits on entropy_raw_bit, one per cycle, until stopped."""
-        rng = random.Random(seed)
+        """Healthy-looking bits on the entropy input from now on: the design's generator
+        (:class:`~rosvd.sim.noisy_core.NoisyCore`) reseeded with ``seed``, one bit a cycle."""
+        self.dut.noise_seed.value = seed_state(seed * 0x9E37_79B9 + 1)
+        self.dut.noise_load.value = 1
+        self.dut.noise_hold.value = 0
 
-        async def noise():
-            while self.raw_bits is not None:
-                self.dut.entropy_raw_bit.value = rng.getrandbits(1)
-                await RisingEdge(self.dut.aclk)
+        async def lower():
+            await RisingEdge(self.dut.aclk)
+            self.dut.noise_load.value = 0
 
-        self.raw_bits = cocotb.start_soon(noise())
+        cocotb.start_soon(lower())
 
-    def stop_noise(self):
-        self.raw_bits = None
+    def hold_noise(self, value: int):
+        """The entropy input stuck at ``value`` from the next cycle on (a failed source)."""
+        self.dut.noise_value.value = value
+        self.dut.noise_hold.value = 1
 
     def budget_ns(self, matrices: int) -> int:
         per_matrix = 3 * (self.engine.cycle_estimate() + 2 * self.params.svd.output_words) + 2000
@@ -254,9 +259,7 @@ async def core_entropy(dut):
     # A stuck source: the repetition count test alarms, the interrupt rises.
     assert await tb.write("CONTROL", REGISTER_MAP.encode("CONTROL", irq_alarm_enable=1)) == AxiResp.OKAY
     assert dut.interrupt.value == 0
-    tb.stop_noise()
-    await RisingEdge(dut.aclk)
-    dut.entropy_raw_bit.value = 0
+    tb.hold_noise(0)
     await with_timeout(RisingEdge(dut.interrupt), (e.rct_cutoff + 50) * e.sample_period * CLOCK_NS, "ns")
     status = await tb.fields("STATUS")
     assert status["alarm_rct"] and not status["entropy_healthy"] and not status["entropy_ready"], status
@@ -272,7 +275,6 @@ async def core_entropy(dut):
     status = await tb.fields("STATUS")
     assert not status["alarm_rct"] and not status["alarm_apt"], status
     assert await tb.value("ENTROPY_SAMPLES") < 100            # counters restarted
-    tb.stop_noise()
 
 
 @cocotb.test()
@@ -319,9 +321,7 @@ async def core_alarm_during_decomposition(dut):
     await tb.source.send(tb.pack(matrix[0]))
     await ClockCycles(dut.aclk, 2 * len(tb.pack(matrix[0])))
     assert (await tb.fields("STATUS"))["busy"] == 1
-    tb.stop_noise()
-    await RisingEdge(dut.aclk)
-    dut.entropy_raw_bit.value = 1                                    # stuck at one
+    tb.hold_noise(1)                                                 # stuck at one
     await ClockCycles(dut.aclk, (e.rct_cutoff + 8) * e.sample_period)
     status = await tb.fields("STATUS")
     assert status["alarm_rct"] and status["busy"] and not status["done"], status

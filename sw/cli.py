@@ -53,6 +53,28 @@ def _bench_svd(args):
     _emit(lambda: bench_svd(params, matrices=args.matrices, simulator=args.simulator), args.json)
 
 
+def _bench_cosim(args) -> int:
+    from rosvd.bench.cosim import bench_cosim
+    from rosvd.driver.core import DriverError
+    from rosvd.output import emit
+    try:
+        with _stdout_for_results() as out:
+            result = bench_cosim(svd_params(args), matrices=args.matrices,
+                                 amaranth_matrices=args.amaranth_matrices, simulator=args.simulator,
+                                 progress=lambda text: print(f"[bench cosim] {text}", file=sys.stderr,
+                                                             flush=True))
+            emit(result, args.json, out=out)
+    except DriverError as error:
+        print(f"rosvd: bench cosim: {error}", file=sys.stderr)
+        return 2
+    if not result["agree"]:
+        print("rosvd: bench cosim: results differ from the specification model (matrices"
+              f" {result[args.simulator + '_mismatched']} on {args.simulator},"
+              f" {result['amaranth_mismatched']} on amaranth)", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _bench_accuracy(args):
     from rosvd.bench.svd import accuracy_table
     _emit(lambda: accuracy_table(matrices=args.matrices), args.json)
@@ -138,6 +160,17 @@ def build_parser() -> argparse.ArgumentParser:
                      help="RTL simulator that counts the cycles (default verilator)")
     add_json_flag(svd)
     svd.set_defaults(handler=_bench_svd)
+    cosim = bench.add_parser("cosim", help="decompositions per second: the top through the driver on"
+                             " Verilator, and the engine in Amaranth's simulator, in one run")
+    _add_svd_params(cosim)
+    cosim.add_argument("--matrices", type=int, default=8,
+                       help="seeded matrices through the driver on the simulator (default 8)")
+    cosim.add_argument("--amaranth-matrices", type=int, default=1,
+                       help="the first of them run in Amaranth's simulator (default 1; ~2 min each at n=32)")
+    cosim.add_argument("--simulator", choices=["verilator", "icarus"], default="verilator",
+                       help="simulator of the top (default verilator)")
+    add_json_flag(cosim)
+    cosim.set_defaults(handler=_bench_cosim)
     acc = bench.add_parser("accuracy", help="model accuracy against LAPACK per n and data width")
     acc.add_argument("--matrices", type=int, default=20, help="seeded matrices per table cell (default 20)")
     add_json_flag(acc)
