@@ -46,38 +46,58 @@ def _verilog(target_name: str, params) -> str:
     return core_verilog(_target(target_name), params)
 
 
-def generate(board_key: str, params=None) -> dict[str, str]:
-    """``{relative path: text}`` of the bundle for ``board_key`` (CoreParams ``params``)."""
-    from rosvd.hw.top.core import S_AXI_ADDR_WIDTH, CoreParams, config_constants
-    from rosvd.hw.top.dna import DNA_CLOCK_DIVIDER, dna_primitive
-    from rosvd.hw.top.identity import VLNV
-    from rosvd.hw.top.register_map import REGISTER_MAP
-    from rosvd.hw.top.register_port import DATA_WIDTH
-
+def _board(board_key: str):
     try:
         b = vivado.board(board_key)
     except ValueError as error:
         raise BundleError(str(error)) from None
+    return b, _target(b.target)
+
+
+def constraints(board_key: str, params=None) -> str:
+    """``constraints/entropy.xdc`` of ``board_key`` (needs no elaboration)."""
+    from rosvd.hw.top.core import CoreParams
+    from rosvd.hw.top.dna import DNA_CLOCK_DIVIDER
+
+    b, tgt = _board(board_key)
+    entropy = (params or CoreParams()).entropy
+    return xdc.entropy_xdc(tgt, entropy, board_key=b.key, dna_divider=DNA_CLOCK_DIVIDER)
+
+
+def build_script(board_key: str, params=None) -> str:
+    """``vivado/build.tcl`` of ``board_key`` (needs no elaboration)."""
+    from rosvd.hw.top.core import CoreParams
+    from rosvd.hw.top.dna import dna_primitive
+    from rosvd.hw.top.identity import VLNV
+
+    b, tgt = _board(board_key)
+    entropy = (params or CoreParams()).entropy
+    ring_checks = [(xdc.ring_luts_filter(r), entropy.stages) for r in range(entropy.oscillators)]
+    return vivado.build_tcl(b, tgt, vlnv=VLNV, xdc_name=Path(XDC).name, ring_checks=ring_checks,
+                            sites=xdc.ring_sites(tgt, entropy.oscillators, entropy.stages),
+                            dna_primitive=dna_primitive(platform_for(tgt)).name)
+
+
+def generate(board_key: str, params=None) -> dict[str, str]:
+    """``{relative path: text}`` of the bundle for ``board_key`` (CoreParams ``params``)."""
+    from rosvd.hw.top.core import S_AXI_ADDR_WIDTH, CoreParams, config_constants
+    from rosvd.hw.top.identity import VLNV
+    from rosvd.hw.top.register_map import REGISTER_MAP
+    from rosvd.hw.top.register_port import DATA_WIDTH
+
+    b, tgt = _board(board_key)
     params = params or CoreParams()
-    tgt = _target(b.target)
-    platform = platform_for(tgt)
     verilog = _verilog(tgt.name, params)
-    ports = netlist.top_ports(verilog, TOP)
     component = ipxact.component_xml(
-        vlnv=VLNV, top=TOP, ports=ports, regmap=REGISTER_MAP, constants=config_constants(params, platform),
+        vlnv=VLNV, top=TOP, ports=netlist.top_ports(verilog, TOP), regmap=REGISTER_MAP,
+        constants=config_constants(params, platform_for(tgt)),
         addr_width=S_AXI_ADDR_WIDTH, data_width=DATA_WIDTH, family=tgt.family,
         hdl_path=str(Path(HDL).relative_to(Path(COMPONENT).parent)),
         description=f"RosvdCore for {tgt.board} ({tgt.part}): SVD engine and ring-oscillator entropy "
                     "behind AXI4-Lite and AXI4-Stream (docs/axi-top.md)",
         tie_low=("entropy_raw_bit",))
-    entropy = params.entropy
-    constraints = xdc.entropy_xdc(tgt, entropy, board_key=b.key, dna_divider=DNA_CLOCK_DIVIDER)
-    sites = xdc.ring_sites(tgt, entropy.oscillators, entropy.stages)
-    ring_checks = [(xdc.ring_luts(r)[len("[get_cells -hierarchical -filter {"):-2], entropy.stages)
-                   for r in range(entropy.oscillators)]
-    tcl = vivado.build_tcl(b, tgt, vlnv=VLNV, xdc_name=Path(XDC).name, ring_checks=ring_checks, sites=sites,
-                           dna_primitive=dna_primitive(platform).name)
-    files = {COMPONENT: component, HDL: verilog, XDC: constraints, TCL: tcl}
+    files = {COMPONENT: component, HDL: verilog, XDC: constraints(board_key, params),
+             TCL: build_script(board_key, params)}
     files[README] = readme(b, tgt, files)
     return files
 
@@ -161,15 +181,13 @@ def build(board_key: str, out: str | Path, *, params=None, force: bool = False) 
         raise BundleError(f"{out} exists and is not a directory")
     if out.is_dir() and any(out.iterdir()) and not force:
         raise BundleError(f"{out} is not empty; use --force to overwrite the bundle's files there")
-    if board_key not in vivado.BOARDS:
-        raise BundleError(f"unknown board {board_key!r}; valid boards: {', '.join(vivado.BOARDS)}")
+    b, tgt = _board(board_key)
     out.mkdir(parents=True, exist_ok=True)      # unwritable: an OSError now, before the long part
     files = generate(board_key, params)
     for path, text in files.items():
         target_path = out / path
         target_path.parent.mkdir(parents=True, exist_ok=True)
         target_path.write_text(text)
-    tgt = _target(vivado.board(board_key).target)
     return {"board": board_key, "part": tgt.part, "out": str(out),
             "files": [str(out / path) for path in FILES],
             "checks": run_checks(files, params), "never_run": list(NEVER_RUN)}

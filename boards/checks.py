@@ -108,20 +108,20 @@ def glob_regex(pattern: str) -> re.Pattern:
 def filter_cells(filter_text: str, cells: list[Cell], prefix: str) -> list[str]:
     """Names (``prefix`` + RTL path) of the cells ``filter_text`` selects. Only ``&&`` of
     ``NAME``/``REF_NAME`` ``==``/``=~`` terms is understood; anything else raises."""
-    tests = []
+    candidates = [(prefix + cell.name, cell.ref) for cell in cells]
     for term in filter_text.split("&&"):
         match = _TERM.match(term)
         if not match:
             raise ValueError(f"filter term {term.strip()!r} is outside what the check understands")
         prop, op, value = match.groups()
-        tests.append((prop, op, glob_regex(value) if op == "=~" else value))
-
-    def selected(cell: Cell) -> bool:
-        values = {"NAME": prefix + cell.name, "REF_NAME": cell.ref if cell.is_primitive else cell.ref}
-        return all(regex.match(values[prop]) if op == "=~" else values[prop] == regex
-                   for prop, op, regex in tests)
-
-    return [prefix + cell.name for cell in cells if selected(cell)]
+        index = 0 if prop == "NAME" else 1
+        if op == "==":
+            candidates = [c for c in candidates if c[index] == value]
+        else:
+            literal = max(re.split(r"[*?]", value), key=len)      # a cheap substring test first
+            regex = glob_regex(value)
+            candidates = [c for c in candidates if literal in c[index] and regex.match(c[index])]
+    return [name for name, _ in candidates]
 
 
 def check_xdc(xdc: str, cells: list[Cell], *, prefix: str, oscillators: int, stages: int) -> list[str]:

@@ -214,7 +214,7 @@ def build_tcl(b: Board, target: Target, *, vlnv: str, xdc_name: str, ring_checks
     ]
     for filter_text, count in ring_checks:
         lines.append(f"if {{[llength [get_cells -hierarchical -filter {{{filter_text}}}]] != {count}}} "
-                     f"{{ error \"rosvd: expected {count} cells matching {{{filter_text}}}\" }}")
+                     f"{{ error {{rosvd: expected {count} cells matching {filter_text}}} }}")
     lines.append(f"if {{[llength [get_cells -hierarchical -filter {{REF_NAME == {dna_primitive}}}]] != 1}} "
                  f"{{ error \"rosvd: expected one {dna_primitive}\" }}")
     lines.append(f"foreach site {{{' '.join(corner_sites)}}} {{")

@@ -73,8 +73,13 @@ def _pins(cells: str, pin_filter: str) -> str:
     return f"[get_pins -of_objects {cells} -filter {{{pin_filter}}}]"
 
 
+def ring_luts_filter(ring: int) -> str:
+    """The filter selecting ring ``ring``'s LUT1 inverters (the XDC's and build.tcl's check)."""
+    return f'REF_NAME == LUT1 && NAME =~ "{BANK_PATTERN}ro{ring}_lut*"'
+
+
 def ring_luts(ring: int) -> str:
-    return _cells(f'REF_NAME == LUT1 && NAME =~ "{BANK_PATTERN}ro{ring}_lut*"')
+    return _cells(ring_luts_filter(ring))
 
 
 def ring_sync_flops(ring: int, stage: str = "*") -> str:
