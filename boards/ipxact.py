@@ -79,7 +79,8 @@ class BusInterface:
 
 #: RosvdCore's interfaces, by Vivado's conventions (the names it infers them from).
 BUS_INTERFACES = (
-    BusInterface("s_axi", "interface:aximm", "slave", _AXI_LITE, prefix="s_axi_", memory_map="s_axi"),
+    BusInterface("s_axi", "interface:aximm", "slave", _AXI_LITE, prefix="s_axi_", memory_map="s_axi",
+                 parameters=(("PROTOCOL", "AXI4LITE"),)),
     BusInterface("s_axis", "interface:axis", "slave", _AXIS, prefix="s_axis_"),
     BusInterface("m_axis", "interface:axis", "master", _AXIS, prefix="m_axis_"),
     BusInterface("aclk", "signal:clock", "slave", single="aclk", single_logical="CLK",

@@ -77,7 +77,7 @@ def test_component_names_the_vlnv_interfaces_and_platform_constants(z2, kv260):
         text = files[bundle.COMPONENT]
         vendor, library, name, version = VLNV.split(":")
         assert f"<spirit:vendor>{vendor}</spirit:vendor>" in text and f"<spirit:version>{version}<" in text
-        for value in ("ASSOCIATED_BUSIF", "s_axi:s_axis:m_axis", "ACTIVE_LOW", "LEVEL_HIGH",
+        for value in ("AXI4LITE", "ASSOCIATED_BUSIF", "s_axi:s_axis:m_axis", "ACTIVE_LOW", "LEVEL_HIGH",
                       "hdl/rosvd_core.v", "<spirit:memoryMapRef spirit:memoryMapRef=\"s_axi\" />"):
             assert value in text
         config_dna = re.search(r"<spirit:name>CONFIG_DNA</spirit:name>.*?<spirit:value>(0x[0-9a-f]+)<",
