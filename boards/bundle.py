@@ -120,6 +120,7 @@ def run_checks(files: dict[str, str], params=None) -> dict[str, str]:
             results[name] = "passed" if not problems else "FAILED: " + "; ".join(problems[:5])
 
     record("ports", checks.check_ports(component, ports))
+    record("file_sets", checks.check_file_sets(component, COMPONENT, files))
     record("register_map", checks.check_register_map(component, REGISTER_MAP))
     entropy = params.entropy
     record("xdc_names", checks.check_xdc(files[XDC], cells, prefix=vivado.CORE_PATH,

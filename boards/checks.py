@@ -70,6 +70,22 @@ def check_ports(component: str, ports: list[Port]) -> list[str]:
     return problems
 
 
+def check_file_sets(component: str, component_path: str, files) -> list[str]:
+    """Every file a file set names, resolved from component.xml's directory, is in ``files``
+    (the bundle's relative paths), and both views' file sets name the top's Verilog."""
+    root = ET.fromstring(component)
+    base = Path(component_path).parent
+    problems = []
+    for file_set in root.findall("spirit:fileSets/spirit:fileSet", NS):
+        names = [_text(f, "spirit:name") for f in file_set.findall("spirit:file", NS)]
+        if not names:
+            problems.append(f"file set {_text(file_set, 'spirit:name')} names no file")
+        for name in names:
+            if str(base / name) not in files:
+                problems.append(f"file set {_text(file_set, 'spirit:name')}: {name} is not in the bundle")
+    return problems
+
+
 def packaged_registers(component: str) -> dict[str, dict]:
     """``{register: {"offset", "fields": {field: (lsb, width, access)}}}`` of component.xml."""
     root = ET.fromstring(component)

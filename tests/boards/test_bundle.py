@@ -50,7 +50,7 @@ def _ports(files):
 def test_every_check_passes(name, request):
     files = request.getfixturevalue(name)
     results = bundle.run_checks(files, SMALL)
-    assert set(results) == {"ports", "register_map", "xdc_names", "ipxact_schema"}
+    assert set(results) == {"ports", "file_sets", "register_map", "xdc_names", "ipxact_schema"}
     for check, status in results.items():
         if check == "ipxact_schema" and status.startswith("skipped"):
             print(f"ipxact_schema {status}")
@@ -169,11 +169,17 @@ def test_port_check_catches_a_width_a_direction_and_a_missing_port(z2):
     assert any("s_axis_tkeep" in p for p in problems) and any("interface s_axis" in p for p in problems)
 
 
+def test_file_set_check_catches_a_path_outside_the_bundle(z2):
+    text = z2[bundle.COMPONENT].replace("<spirit:name>hdl/rosvd_core.v<", "<spirit:name>../hdl/rosvd_core.v<")
+    assert text != z2[bundle.COMPONENT]
+    assert len(checks.check_file_sets(text, bundle.COMPONENT, z2)) == 2      # both views
+
+
 def test_register_check_catches_a_moved_register(z2):
     text = z2[bundle.COMPONENT].replace("<spirit:addressOffset>0x48</spirit:addressOffset>",
                                         "<spirit:addressOffset>0x4c</spirit:addressOffset>")
-    assert checks.check_register_map(text, REGISTER_MAP) == [
-        p for p in checks.check_register_map(text, REGISTER_MAP) if "IRQ_STATUS" in p] != []
+    problems = checks.check_register_map(text, REGISTER_MAP)
+    assert problems and all("IRQ_STATUS" in p for p in problems)
 
 
 def test_xdc_check_catches_names_the_rtl_does_not_have(z2):
