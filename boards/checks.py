@@ -18,7 +18,7 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from .ipxact import BUS_INTERFACES, SPIRIT
+from .ipxact import BUS_INTERFACES, SPIRIT, field_access
 from .netlist import Cell, Port
 
 NS = {"spirit": SPIRIT}
@@ -100,10 +100,9 @@ def packaged_registers(component: str) -> dict[str, dict]:
 
 
 def check_register_map(component: str, regmap) -> list[str]:
-    from .ipxact import _field_access
     packaged = packaged_registers(component)
     expected = {reg.name: {"offset": reg.offset,
-                           "fields": {f.name: (f.lsb, f.width, _field_access(f.kind)) for f in reg.fields}}
+                           "fields": {f.name: (f.lsb, f.width, field_access(f.kind)) for f in reg.fields}}
                 for reg in regmap}
     return [f"register {name}: REGISTER_MAP {expected.get(name)}, component.xml {packaged.get(name)}"
             for name in sorted(expected.keys() | packaged.keys()) if expected.get(name) != packaged.get(name)]

@@ -103,7 +103,7 @@ def _sub(parent, tag, text=None, ns=SPIRIT, **attrs):
     return element
 
 
-def _field_access(kind: Kind) -> str:
+def field_access(kind: Kind) -> str:
     return {Kind.CONST: "read-only", Kind.STATUS: "read-only", Kind.RW: "read-write",
             Kind.PULSE: "write-only", Kind.W1C: "read-write"}[kind]
 
@@ -149,7 +149,7 @@ def _memory_map(parent, name: str, regmap: RegisterMap, constants: dict, span_by
             _sub(field, "bitWidth", f.width)
             if f.kind in (Kind.STATUS, Kind.W1C):
                 _sub(field, "volatile", "true")
-            _sub(field, "access", _field_access(f.kind))
+            _sub(field, "access", field_access(f.kind))
             if f.kind is Kind.W1C:
                 _sub(field, "modifiedWriteValue", "oneToClear")
 
