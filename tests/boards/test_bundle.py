@@ -282,6 +282,16 @@ def test_build_script_checks_the_netlist_names_of_the_rtl(z2, tmp_path):
         VivadoStub(cells=renamed, prefix=vivado.CORE_PATH).source(script)
 
 
+def test_build_script_stops_on_a_pblock_site_the_part_lacks(z2, tmp_path):
+    script = tmp_path / "build.tcl"
+    script.write_text(z2[bundle.TCL])
+    stub = VivadoStub(cells=_cells(z2), prefix=vivado.CORE_PATH, missing_sites={"SLICE_X102Y20"})
+    with pytest.raises(Exception, match="SLICE_X102Y20 is not on this part"):
+        stub.source(script)
+    assert "launch_runs" in [call[0] for call in stub.calls]
+    assert not [call for call in stub.named("launch_runs") if call[0] == "impl_1"]
+
+
 def test_the_xdc_runs_in_tcl_and_constrains_every_ring(z2, tmp_path):
     path = tmp_path / "entropy.xdc"
     path.write_text(z2[bundle.XDC])

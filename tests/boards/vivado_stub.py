@@ -6,7 +6,8 @@ test reads what it asked Vivado to do.
 (:func:`rosvd.boards.checks.filter_cells`, under the block design's path) when ``cells``
 are given, so the script's own post-synthesis checks run against the RTL's names.
 Everything else returns a handle naming its arguments; ``get_property PROGRESS`` says
-``100%``. ``file copy`` and ``file mkdir`` are recorded, not done.
+``100%``; ``get_sites`` finds every site but ``missing_sites``. ``file copy`` and
+``file mkdir`` are recorded, not done.
 """
 from __future__ import annotations
 
@@ -36,8 +37,9 @@ def tcl_interpreter():
 
 
 class VivadoStub:
-    def __init__(self, cells=None, prefix: str = ""):
+    def __init__(self, cells=None, prefix: str = "", missing_sites=()):
         self.tcl = tcl_interpreter()
+        self.missing_sites = set(missing_sites)
         self.calls: list[tuple[str, ...]] = []
         self.cells, self.prefix = cells, prefix
         for name in VIVADO_COMMANDS:
@@ -61,7 +63,7 @@ class VivadoStub:
         if name == "get_cells" and self.cells is not None and "-filter" in args:
             return tuple(filter_cells(args[args.index("-filter") + 1], self.cells, self.prefix))
         if name == "get_sites":
-            return args[-1]
+            return "" if args[-1] in self.missing_sites else args[-1]
         return f"<{name} {' '.join(args)}>"
 
     def _file(self, *args):
