@@ -282,6 +282,24 @@ def test_build_script_checks_the_netlist_names_of_the_rtl(z2, tmp_path):
         VivadoStub(cells=renamed, prefix=vivado.CORE_PATH).source(script)
 
 
+def test_written_bundle_script_finds_its_own_files(z2, tmp_path):
+    """build() end to end (the Verilog is the fixture's, cached): the paths the written
+    script hands Vivado are the bundle's files on disk."""
+    out = tmp_path / "bundle"
+    result = bundle.build("pynq-z2", out, params=SMALL)
+    assert all(status == "passed" or status.startswith("skipped") for status in result["checks"].values())
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert written == sorted(bundle.FILES)
+    stub = VivadoStub(cells=_cells(z2), prefix=vivado.CORE_PATH)
+    stub.source(out / bundle.TCL)
+    repo = next(call[1] for call in stub.named("set_property") if call[0] == "ip_repo_paths")
+    assert (bundle.Path(repo) / "component.xml").is_file()
+    xdc_path = next(call[-1] for call in stub.named("add_files") if "constrs_1" in call)
+    assert bundle.Path(xdc_path).read_text() == z2[bundle.XDC]
+    copies = [call[-1] for call in stub.named("file") if call[0] == "copy"]
+    assert copies == [str(out / "overlay" / "rosvd.bit"), str(out / "overlay" / "rosvd.hwh")]
+
+
 def test_build_script_stops_on_a_pblock_site_the_part_lacks(z2, tmp_path):
     script = tmp_path / "build.tcl"
     script.write_text(z2[bundle.TCL])
