@@ -176,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_json_flag(acc)
     acc.set_defaults(handler=_bench_accuracy)
 
+    from rosvd.boards.commands import add_commands as add_board_commands
     from rosvd.chain.commands import add_commands as add_chain_commands
     from rosvd.host_cli import add_benches, add_commands
     from rosvd.verify_cli import add_commands as add_verify_commands
@@ -183,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_commands(commands)
     add_chain_commands(commands)
     add_verify_commands(commands)
+    add_board_commands(commands)
 
     device = commands.add_parser("device", help="the device behind the driver").add_subparsers(
         dest="device_command", required=True)

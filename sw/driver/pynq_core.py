@@ -9,8 +9,8 @@ maps the driver's ``read``/``write`` onto the IP's; :class:`DmaStream` maps ``se
 ``transfer`` each, polling the channel's ``idle`` against a deadline (PYNQ's ``wait``
 spins forever).
 
-Unverified: no board has run this, and the VLNV assumes an IP-XACT package not yet made
-(``docs/driver.md``).
+Unverified: no board has run this; the VLNV is the one ``rosvd boards build`` packages the
+core under (``ip/component.xml``, ``docs/boards.md``), never yet loaded by Vivado.
 """
 from __future__ import annotations
 
@@ -20,14 +20,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from rosvd.hw.svd.params import SVDParams
+from rosvd.hw.top.identity import AXI_DMA_VLNV, VLNV
 
 from .core import CoreDriver, DriverError, DriverTimeout
 
-#: The vendor:library:name:version the IP is packaged under (an assumption until the
-#: IP-XACT package exists; keep it equal to the packaging script's).
-VLNV = "rosvd.local:rosvd:rosvd_core:1.0"
-#: Xilinx AXI DMA, as PYNQ's own DMA driver binds it.
-AXI_DMA_VLNV = "xilinx.com:ip:axi_dma:7.1"
 #: AXI DMA's S2MM_LENGTH register (PG021): after a simple-mode S2MM transfer completes it
 #: holds the bytes actually written, so a frame shorter than the buffer is seen.
 S2MM_LENGTH_OFFSET = 0x58
