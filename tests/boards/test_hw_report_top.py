@@ -22,7 +22,7 @@ from rosvd.bench.hw_report import (
     top_resources,
     xilinx_platform,
 )
-from rosvd.boards.synth import ECP5_PACKAGE_IO
+from rosvd.boards.synth import ECP5_PACKAGE_IO, xilinx_script
 from rosvd.boards.targets import TARGETS
 from rosvd.hw.entropy.params import EntropyParams
 from rosvd.hw.svd.params import SVDParams
@@ -125,3 +125,33 @@ def test_the_whole_top_places_and_routes_on_the_ecp5_stand_in():
     assert used["TRELLIS_IO"]["used"] == 4, "clock, scan_in, scan_load, scan_out"
     assert used["MULT18X18D"]["used"] > 0 and used["DP16KD"]["used"] > 0
     assert report["components"]["entropy"]["LUT"] > 0 and report["engine"]["DSP"] > 0
+
+
+def test_the_resources_are_of_the_targets_build(monkeypatch):
+    """What top_resources hands Yosys is the top elaborated for the target (rings, DNA
+    port), with every component kept apart (the tools are replaced: no synthesis)."""
+    seen = {}
+
+    def resources(path, top, target, keep_hierarchy=()):
+        seen.update(text=path.read_text(), top=top, keep=list(keep_hierarchy))
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(hw_report.synth, "xilinx_resources", resources)
+    with pytest.raises(RuntimeError, match="stop here"):
+        top_resources(TINY, "xc7z020")
+    assert seen["top"] == "rosvd_core"
+    assert len(re.findall(r"^\s*LUT1 #\(", seen["text"], re.MULTILINE)) == RINGS
+    assert re.search(r"^\s*DNA_PORT #\(", seen["text"], re.MULTILINE)
+    kept = [name.split("$")[0] for name in seen["keep"]]
+    assert kept == [f"rosvd_core.{sub}" for subs in COMPONENTS.values() for sub in subs]
+
+
+def test_kept_modules_are_set_apart_before_flattening():
+    script = xilinx_script("rosvd_core", "xc7", keep_hierarchy=["rosvd_core.engine", "rosvd_core.dna$155"])
+    lines = script.splitlines()
+    keep = lines.index("setattr -mod -set keep_hierarchy 1 rosvd_core.engine rosvd_core.dna$155")
+    assert lines[keep - 1] == "hierarchy -top rosvd_core"
+    assert lines[keep + 1] == "synth_xilinx -family xc7 -top rosvd_core -flatten -noiopad"
+    assert "setattr" not in xilinx_script("rosvd_core", "xc7")
+    with pytest.raises(ValueError, match="cannot be selected"):
+        xilinx_script("rosvd_core", "xc7", keep_hierarchy=["rosvd_core.*"])
