@@ -51,7 +51,6 @@ from rosvd.sim.verilog import export
 #: Verilog module names: the engine alone, and the whole top (as ``rosvd.sim.core_rtl``).
 ENGINE_TOP = "rosvd_svd"
 CORE_TOP = "rosvd_core"
-TOP = ENGINE_TOP            # the name before the top was reported; kept for importers
 #: What ``hw report`` synthesises: the whole top, or the engine alone.
 DESIGNS = ("top", "engine")
 #: Components of the top counted apart: report name -> RosvdCore submodule names. The
