@@ -30,7 +30,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
@@ -74,10 +74,15 @@ BRAM36_PER_CELL = {"RAMB36E1": 1.0, "RAMB36E2": 1.0, "RAMB18E1": 0.5, "RAMB18E2"
 URAM_CELLS = {"URAM288", "URAM288_BASE"}
 CARRY_CELLS = {"CARRY4", "CARRY8"}
 MUXF_CELLS = {"MUXF7", "MUXF8", "MUXF9"}
+#: The device-identifier ports (7-series DNA_PORT, UltraScale DNA_PORTE2): one per device.
+DNA_CELLS = {"DNA_PORT", "DNA_PORTE2"}
 #: Not hardware: ``flatten`` leaves a ``$scopeinfo`` cell per flattened instance (names only).
 IGNORED_CELLS = {"$scopeinfo"}
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+#: A module name as Amaranth writes a submodule's (``top.engine``, ``top.dna$155``): no
+#: whitespace and no selection wildcard.
+_MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$.]*$")
 _YOSYS_STAGE = re.compile(r"^(\d+(?:\.\d+)?)\.\s+Executing (.*?)\.?$")
 _NEXTPNR_MILESTONES = ("Packing design", "Running main analytical placer", "Running simulated annealing",
                        "Routing..", "Routing complete", "Max frequency", "Program finished", "ERROR")
@@ -192,24 +197,50 @@ def _nextpnr_version() -> str:
 
 # -- resources -----------------------------------------------------------------------------------
 
-def xilinx_script(top: str, family: str, source: str = "design.v") -> str:
+def xilinx_script(top: str, family: str, source: str = "design.v", keep_hierarchy: Sequence[str] = ()) -> str:
     """The exact Yosys script :func:`xilinx_resources` runs.
 
     ``-flatten`` so the statistics are one module's totals, and so optimisation crosses
     module boundaries as Vivado's default (``-flatten_hierarchy rebuilt``) does.
     ``-noiopad`` synthesises out of context: the engine's ports are internal PL nets on the
     boards (it sits behind AXI), not package pins, so no IBUF/OBUF are counted.
+
+    ``keep_hierarchy``: modules (Yosys names, without the leading backslash) given the
+    ``keep_hierarchy`` attribute first, so ``-flatten`` flattens everything *into* them
+    but not them into their parent, and ``stat`` counts their cells apart. Optimisation
+    then stops at their boundaries.
     """
-    return (f"read_verilog {source}\n"
+    for name in keep_hierarchy:
+        if not _MODULE_NAME.match(name):
+            raise ValueError(f"module name {name!r} cannot be selected in a Yosys script")
+    keep = (f"hierarchy -top {top}\nsetattr -mod -set keep_hierarchy 1 {' '.join(keep_hierarchy)}\n"
+            if keep_hierarchy else "")
+    return (f"read_verilog {source}\n{keep}"
             f"synth_xilinx -family {family} -top {top} -flatten -noiopad\n"
             f"tee -q -o stat.json stat -json\n")
 
 
 def _cell_counts(stat: dict, top: str) -> dict[str, int]:
+    """Cells of the whole design under ``top`` (its hierarchy summed), by type; instances
+    of the design's own modules, counted as cells by ``stat``, are left out."""
     block = stat.get("design") or stat.get("modules", {}).get(f"\\{top}")
     if block is None or "num_cells_by_type" not in block:
         raise SynthesisError(f"stat -json output has no cell counts for {top!r}")
-    return {str(k): int(v) for k, v in block["num_cells_by_type"].items()}
+    return _leaf_cells(stat, block)
+
+
+def _leaf_cells(stat: dict, block: dict) -> dict[str, int]:
+    modules = {name.removeprefix("\\") for name in stat.get("modules", {})}
+    return {str(k): int(v) for k, v in block["num_cells_by_type"].items() if str(k) not in modules}
+
+
+def _module_cells(stat: dict, module: str) -> dict[str, int]:
+    """Cells of ``module`` itself (not of the modules it instantiates), by type."""
+    block = stat.get("modules", {}).get(f"\\{module}")
+    if block is None or "num_cells_by_type" not in block:
+        raise SynthesisError(f"stat -json output has no module {module!r} (kept modules: "
+                             f"{sorted(stat.get('modules', {}))})")
+    return _leaf_cells(stat, block)
 
 
 def _pick(cells: dict[str, int], names) -> dict[str, int]:
@@ -230,11 +261,13 @@ def classify_cells(cells: dict[str, int], tgt: Target) -> dict:
     * ``BRAM``: 36 Kb block equivalents (a RAMB18 is half); ``BRAM18`` is the same in halves.
     * ``CARRY``/``MUXF``: Yosys emits CARRY4 on every family; on UltraScale+ Vivado packs
       them into CARRY8 (about half as many).
+    * ``DNA``: device-identifier ports (:data:`DNA_CELLS`, by type in ``DNA_by_type``).
     * ``other_cells``: everything else (BUFG, and any unmapped ``$`` cell, which would mean
       the mapping is incomplete), except :data:`IGNORED_CELLS`.
     """
     known = (LOGIC_LUTS.keys() | LUTRAM_LUTS.keys() | SRL_LUTS.keys() | FF_CELLS | LATCH_CELLS
-             | DSP_CELLS | BRAM36_PER_CELL.keys() | URAM_CELLS | CARRY_CELLS | MUXF_CELLS | IGNORED_CELLS)
+             | DSP_CELLS | BRAM36_PER_CELL.keys() | URAM_CELLS | CARRY_CELLS | MUXF_CELLS | DNA_CELLS
+             | IGNORED_CELLS)
     logic = sum(n for name, n in cells.items() if name in LOGIC_LUTS)
     lutram = _pick(cells, LUTRAM_LUTS)
     srl = _pick(cells, SRL_LUTS)
@@ -258,6 +291,8 @@ def classify_cells(cells: dict[str, int], tgt: Target) -> dict:
         "URAM": sum(n for name, n in cells.items() if name in URAM_CELLS),
         "CARRY": _pick(cells, CARRY_CELLS),
         "MUXF": _pick(cells, MUXF_CELLS),
+        "DNA": sum(n for name, n in cells.items() if name in DNA_CELLS),
+        "DNA_by_type": _pick(cells, DNA_CELLS),
         "other_cells": {name: n for name, n in sorted(cells.items()) if name not in known},
     }
     capacity = tgt.capacity()
@@ -273,14 +308,17 @@ def classify_cells(cells: dict[str, int], tgt: Target) -> dict:
 
 
 def xilinx_resources(verilog_path: str | Path, top: str, target: str | Target, *,
-                     timeout_s: float = DEFAULT_TIMEOUT_S, progress: bool = True,
-                     workdir: str | Path | None = None) -> dict:
+                     keep_hierarchy: Sequence[str] = (), timeout_s: float = DEFAULT_TIMEOUT_S,
+                     progress: bool = True, workdir: str | Path | None = None) -> dict:
     """Synthesise ``top`` from ``verilog_path`` with Yosys for ``target`` and count resources.
 
     Runs :func:`xilinx_script` (``synth_xilinx -family xc7|xcup -flatten -noiopad`` and
     ``stat -json``) and parses the JSON statistics; see :func:`classify_cells` for what
     each count means. Returns the counts, ``utilisation_pct`` against the target's
     datasheet capacities, ``fits``, the Yosys version, the exact ``script`` and ``seconds``.
+    The counts are the whole design's, summed over any ``keep_hierarchy`` modules; each of
+    those is also summarised alone (its own cells, :func:`classify_cells`) under
+    ``modules[name]``.
 
     ``target`` is a :class:`~rosvd.boards.targets.Target` or a name for
     :func:`~rosvd.boards.targets.target` (unknown names raise :class:`ValueError` before
@@ -292,7 +330,7 @@ def xilinx_resources(verilog_path: str | Path, top: str, target: str | Target, *
     start = time.monotonic()
     with _scratch(workdir) as work:
         source = _prepare(verilog_path, top, work)
-        script = xilinx_script(top, tgt.family, source)
+        script = xilinx_script(top, tgt.family, source, keep_hierarchy)
         _yosys(script, work, f"yosys-{tgt.family}", timeout_s, progress)
         try:
             stat = json.loads((work / "stat.json").read_text())
@@ -300,6 +338,9 @@ def xilinx_resources(verilog_path: str | Path, top: str, target: str | Target, *
             raise SynthesisError(f"cannot read Yosys statistics: {error}") from error
     result = {"target": tgt.name, "board": tgt.board, "part": tgt.part, "family": tgt.family, "top": top}
     result |= classify_cells(_cell_counts(stat, top), tgt)
+    if keep_hierarchy:
+        result["modules"] = {name: classify_cells(_module_cells(stat, name), tgt)
+                             for name in (top, *keep_hierarchy)}
     result |= {"yosys_version": stat.get("creator", "unknown"), "script": script,
                "seconds": round(time.monotonic() - start, 2)}
     return result

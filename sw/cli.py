@@ -41,10 +41,10 @@ def _stdout_for_results():
         os.close(saved)
 
 
-def _emit(compute, as_json: bool) -> None:
+def _emit(compute, as_json: bool, summary=None) -> None:
     from rosvd.output import emit
     with _stdout_for_results() as out:
-        emit(compute(), as_json, out=out)
+        emit(compute(), as_json, summary, out=out)
 
 
 def _bench_svd(args):
@@ -81,10 +81,11 @@ def _bench_accuracy(args):
 
 
 def _hw_report(args):
-    from rosvd.bench.hw_report import hw_report
+    from rosvd.bench.hw_report import hw_report, summary
     params = svd_params(args)
     seed = {} if args.fmax_seed is None else {"fmax_seed": args.fmax_seed}
-    _emit(lambda: hw_report(params, args.target, fmax_io=args.fmax_io, **seed), args.json)
+    _emit(lambda: hw_report(params, args.target, design=args.design, fmax_io=args.fmax_io, **seed),
+          args.json, summary)
 
 
 def _hw_verilog(args):
@@ -205,8 +206,13 @@ def build_parser() -> argparse.ArgumentParser:
     selftest.set_defaults(handler=_device_selftest)
 
     hw = commands.add_parser("hw", help="gateware").add_subparsers(dest="hw", required=True)
-    report = hw.add_parser("report", help="resources (yosys synth_xilinx) and Fmax estimate")
+    report = hw.add_parser("report", help="resources of the whole top (yosys synth_xilinx) and the ECP5"
+                                          " stand-in Fmax")
     _add_svd_params(report)
+    report.add_argument("--design", choices=("top", "engine"), default="top",
+                        help="top (default): the whole RosvdCore (engine, entropy source, AXI registers,"
+                             " stream adapters, DNA reader), with the engine's own figures under 'engine';"
+                             " engine: the SVD engine alone, resources and Fmax")
     report.add_argument("--target", default="xc7z020", type=str.lower, choices=_target_names(),
                         help="Xilinx device or board (default xc7z020, the PYNQ-Z2's)")
     report.add_argument("--fmax-io", choices=("scan", "pins", "ooc", "auto"), default="scan",
