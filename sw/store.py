@@ -245,6 +245,30 @@ class Store:
     def certificate_count(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM certificates").fetchone()[0]
 
+    def certificate_by_id(self, certificate_id: bytes) -> StoredCertificate | None:
+        row = self.db.execute(
+            "SELECT sequence, id, encoding, signature, nonce, epoch, name FROM certificates WHERE id=?",
+            (certificate_id,)).fetchone()
+        return None if row is None else StoredCertificate(*row)
+
+    def certificates_by_sequence(self, sequences: list[int]) -> list[StoredCertificate]:
+        """The certificates with these sequence numbers, in the order given (unknown ones left out)."""
+        found = {}
+        for start in range(0, len(sequences), 500):  # SQLite's bound-parameter limit
+            chunk = sequences[start:start + 500]
+            rows = self.db.execute(
+                "SELECT sequence, id, encoding, signature, nonce, epoch, name FROM certificates"
+                f" WHERE sequence IN ({', '.join('?' * len(chunk))})", chunk).fetchall()
+            found.update((row[0], StoredCertificate(*row)) for row in rows)
+        return [found[sequence] for sequence in sequences if sequence in found]
+
+    def fingerprints(self) -> tuple[list[int], bytes]:
+        """Every certificate with a robust fingerprint: sequences ascending, and their
+        fingerprints concatenated in the same order (32 bytes each)."""
+        rows = self.db.execute("SELECT sequence, fingerprint FROM certificates"
+                               " WHERE fingerprint != zeroblob(32) ORDER BY sequence").fetchall()
+        return [row[0] for row in rows], b"".join(row[1] for row in rows)
+
     # -- epochs -------------------------------------------------------------------------
     def _epoch(self, row) -> Epoch | None:
         return None if row is None else Epoch(*row)
@@ -263,6 +287,12 @@ class Store:
             rows = self.db.execute("SELECT * FROM epochs ORDER BY number").fetchall()
         else:
             rows = self.db.execute("SELECT * FROM epochs WHERE state=? ORDER BY number", (state,)).fetchall()
+        return [Epoch(*row) for row in rows]
+
+    def epochs_page(self, after: int, limit: int) -> list[Epoch]:
+        """Up to ``limit`` epochs numbered above ``after``, in order (keyset paging)."""
+        rows = self.db.execute("SELECT * FROM epochs WHERE number > ? ORDER BY number LIMIT ?",
+                               (after, limit)).fetchall()
         return [Epoch(*row) for row in rows]
 
     def count_in(self, epoch: int) -> int:

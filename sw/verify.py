@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from .bundle import BUNDLE_VERSION
 from .epochs import epoch_tree
 from .ingest import Content
+from .search import FingerprintSearch, StoreScan
 from .store import Store
 
 
@@ -28,26 +27,22 @@ class Match:
     name: str
 
 
-def find(store: Store, content: Content, fingerprint: bytes | None, max_distance: float) -> list[Match]:
-    """Certificates of the same bytes, then of content whose fingerprint is within ``max_distance``."""
+def find(store: Store, content: Content, fingerprint: bytes | None, max_distance: float,
+         search: FingerprintSearch | None = None, limit: int | None = None) -> list[Match]:
+    """Certificates of the same bytes, then of content whose fingerprint is within
+    ``max_distance`` (nearest first, through ``search``: by default an exact scan of the
+    store), at most ``limit`` robust matches (default: all)."""
     digest = content.blake3()
     matches = [Match(row.sequence, row.id, True, 0.0, row.name) for row in store.find_by_content(digest)]
     if fingerprint is None:
         return matches
     seen = {m.sequence for m in matches}
-    rows = store.db.execute("SELECT sequence, id, fingerprint, name FROM certificates"
-                            " WHERE fingerprint != zeroblob(32)").fetchall()
-    if not rows:
-        return matches
-    stored = np.frombuffer(b"".join(row[2] for row in rows), dtype=np.uint8).reshape(len(rows), -1)
-    probe = np.frombuffer(fingerprint, dtype=np.uint8)
-    distance = np.unpackbits(stored ^ probe, axis=1).sum(axis=1) / (8 * len(fingerprint))
-    for index in np.argsort(distance, kind="stable"):
-        if distance[index] > max_distance:
-            break
-        sequence, cid, _, name = rows[index]
-        if sequence not in seen:
-            matches.append(Match(sequence, cid, False, float(distance[index]), name))
+    search = search or StoreScan(store)
+    found = search.search(fingerprint, max_distance, limit or max(store.certificate_count(), 1))
+    rows = {row.sequence: row for row in store.certificates_by_sequence([seq for seq, _ in found])}
+    for sequence, distance in found:
+        if sequence not in seen and sequence in rows:
+            matches.append(Match(sequence, rows[sequence].id, False, distance, rows[sequence].name))
     return matches
 
 
