@@ -177,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_json_flag(acc)
     acc.set_defaults(handler=_bench_accuracy)
 
+    from rosvd.api.cli import add_commands as add_api_commands
     from rosvd.boards.commands import add_commands as add_board_commands
     from rosvd.chain.commands import add_commands as add_chain_commands
     from rosvd.host_cli import add_benches, add_commands
@@ -186,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_chain_commands(commands)
     add_verify_commands(commands)
     add_board_commands(commands)
+    add_api_commands(commands)
 
     device = commands.add_parser("device", help="the device behind the driver").add_subparsers(
         dest="device_command", required=True)

@@ -23,9 +23,11 @@ def _enroll(args) -> int:
     from .key_file import describe
     policy = EpochPolicy(max_certificates=args.epoch_size, max_age_s=args.epoch_age,
                          vdf_iterations=args.vdf_iterations)
+    from .api.tokens import rotate
     address = initialise(_home(args), ApplianceConfig(args.device, args.dev, policy), scrypt_n=args.scrypt_n)
+    # The API's write token, shown this once (the home keeps its hash): `rosvd token rotate` replaces it.
     _report({"address": address, "home": str(_home(args)), "dev_mode": args.dev,
-             "device_key": describe(_home(args) / KEY_FILE)}, args)
+             "device_key": describe(_home(args) / KEY_FILE), "api_token": rotate(_home(args))}, args)
     return 0
 
 

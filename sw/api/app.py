@@ -1,0 +1,324 @@
+"""The FastAPI application: ``create_app(home)`` serves one appliance home.
+
+Reads (certificates, bundles, devices, epochs, queries) are public and run on worker
+threads, each with its own read connection to the store (SQLite WAL: readers never wait
+for the writer). Certifying needs the bearer token and goes through the one
+:class:`~.writer.Writer`. Every error is a problem document (:mod:`.problems`); sizes and
+rates are limited by :mod:`.limits` with the values of :mod:`.settings`.
+"""
+
+import asyncio
+import contextlib
+import io
+import threading
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, File, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .. import ingest
+from ..certify import STORE_FILE, load_config
+from ..search import FingerprintSearch, StoreScan
+from ..store import Store
+from . import models, problems, records
+from .limits import BodyLimit, RateLimit
+from .metrics import Metrics
+from .problems import Problem, log
+from .settings import Settings
+from .tokens import check_token
+from .writer import Writer
+
+API_VERSION = "1"
+MAX_NAME = 255
+ERRORS = {status: {"model": models.ProblemDetail, "description": problems.TITLES[status]}
+          for status in (413, 422, 429, 500)}
+
+
+def _errors(*statuses: int) -> dict:
+    return {**ERRORS, **{status: {"model": models.ProblemDetail, "description": problems.TITLES[status]}
+                         for status in statuses}}
+
+
+def parse_hex32(text: str, what: str) -> bytes:
+    raw = text.removeprefix("0x")
+    try:
+        value = bytes.fromhex(raw)
+    except ValueError:
+        value = b""
+    if len(value) != 32:
+        raise Problem(422, f"{what} must be 32 bytes of hex (64 digits), not {text[:80]!r}")
+    return value
+
+
+class Readers:
+    """One read connection to the store per worker thread (an SQLite connection belongs to
+    the thread that opened it)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._local = threading.local()
+
+    def store(self) -> Store:
+        store = getattr(self._local, "store", None)
+        if store is None:
+            store = self._local.store = Store(self.path)
+        return store
+
+    def search(self) -> FingerprintSearch:
+        return StoreScan(self.store())
+
+
+def _name(upload: UploadFile, index: int) -> str:
+    fallback = f"upload-{index}"
+    return (Path(upload.filename).name if upload.filename else fallback)[:MAX_NAME] or fallback
+
+
+def _check_image_header(data: bytes, name: str, max_pixels: int) -> None:
+    """Refuse an image with more than ``max_pixels`` from its header, before decoding it."""
+    if not data.startswith(ingest.IMAGE_MAGIC) and data[:4] != b"RIFF":
+        return
+    from PIL import Image
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+    except Image.DecompressionBombError:
+        width, height = max_pixels + 1, 1
+    except Exception:  # not decodable: ingest says why, with its own error type
+        return
+    if width * height > max_pixels:
+        raise Problem(413, f"{name}: {width}x{height} = {width * height} pixels, over this service's limit of"
+                      f" {max_pixels}", slug="too-many-pixels")
+
+
+async def _read_upload(upload: UploadFile, index: int, settings: Settings) -> ingest.Content:
+    name = _name(upload, index)
+    limit = settings.max_file_bytes
+    if upload.size is not None and upload.size > limit:
+        raise Problem(413, f"{name}: {upload.size} bytes, over this service's limit of {limit} per file",
+                      slug="file-too-large")
+    data = await upload.read()
+    if len(data) > limit:
+        raise Problem(413, f"{name}: {len(data)} bytes, over this service's limit of {limit} per file",
+                      slug="file-too-large")
+    _check_image_header(data, name, settings.max_pixels)
+    try:
+        return await run_in_threadpool(ingest.from_bytes, data, name)
+    except ingest.ContentTooLarge as error:
+        raise Problem(413, str(error), slug="file-too-large") from None
+    except ingest.ContentError as error:
+        raise Problem(422, str(error), slug="refused-content", error=type(error).__name__) from None
+
+
+def _fingerprint(content: ingest.Content) -> bytes | None:
+    """The robust fingerprint of uploaded content (the bit-exact model: the same bits the
+    device computes), None for content that has none."""
+    if content.pixels is None:
+        return None
+    from ..fingerprint import fingerprint_images
+    from ..hw.svd.params import SVDParams
+    return fingerprint_images(SVDParams(), [content.pixels])[0]
+
+
+QUERY_BODY = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": {"$ref": "#/components/schemas/QueryRequest"}},
+    "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+        "file": {"type": "array", "items": {"type": "string", "format": "binary"},
+                 "description": "content to look up, one query per file"},
+        "max_distance": {"type": "number", "minimum": 0, "maximum": 1},
+        "limit": {"type": "integer", "minimum": 1}}}}}}}
+
+
+def create_app(home: Path, settings: Settings | None = None, writer: Writer | None = None) -> FastAPI:
+    """The service for ``home``; ``writer`` (default: opened at start-up) is closed at shutdown."""
+    home = Path(home)
+    config = load_config(home)
+    settings = settings or Settings.load(home)
+    readers = Readers(home / STORE_FILE)
+    metrics = Metrics(readers.store)
+    state = {"writer": writer}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if state["writer"] is None:
+            state["writer"] = await run_in_threadpool(Writer, home)
+        sealer = asyncio.create_task(_seal_when_due())
+        try:
+            yield
+        finally:
+            sealer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sealer
+            await run_in_threadpool(state["writer"].close)
+
+    async def _seal_when_due():
+        while True:
+            await asyncio.sleep(settings.seal_check_s)
+            try:
+                await state["writer"].maybe_seal()
+            except Exception as error:  # keep serving; the next check tries again
+                log.error("sealing the open epoch failed: %s", error)
+
+    app = FastAPI(title="RO-SVD appliance API", version=API_VERSION, lifespan=lifespan,
+                  description="Who certified this content, and the proof: see docs/api.md.")
+    problems.install(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(RateLimit, rate_per_s=settings.rate_per_s, burst=settings.rate_burst)
+    app.state.settings, app.state.metrics, app.state.readers = settings, metrics, readers
+    bearer = HTTPBearer(auto_error=False, description="the appliance's API token (`rosvd token rotate`)")
+
+    def require_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
+        check_token(home, credentials.credentials if credentials else None)
+
+    @app.get("/healthz", response_model=models.Health, tags=["service"], responses=_errors(503))
+    def healthz():
+        store = readers.store()
+        return {"status": "ok", "certificates": store.certificate_count(),
+                "open_epoch": store.open_epoch().number}
+
+    @app.get("/metrics", tags=["service"], response_class=Response,
+             responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}})
+    def prometheus():
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/v1/certificates/{certificate_id}", response_model=models.CertificateRecord,
+             tags=["certificates"], responses=_errors(404))
+    def get_certificate(certificate_id: str):
+        with metrics.latency.labels("certificate").time():
+            store = readers.store()
+            stored = store.certificate_by_id(parse_hex32(certificate_id, "the certificate id"))
+            if stored is None:
+                raise Problem(404, f"no certificate {certificate_id} in this store", slug="no-certificate")
+            return records.certificate_record(store, stored)
+
+    @app.get("/v1/certificates", response_model=models.CertificateList, tags=["certificates"])
+    def find_certificates(blake3: Annotated[str, Query(description="BLAKE3-256 of the exact bytes (hex)")]):
+        with metrics.latency.labels("certificate").time():
+            store = readers.store()
+            rows = store.find_by_content(parse_hex32(blake3, "blake3"))
+            return {"certificates": [records.certificate_record(store, row) for row in rows]}
+
+    @app.post("/v1/certificates", response_model=models.IssuedList, status_code=201, tags=["certificates"],
+              dependencies=[Depends(require_token)], responses=_errors(401, 403))
+    async def certify(files: Annotated[list[UploadFile], File(description="one certificate per file")]):
+        """Certify uploaded files; answers once every certificate is committed (durable). A
+        file refused (undecodable, too large, ...) refuses the whole upload: nothing is written."""
+        if len(files) > settings.max_files:
+            raise Problem(413, f"{len(files)} files in one upload, over this service's limit of"
+                          f" {settings.max_files}", slug="too-many-files")
+        contents = [await _read_upload(upload, index, settings) for index, upload in enumerate(files)]
+        issued = await state["writer"].certify(contents)
+        metrics.certified.inc(sum(not item.existing for item in issued))
+
+        def view():
+            store = readers.store()
+            return {"issued": [{"name": item.name, "existing": item.existing, "certificate": records.
+                                certificate_record(store, store.certificate_by_id(item.certificate.id))}
+                               for item in issued]}
+        return await run_in_threadpool(view)
+
+    @app.get("/v1/bundles/{certificate_id}", tags=["certificates"], responses=_errors(404, 409),
+             response_model=dict, response_description="the proof bundle (sw/bundle.py format)")
+    def get_bundle(certificate_id: str):
+        with metrics.latency.labels("bundle").time():
+            store = readers.store()
+            wanted = parse_hex32(certificate_id, "the certificate id")
+            if store.certificate_by_id(wanted) is None:
+                raise Problem(404, f"no certificate {certificate_id} in this store", slug="no-certificate")
+            bundle, reason = records.bundle_or_reason(store, wanted)
+            if bundle is None:
+                raise Problem(409, reason, slug="no-bundle-yet")
+            return bundle
+
+    @app.get("/v1/devices", response_model=models.DeviceList, tags=["devices"])
+    def devices():
+        return {"devices": [records.device_record(config, readers.store())]}
+
+    @app.get("/v1/epochs", response_model=models.EpochPage, tags=["epochs"])
+    def epochs(after: Annotated[int, Query(ge=0, description="list epochs numbered above this")] = 0,
+               limit: Annotated[int | None, Query(ge=1, description="epochs per page (default 100)")] = None):
+        limit = min(limit or settings.page_size, settings.max_page_size)
+        store = readers.store()
+        page = store.epochs_page(after, limit)
+        more = len(page) == limit and store.epochs_page(page[-1].number, 1)
+        return {"epochs": [records.epoch_record(store, epoch) for epoch in page],
+                "next_after": page[-1].number if more else None}
+
+    @app.post("/v1/query", response_model=models.QueryResponse, tags=["query"], openapi_extra=QUERY_BODY,
+              responses=_errors(415))
+    async def query(request: Request):
+        """Who certified this: exact BLAKE3 matches first, then the nearest fingerprints within
+        ``max_distance``, each with its certificate and its proof bundle (or why none exists yet)."""
+        with metrics.latency.labels("query").time():
+            queries, max_distance, limit = await _parse_query(request)
+            max_distance = settings.match_distance if max_distance is None else max_distance
+            if max_distance > settings.max_distance:
+                raise Problem(422, f"max_distance {max_distance} is over this service's limit of"
+                              f" {settings.max_distance}")
+            limit = min(limit or settings.default_matches, settings.max_matches)
+
+            def answer():
+                store, search = readers.store(), readers.search()
+                return [{"name": name, "blake3": None if blake3 is None else blake3.hex(),
+                         "fingerprint": None if fingerprint is None else fingerprint.hex(),
+                         "matches": records.lookup(store, search, blake3, fingerprint, max_distance, limit)}
+                        for name, blake3, fingerprint in queries]
+            return {"max_distance": max_distance, "limit": limit, "results": await run_in_threadpool(answer)}
+
+    async def _parse_query(request: Request):
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind == "application/json":
+            try:
+                body = models.QueryRequest.model_validate_json(await request.body())
+            except ValidationError as error:
+                from fastapi.exceptions import RequestValidationError
+                raise RequestValidationError(error.errors(include_input=False)) from None
+            if len(body.queries) > settings.max_query_batch:
+                raise Problem(413, f"{len(body.queries)} queries in one request, over this service's limit of"
+                              f" {settings.max_query_batch}", slug="batch-too-large")
+            queries = []
+            for item in body.queries:
+                if item.blake3 is None and item.fingerprint is None:
+                    raise Problem(422, "each query needs blake3, fingerprint or both")
+                blake3, fingerprint = (None if value is None else parse_hex32(value, key) for key, value
+                                       in (("blake3", item.blake3), ("fingerprint", item.fingerprint)))
+                queries.append((None, blake3, fingerprint))
+            return queries, body.max_distance, body.limit
+        if kind == "multipart/form-data":
+            try:
+                form = await request.form(max_files=settings.max_query_batch, max_fields=8)
+            except StarletteHTTPException as error:
+                if "Too many files" in str(error.detail):
+                    raise Problem(413, f"more than {settings.max_query_batch} files in one query, over this"
+                                  " service's limit", slug="batch-too-large") from None
+                raise
+            uploads = [item for item in form.getlist("file") if not isinstance(item, str)]
+            if not uploads:
+                raise Problem(422, "upload the content to look up as the multipart field `file`")
+            queries = []
+            for index, upload in enumerate(uploads):
+                content = await _read_upload(upload, index, settings)
+                fingerprint = await run_in_threadpool(_fingerprint, content)
+                queries.append((content.name, content.blake3(), fingerprint))
+            return queries, _form_number(form, "max_distance", float), _form_number(form, "limit", int)
+        raise Problem(415, "send the query as application/json or multipart/form-data,"
+                      f" not {kind or 'nothing'}")
+
+    def _form_number(form, key: str, kind):
+        value = form.get(key)
+        if value is None:
+            return None
+        try:
+            number = kind(value)
+        except (TypeError, ValueError):
+            raise Problem(422, f"{key} must be a number, not {str(value)[:40]!r}") from None
+        if number < 0 or (kind is int and number < 1) or (kind is float and number > 1):
+            raise Problem(422, f"{key} {number} is out of range")
+        return number
+
+    return app

@@ -1,0 +1,147 @@
+"""``rosvd serve``, ``rosvd token rotate`` and ``rosvd query``."""
+from __future__ import annotations
+
+import socket
+import sys
+from pathlib import Path
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+
+
+def _home(args) -> Path:
+    from ..certify import default_home
+    return Path(args.home) if args.home else default_home()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise ValueError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _serve(args) -> int:
+    import uvicorn
+
+    from ..certify import load_config
+    from ..output import report
+    from .app import create_app
+    from .settings import Settings
+    from .tokens import stored_digest
+    from .writer import Writer
+    home = _home(args)
+    load_config(home)
+    settings = Settings.load(home)
+    sock = _listen(args.host, args.port)
+    writer = Writer(home, warm_up=True)
+    try:
+        app = create_app(home, settings, writer)
+    except BaseException:
+        writer.close()
+        raise
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    report({"url": f"http://{shown}:{port}", "home": str(home), "address": writer.address,
+            "write_token": "configured" if stored_digest(home) else "none: run `rosvd token rotate`"},
+           args, lambda r: f"serving {r['home']} (device {r['address']}) on {r['url']}")
+    sys.stdout.flush()
+    server = uvicorn.Server(uvicorn.Config(app, log_level="info", timeout_graceful_shutdown=10))
+    server.run(sockets=[sock])
+    return 0
+
+
+def _token_rotate(args) -> int:
+    from ..certify import load_config
+    from ..output import report
+    from .tokens import TOKEN_FILE, rotate
+    load_config(_home(args))
+    token = rotate(_home(args))
+    print("rosvd: the new API token is printed once and stored only as a hash; the old one no longer works",
+          file=sys.stderr)
+    report({"token": token, "file": str(_home(args) / TOKEN_FILE)}, args, lambda r: r["token"])
+    return 0
+
+
+def _query(args) -> int:
+    from ..output import report
+    from ..verify_cli import VerifyInputError, registry_client
+    from .client import QueryError, ask, check, local_query, summary
+    if args.rpc is not None and args.registry is None:
+        raise QueryError("--rpc needs --registry ADDR: the registry address you trust")
+    if args.registry is not None and args.rpc is None:
+        raise QueryError("--registry needs --rpc URL: a chain node you choose")
+    _, blake3, fingerprint = local_query(args.file)
+    try:
+        registry = registry_client(args.rpc, args.registry) if args.rpc else None
+    except VerifyInputError as error:
+        raise QueryError(str(error)) from None
+    result = ask(args.url, args.file, blake3, fingerprint, args.upload, args.max_distance, args.limit,
+                 args.timeout)
+    matches = [check(match, blake3, fingerprint, registry) for match in result.get("matches") or []]
+    record = {"url": args.url, "file": args.file, "blake3": blake3.hex(),
+              "fingerprint": None if fingerprint is None else fingerprint.hex(),
+              "max_distance": result["max_distance"], "chain": registry is not None, "matches": matches,
+              "verified": any(match["verified"] for match in matches)}
+    report(record, args, summary)
+    return 0 if record["verified"] else 1
+
+
+def _distance(text: str) -> float:
+    import argparse
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"a distance is a number from 0 to 1, not {text!r}")
+    return value
+
+
+def _positive(text: str) -> int:
+    import argparse
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"a positive whole number, not {text!r}")
+    return int(text)
+
+
+def add_commands(commands) -> None:
+    from ..output import add_json_flag
+    serve = commands.add_parser("serve", help="serve the HTTP API (docs/api.md) of an appliance home")
+    serve.add_argument("--home", help="appliance directory (default $ROSVD_HOME or ~/.rosvd)")
+    serve.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT,
+                       help=f"port to listen on (default {DEFAULT_PORT}; 0: any free port, printed)")
+    add_json_flag(serve)
+    serve.set_defaults(handler=_serve)
+
+    token = commands.add_parser("token", help="the API's write token").add_subparsers(
+        dest="token", required=True)
+    rotate = token.add_parser("rotate", help="make a new write token (printed once), replacing the old one")
+    rotate.add_argument("--home", help="appliance directory (default $ROSVD_HOME or ~/.rosvd)")
+    add_json_flag(rotate)
+    rotate.set_defaults(handler=_token_rotate)
+
+    query = commands.add_parser("query", help="ask a server who certified a file; verify each bundle here")
+    query.add_argument("file", metavar="FILE", help="the content to look up")
+    query.add_argument("--url", required=True, help="the server, e.g. http://127.0.0.1:8000")
+    query.add_argument("--rpc", metavar="URL", help="JSON-RPC URL of a chain node you choose"
+                       " (with --registry)")
+    query.add_argument("--registry", metavar="ADDR", help="the consortium registry address you trust")
+    query.add_argument("--upload", action="store_true",
+                       help="send the file itself (default: only its BLAKE3 and fingerprint, computed here)")
+    query.add_argument("--max-distance", type=_distance, default=None, metavar="D",
+                       help="largest fingerprint distance, 0..1 (default: the server's, 39/256)")
+    query.add_argument("--limit", type=_positive, default=None, metavar="N",
+                       help="matches to ask for (default: the server's, 10)")
+    query.add_argument("--timeout", type=float, default=60.0, metavar="S",
+                       help="seconds to wait for the server (default 60)")
+    add_json_flag(query)
+    query.set_defaults(handler=_query)

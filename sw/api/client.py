@@ -1,0 +1,141 @@
+"""``rosvd query``: ask a server who certified a file, then check every answer locally.
+
+The server's word is never taken: for each match the bundle's own certificate says
+whether it covers these exact bytes (BLAKE3 computed here) and how far its fingerprint is
+from this file's (computed here, with the bit-exact model), and the bundle goes through
+the same verifier as ``rosvd verify``. With ``--rpc`` and ``--registry`` that includes the
+chain checks; without them a bundle is reported as not verified against the chain, never
+as verified.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .. import ingest
+
+DEFAULT_TIMEOUT_S = 60.0
+
+
+class QueryError(ValueError):
+    """Bad input, an unreachable server or an answer that is not this API's (exit 2)."""
+
+
+def local_query(path: str) -> tuple[ingest.Content, bytes, bytes | None]:
+    """The file's content, its BLAKE3 and its robust fingerprint (None for plain files)."""
+    try:
+        content = ingest.from_path(path)
+    except ingest.ContentError as error:
+        raise QueryError(str(error)) from None
+    fingerprint = None
+    if content.pixels is not None:
+        from ..fingerprint import fingerprint_images
+        from ..hw.svd.params import SVDParams
+        fingerprint = fingerprint_images(SVDParams(), [content.pixels])[0]
+    return content, content.blake3(), fingerprint
+
+
+def ask(url: str, path: str, blake3: bytes, fingerprint: bytes | None, upload: bool,
+        max_distance: float | None, limit: int | None, timeout: float = DEFAULT_TIMEOUT_S) -> dict:
+    """POST the query (the hashes, or with ``upload`` the file itself); the first result."""
+    import httpx
+    endpoint = url.rstrip("/") + "/v1/query"
+    try:
+        if upload:
+            data = {key: str(value) for key, value in (("max_distance", max_distance), ("limit", limit))
+                    if value is not None}
+            with open(path, "rb") as handle:
+                response = httpx.post(endpoint, files={"file": (Path(path).name, handle)}, data=data,
+                                      timeout=timeout)
+        else:
+            item = {"blake3": blake3.hex()}
+            if fingerprint is not None:
+                item["fingerprint"] = fingerprint.hex()
+            body = {"queries": [item]}
+            if max_distance is not None:
+                body["max_distance"] = max_distance
+            if limit is not None:
+                body["limit"] = limit
+            response = httpx.post(endpoint, json=body, timeout=timeout)
+    except httpx.InvalidURL as error:
+        raise QueryError(f"--url {url!r} is not a URL: {error}") from None
+    except httpx.UnsupportedProtocol:
+        raise QueryError(f"--url {url!r} needs http:// or https://") from None
+    except httpx.HTTPError as error:
+        raise QueryError(f"cannot reach the server at {url}: {error}") from None
+    try:
+        record = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise QueryError(f"{endpoint} answered {response.status_code} with no JSON:"
+                         " not a rosvd server?") from None
+    if response.status_code != 200:
+        if isinstance(record, dict) and "detail" in record:
+            raise QueryError(f"the server refused the query ({response.status_code} {record.get('title')}):"
+                             f" {record['detail']}")
+        raise QueryError(f"{endpoint} answered {response.status_code}")
+    try:
+        return {"max_distance": record["max_distance"], **record["results"][0]}
+    except (KeyError, IndexError, TypeError):
+        raise QueryError(f"{endpoint} answered with a document that is not a query result") from None
+
+
+def check(match: dict, blake3: bytes, fingerprint: bytes | None, registry) -> dict:
+    """One match, re-derived from its bundle here and verified (``registry``: None offline)."""
+    from ..bundle import BundleError, parse
+    from ..certificate import CertificateError, decode
+    from ..fingerprint import hamming_distance
+    from ..verifier import verify_bundle
+    claimed = match.get("certificate") or {}
+    record = {"certificate_id": match.get("certificate_id"), "status": claimed.get("status"),
+              "epoch": (claimed.get("certificate") or {}).get("epoch"),
+              "sequence": (claimed.get("certificate") or {}).get("sequence"),
+              "server_exact": match.get("exact"), "server_distance": match.get("distance"),
+              "exact": None, "distance": None, "verified": False, "checks": None,
+              "bundle_unavailable": match.get("bundle_unavailable"), "problems": []}
+    bundle = match.get("bundle")
+    if bundle is None:
+        record["problems"].append("no bundle: " + str(match.get("bundle_unavailable") or "none given"))
+        return record
+    try:
+        parse(bundle)
+        certificate = decode(bytes.fromhex(bundle["certificate"]))
+    except (BundleError, CertificateError, ValueError, KeyError, TypeError) as error:
+        record["problems"].append(f"the bundle is malformed: {error}")
+        return record
+    record["exact"] = certificate.content_hash == blake3
+    if fingerprint is not None and any(certificate.fingerprint):
+        record["distance"] = hamming_distance(certificate.fingerprint, fingerprint)
+    if certificate.id.hex() != str(record["certificate_id"]).removeprefix("0x"):
+        record["problems"].append("the bundle is for another certificate than the server named")
+    if record["exact"] != bool(match.get("exact")):
+        record["problems"].append("the server's exact-match claim disagrees with the bundle")
+    if not record["exact"] and record["distance"] is None:
+        record["problems"].append("the bundle's certificate neither covers these bytes nor has a fingerprint")
+    result = verify_bundle(bundle, registry)
+    record["checks"] = result.to_json()
+    record["verified"] = bool(result.ok) and not record["problems"]
+    return record
+
+
+def summary(report: dict) -> str:
+    lines = [f"{report['file']}: blake3 {report['blake3'][:16]}..., {len(report['matches'])} match(es)"
+             f" within {report['max_distance']:.4f} from {report['url']}"]
+    for match in report["matches"]:
+        how = "exact   " if match["exact"] else (
+            f"d={match['distance']:.4f}" if match["distance"] is not None else "?       ")
+        if match["verified"]:
+            verdict = "VERIFIED"
+        elif match["checks"] is None:
+            verdict = "NOT VERIFIED: " + "; ".join(match["problems"])
+        else:
+            unchecked = [c["name"] for c in match["checks"]["checks"] if c["ok"] is None]
+            failed = [c["name"] for c in match["checks"]["checks"] if c["ok"] is False]
+            verdict = "NOT VERIFIED:" + (f" failed {', '.join(failed)};" if failed else "") + (
+                f" not checked {', '.join(unchecked)}" if unchecked else "") + (
+                f" {'; '.join(match['problems'])}" if match["problems"] else "")
+        lines.append(f"  {how}  0x{match['certificate_id']}  epoch {match['epoch']} #{match['sequence']}"
+                     f"  {match['status']}  {verdict.rstrip(';')}")
+    if not report["chain"]:
+        lines.append("  (no --rpc: the bundles were checked offline only,"
+                     " so none is verified against the chain)")
+    return "\n".join(lines)

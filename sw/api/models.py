@@ -1,0 +1,148 @@
+"""The API's request and response schemas (pydantic): the OpenAPI document is made from them."""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+HEX32 = r"^(0x)?[0-9a-fA-F]{64}$"
+Status = Literal["open", "sealed", "closed", "anchored"]
+
+
+class ProblemDetail(BaseModel):
+    """RFC 9457 problem details (``application/problem+json``)."""
+    type: str = Field(description="urn:rosvd:problem:<slug> (docs/api.md lists them)")
+    title: str
+    status: int
+    detail: str
+    instance: str = Field(description="the request path")
+    model_config = ConfigDict(extra="allow")
+
+
+class CertificateFields(BaseModel):
+    """The decoded canonical certificate (docs/host-pipeline.md); hashes as hex."""
+    id: str
+    version: int
+    content_kind: int = Field(description="0 file, 1 image, 2 array")
+    fingerprint_scheme: int = Field(description="0 none, 1 rosvd-svd")
+    content_hash: str = Field(description="BLAKE3-256 of the exact bytes")
+    fingerprint: str
+    device: str
+    entropy_commitment: str
+    timestamp_ms: int = Field(description="the host's claimed time; the chain's window is in the bundle")
+    epoch: int
+    sequence: int
+    after_block: int
+    after_block_hash: str
+
+
+class AnchorRecord(BaseModel):
+    state: str = Field(description="the anchoring service's state: queued, pending, mined, anchored,"
+                       " refused, empty")
+    chain_id: int
+    registry: str
+    block_number: int | None
+    tx_hash: str | None
+
+
+class EpochRecord(BaseModel):
+    number: int
+    status: Status
+    certificates: int
+    merkle_root: str | None
+    opened_ms: int
+    sealed_ms: int | None
+    closed_ms: int | None
+    vdf_iterations: int | None
+    anchor: AnchorRecord | None
+
+
+class CertificateRecord(BaseModel):
+    certificate: CertificateFields
+    signature: str
+    encoding: str = Field(description="the canonical 384-byte encoding (hex); its keccak256 is the id")
+    status: Status = Field(description="its epoch's: open (still filling), sealed (VDF running), closed"
+                           " (proved: a bundle exists), anchored (on the chain)")
+    bundle_available: bool
+
+
+class CertificateList(BaseModel):
+    certificates: list[CertificateRecord]
+
+
+class Issued(BaseModel):
+    name: str = Field(description="the uploaded file's name")
+    existing: bool = Field(description="this device certified these exact bytes before: that certificate")
+    certificate: CertificateRecord
+
+
+class IssuedList(BaseModel):
+    issued: list[Issued]
+
+
+class EpochPage(BaseModel):
+    epochs: list[EpochRecord]
+    next_after: int | None = Field(description="pass as `after` for the next page; null on the last")
+
+
+class RegistryRecord(BaseModel):
+    chain_id: int
+    registry: str
+    deployed_block: int
+
+
+class DeviceRecord(BaseModel):
+    address: str
+    backend: str = Field(description="model, rtl or pynq")
+    dev_mode: bool = Field(description="simulated entropy accepted (never in production)")
+    certificates: int
+    registry: RegistryRecord | None = Field(
+        description="the registry this appliance joined; whether the device is registered and not revoked"
+                    " is the chain's word: check it there (the bundle verifier does)")
+
+
+class DeviceList(BaseModel):
+    devices: list[DeviceRecord]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    certificates: int
+    open_epoch: int
+
+
+class QueryItem(BaseModel):
+    blake3: str | None = Field(default=None, pattern=HEX32, description="BLAKE3-256 of the exact bytes")
+    fingerprint: str | None = Field(default=None, pattern=HEX32, description="the robust fingerprint")
+    model_config = ConfigDict(extra="forbid")
+
+
+class QueryRequest(BaseModel):
+    queries: list[QueryItem] = Field(min_length=1)
+    max_distance: float | None = Field(default=None, ge=0, le=1,
+                                       description="largest normalised fingerprint distance (default 39/256)")
+    limit: int | None = Field(default=None, ge=1, description="matches per query (default 10)")
+    model_config = ConfigDict(extra="forbid")
+
+
+class Match(BaseModel):
+    certificate_id: str
+    exact: bool = Field(description="the same exact bytes (BLAKE3)")
+    distance: float = Field(description="normalised Hamming distance of the fingerprints (0 when exact)")
+    certificate: CertificateRecord
+    bundle: dict[str, Any] | None = Field(description="the proof bundle (sw/bundle.py format): verify it"
+                                          " yourself")
+    bundle_unavailable: str | None = Field(description="why there is no bundle yet")
+
+
+class QueryResult(BaseModel):
+    name: str | None = Field(description="the uploaded file's name")
+    blake3: str | None
+    fingerprint: str | None
+    matches: list[Match]
+
+
+class QueryResponse(BaseModel):
+    max_distance: float
+    limit: int
+    results: list[QueryResult]

@@ -1,0 +1,92 @@
+"""Store rows as the API's records (:mod:`.models`), and the look-up behind ``POST /v1/query``.
+
+Status of a certificate is its epoch's, from the store: ``open`` (still filling),
+``sealed`` (membership fixed, VDF being proved), ``closed`` (proved: a bundle exists) and
+``anchored`` (the anchoring service saw its root confirmed on the chain). There is no
+``disputed``: dispute flags live on the chain only, and the store never records them, so
+the server could only repeat what a client must check itself; the verifier reads them
+from a node the client chooses (``status.open_flags`` of ``rosvd verify`` and ``rosvd query``).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..certificate import decode
+from ..certify import ApplianceConfig
+from ..search import FingerprintSearch
+from ..store import Anchor, Epoch, Store, StoredCertificate
+from ..verify import proof_bundle
+
+
+def epoch_status(epoch: Epoch, anchor: Anchor | None) -> str:
+    if epoch.state == "closed" and anchor is not None and anchor.state == "anchored":
+        return "anchored"
+    return epoch.state
+
+
+def anchor_record(anchor: Anchor | None) -> dict | None:
+    if anchor is None:
+        return None
+    return {"state": anchor.state, "chain_id": anchor.chain_id, "registry": anchor.registry.lower(),
+            "block_number": anchor.block_number,
+            "tx_hash": None if anchor.tx_hash is None else anchor.tx_hash.hex()}
+
+
+def epoch_record(store: Store, epoch: Epoch) -> dict:
+    anchor = store.anchor(epoch.number)
+    return {"number": epoch.number, "status": epoch_status(epoch, anchor),
+            "certificates": epoch.count if epoch.count is not None else store.count_in(epoch.number),
+            "merkle_root": None if epoch.merkle_root is None else epoch.merkle_root.hex(),
+            "opened_ms": epoch.opened_ms, "sealed_ms": epoch.sealed_ms, "closed_ms": epoch.closed_ms,
+            "vdf_iterations": epoch.iterations, "anchor": anchor_record(anchor)}
+
+
+def certificate_record(store: Store, stored: StoredCertificate) -> dict:
+    epoch = store.epoch(stored.epoch)
+    status = epoch_status(epoch, store.anchor(epoch.number))
+    return {"certificate": decode(stored.encoding).to_json(), "signature": stored.signature.hex(),
+            "encoding": stored.encoding.hex(), "status": status,
+            "bundle_available": status in ("closed", "anchored")}
+
+
+def bundle_or_reason(store: Store, certificate_id: bytes) -> tuple[dict | None, str | None]:
+    """The proof bundle, or (None, why there is none yet)."""
+    try:
+        return proof_bundle(store, certificate_id), None
+    except ValueError as error:
+        return None, str(error)
+
+
+def device_record(config: ApplianceConfig, store: Store) -> dict:
+    registry = None
+    if config.deployment is not None:
+        from ..chain.deployment import Deployment
+        deployment = Deployment.load(Path(config.deployment))
+        # The RPC URL stays private: it may carry credentials, and clients choose their own node.
+        registry = {"chain_id": deployment.chain_id, "registry": deployment.registry.lower(),
+                    "deployed_block": deployment.block_number}
+    return {"address": store.get_meta("device_address"), "backend": config.device,
+            "dev_mode": config.dev_mode, "certificates": store.certificate_count(), "registry": registry}
+
+
+def lookup(store: Store, search: FingerprintSearch, blake3: bytes | None, fingerprint: bytes | None,
+           max_distance: float, limit: int) -> list[dict]:
+    """Matches of one query: certificates of the exact bytes first (distance 0), then the
+    nearest fingerprints within ``max_distance``, nearest first; at most ``limit`` in all,
+    each with its certificate and its bundle (or why none exists yet)."""
+    found: list[tuple[StoredCertificate, bool, float]] = []
+    if blake3 is not None:
+        found += [(row, True, 0.0) for row in store.find_by_content(blake3)]
+    if fingerprint is not None and any(fingerprint) and len(found) < limit:
+        seen = {row.sequence for row, _, _ in found}
+        near = [(seq, d) for seq, d in search.search(fingerprint, max_distance, limit + len(seen))
+                if seq not in seen]
+        rows = {row.sequence: row for row in store.certificates_by_sequence([seq for seq, _ in near])}
+        found += [(rows[seq], False, d) for seq, d in near if seq in rows]
+    matches = []
+    for row, exact, distance in found[:limit]:
+        bundle, reason = bundle_or_reason(store, row.id)
+        matches.append({"certificate_id": row.id.hex(), "exact": exact, "distance": distance,
+                        "certificate": certificate_record(store, row), "bundle": bundle,
+                        "bundle_unavailable": reason})
+    return matches
