@@ -1,0 +1,85 @@
+"""POST /v1/query: exact bytes first, then the nearest fingerprints, each with its bundle."""
+import blake3 as blake3_module
+
+from rosvd.search import MATCH_DISTANCE
+
+from .conftest import jpeg, png, scene, upload
+
+
+def ids(result) -> list[str]:
+    return [match["certificate_id"] for match in result["matches"]]
+
+
+def test_upload_finds_the_exact_item_and_a_jpeg_copy(served):
+    client, _, issued = served
+    target = issued[2]["certificate"]["id"]
+    response = client.post("/v1/query", files=[upload("same.png", png(scene(2)), "file"),
+                                               upload("copy.jpg", jpeg(scene(2)), "file")])
+    assert response.status_code == 200
+    body = response.json()
+    assert body["max_distance"] == MATCH_DISTANCE and body["limit"] == 10
+    exact, copy = body["results"]
+    first = exact["matches"][0]
+    assert first["certificate_id"] == target and first["exact"] and first["distance"] == 0.0
+    assert first["bundle"]["certificate"] == issued[2]["encoding"] and first["bundle_unavailable"] is None
+    assert all(not m["exact"] for m in exact["matches"][1:])  # the rest: other pictures, if any are near
+    nearest = copy["matches"][0]
+    assert nearest["certificate_id"] == target and not nearest["exact"]
+    assert nearest["distance"] <= MATCH_DISTANCE  # this scene's JPEG keeps every fingerprint bit
+    distances = [m["distance"] for m in copy["matches"]]
+    assert distances == sorted(distances)
+    assert copy["blake3"] == blake3_module.blake3(jpeg(scene(2))).hexdigest()
+
+
+def test_json_query_by_hash_and_fingerprint_and_an_open_epoch(served):
+    client, _, issued = served
+    open_cert = issued[6]["certificate"]
+    body = {"queries": [{"blake3": open_cert["content_hash"]}, {"fingerprint": open_cert["fingerprint"]},
+                        {"blake3": "00" * 32}], "max_distance": 0.0, "limit": 3}
+    by_hash, by_fingerprint, nothing = client.post("/v1/query", json=body).json()["results"]
+    (match,) = by_hash["matches"]
+    assert match["exact"] and match["bundle"] is None and "which is open" in match["bundle_unavailable"]
+    assert match["certificate"]["status"] == "open"
+    assert ids(by_fingerprint)[0] == open_cert["id"] and by_fingerprint["matches"][0]["distance"] == 0.0
+    assert nothing["matches"] == []
+
+
+def test_query_limits_and_validation_are_problems(served, tmp_path):
+    client, _, _ = served
+    cases = [
+        ({"queries": []}, 422, "invalid-request"),
+        ({"queries": [{}]}, 422, "invalid-request"),
+        ({"queries": [{"blake3": "zz"}]}, 422, "invalid-request"),
+        ({"queries": [{"blake3": "00" * 32}], "max_distance": 0.5}, 422, "invalid-request"),  # over 0.25
+        ({"queries": [{"blake3": "00" * 32}], "surprise": 1}, 422, "invalid-request"),
+        ({"queries": [{"blake3": "00" * 32}] * 17}, 413, "batch-too-large"),
+    ]
+    for body, status, slug in cases:
+        response = client.post("/v1/query", json=body)
+        assert (response.status_code, response.json()["type"]) == (status, f"urn:rosvd:problem:{slug}"), body
+        assert response.headers["content-type"] == "application/problem+json"
+    wrong_type = client.post("/v1/query", content=b"hello", headers={"Content-Type": "text/plain"})
+    assert wrong_type.status_code == 415
+    too_many = client.post("/v1/query", files=[upload(f"{i}.bin", b"x", "file") for i in range(17)])
+    assert too_many.status_code == 413 and too_many.json()["type"] == "urn:rosvd:problem:batch-too-large"
+    assert client.post("/v1/query", data={"limit": "3"}, files=[upload("x", b"", "other")]).status_code == 422
+
+
+def test_a_near_fingerprint_is_found_at_its_distance_and_a_far_one_is_not(served):
+    client, _, issued = served
+    stored = bytes.fromhex(issued[4]["certificate"]["fingerprint"])
+    near = bytes([stored[0] ^ 0b11111, *stored[1:]])             # 5 bits flipped
+    far = bytes(b ^ 0xFF for b in stored[:6]) + stored[6:]       # 48 bits flipped: over 39/256
+    body = {"queries": [{"fingerprint": near.hex()}, {"fingerprint": far.hex()}]}
+    found, missed = client.post("/v1/query", json=body).json()["results"]
+    assert [(m["certificate_id"], m["distance"]) for m in found["matches"]] == [
+        (issued[4]["certificate"]["id"], 5 / 256)]
+    assert issued[4]["certificate"]["id"] not in ids(missed)
+
+
+def test_limit_caps_the_matches(served):
+    client, _, issued = served
+    fingerprint = issued[0]["certificate"]["fingerprint"]
+    body = {"queries": [{"fingerprint": fingerprint}], "max_distance": 0.25, "limit": 2}
+    (result,) = client.post("/v1/query", json=body).json()["results"]
+    assert len(result["matches"]) <= 2 and ids(result)[0] == issued[0]["certificate"]["id"]

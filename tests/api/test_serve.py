@@ -1,0 +1,99 @@
+"""`rosvd serve` as a real process on a free port, `rosvd query` against it over HTTP."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from rosvd.cli import main
+
+from .conftest import bearer, enrolled, jpeg, png, scene
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    home, token = enrolled(tmp_path_factory.mktemp("serve") / "home")
+    log = home.parent / "serve.log"
+    command = [sys.executable, "-m", "rosvd.cli", "serve", "--home", str(home), "--port", "0", "--json"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log.open("w"), text=True,
+                               env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    try:
+        lines = []
+        while not lines or not lines[-1].startswith("}"):
+            line = process.stdout.readline()
+            assert line, f"rosvd serve stopped: {log.read_text()}"
+            lines.append(line)
+        url = json.loads("".join(lines))["url"]
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(url + "/healthz", timeout=1).raise_for_status()
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline and process.poll() is None, "the server never answered"
+                time.sleep(0.05)
+        yield url, token, home
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            # uvicorn shuts down gracefully (lifespan: the writer closed), then re-raises the signal.
+            assert process.wait(timeout=20) in (0, -signal.SIGTERM)
+            assert "Application shutdown complete" in log.read_text()
+        finally:
+            if process.poll() is None:
+                process.kill()
+
+
+def test_serve_certifies_and_query_verifies_locally(server, tmp_path, capsys):
+    url, token, _ = server
+    files = [("files", (f"scene{seed}.png", png(scene(seed)))) for seed in range(6)]  # one closed epoch
+    response = httpx.post(url + "/v1/certificates", files=files, headers=bearer(token), timeout=30)
+    assert response.status_code == 201
+    target = response.json()["issued"][1]["certificate"]["certificate"]["id"]
+    copy = tmp_path / "copy.jpg"
+    copy.write_bytes(jpeg(scene(1)))
+    assert main(["query", str(copy), "--url", url, "--json"]) == 1  # no chain: never "verified"
+    report = json.loads(capsys.readouterr().out)
+    (match,) = report["matches"]
+    assert match["certificate_id"] == target and match["exact"] is False and match["distance"] <= 39 / 256
+    assert not match["verified"] and not match["problems"]
+    checks = {check["name"]: check["ok"] for check in match["checks"]["checks"]}
+    assert checks["device_signature"] and checks["merkle_path"] and checks["vdf_proof"]
+    assert checks["anchor_on_chain"] is None
+    original = tmp_path / "scene1.png"
+    original.write_bytes(png(scene(1)))
+    assert main(["query", str(original), "--url", url, "--upload"]) == 1
+    summary = capsys.readouterr().out
+    assert f"exact     0x{target}" in summary and "not checked" in summary and "no --rpc" in summary
+
+
+def test_query_bad_input_and_unreachable_server_exit_2(server, tmp_path, capsys):
+    url, _, _ = server
+    picture = tmp_path / "p.png"
+    picture.write_bytes(png(scene(9)))
+    with socket_free_port() as port:
+        assert main(["query", str(picture), "--url", f"http://127.0.0.1:{port}"]) == 2
+    assert "cannot reach the server" in capsys.readouterr().err
+    assert main(["query", str(tmp_path / "missing.png"), "--url", url]) == 2
+    assert main(["query", str(picture), "--url", "ftp://x"]) == 2
+    assert main(["query", str(picture), "--url", url, "--rpc", "http://127.0.0.1:1"]) == 2
+    assert "--registry" in capsys.readouterr().err
+    assert main(["query", str(picture), "--url", url + "/nothing/"]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+class socket_free_port:
+    """A port nothing listens on (bound, then released, for the duration of the block)."""
+
+    def __enter__(self):
+        import socket
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
+
+    def __exit__(self, *exc):
+        return False
