@@ -98,14 +98,13 @@ def _check_image_header(data: bytes, name: str, max_pixels: int) -> None:
 
 async def _read_upload(upload: UploadFile, index: int, settings: Settings) -> ingest.Content:
     name = _name(upload, index)
-    limit = settings.max_file_bytes
-    if upload.size is not None and upload.size > limit:
-        raise Problem(413, f"{name}: {upload.size} bytes, over this service's limit of {limit} per file",
-                      slug="file-too-large")
-    data = await upload.read()
-    if len(data) > limit:
-        raise Problem(413, f"{name}: {len(data)} bytes, over this service's limit of {limit} per file",
-                      slug="file-too-large")
+    # The parser spooled the part to a temporary file and knows its size: refuse before reading it.
+    data = None if upload.size is not None else await upload.read()
+    size = upload.size if data is None else len(data)
+    if size > settings.max_file_bytes:
+        raise Problem(413, f"{name}: {size} bytes, over this service's limit of {settings.max_file_bytes}"
+                      " per file", slug="file-too-large")
+    data = data if data is not None else await upload.read()
     _check_image_header(data, name, settings.max_pixels)
     try:
         return await run_in_threadpool(ingest.from_bytes, data, name)

@@ -1,9 +1,10 @@
 """POST /v1/query: exact bytes first, then the nearest fingerprints, each with its bundle."""
 import blake3 as blake3_module
 
+from rosvd.api.settings import Settings
 from rosvd.search import MATCH_DISTANCE
 
-from .conftest import jpeg, png, scene, upload
+from .conftest import client_of, jpeg, png, scene, upload
 
 
 def ids(result) -> list[str]:
@@ -77,9 +78,16 @@ def test_a_near_fingerprint_is_found_at_its_distance_and_a_far_one_is_not(served
     assert issued[4]["certificate"]["id"] not in ids(missed)
 
 
-def test_limit_caps_the_matches(served):
+def test_matches_are_ranked_and_limited(served):
     client, _, issued = served
-    fingerprint = issued[0]["certificate"]["fingerprint"]
-    body = {"queries": [{"fingerprint": fingerprint}], "max_distance": 0.25, "limit": 2}
-    (result,) = client.post("/v1/query", json=body).json()["results"]
-    assert len(result["matches"]) <= 2 and ids(result)[0] == issued[0]["certificate"]["id"]
+    home = client.app.state.readers.path.parent
+    record = issued[0]["certificate"]
+    with client_of(home, Settings(max_distance=1.0)) as wide:
+        body = {"queries": [{"blake3": record["content_hash"], "fingerprint": record["fingerprint"]}],
+                "max_distance": 1.0}
+        (every,) = wide.post("/v1/query", json=body).json()["results"]
+        (three,) = wide.post("/v1/query", json={**body, "limit": 3}).json()["results"]
+    assert len(every["matches"]) == 7 and ids(every)[0] == record["id"] and every["matches"][0]["exact"]
+    distances = [m["distance"] for m in every["matches"]]
+    assert distances == sorted(distances) and distances[1] > 0.25
+    assert three["matches"] == every["matches"][:3]
