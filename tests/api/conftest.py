@@ -63,7 +63,7 @@ def upload(name: str, data: bytes, field: str = "files"):
     return (field, (name, data, "application/octet-stream"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def served(tmp_path_factory):
     """A home with seven scenes certified through the API: epoch 1 closed (six), epoch 2
     open (one); yields (client, token, issued records by scene seed)."""

@@ -1,4 +1,6 @@
 """POST /v1/certificates: the token, the limits, and certificates committed before the answer."""
+import time
+
 import numpy as np
 import pytest
 
@@ -108,3 +110,18 @@ def test_refused_content_refuses_the_whole_upload(home):
         assert empty.status_code == 422 and empty.json()["error"] == "EmptyContent"
         assert client.post("/v1/certificates", headers=bearer(token)).status_code == 422  # no files at all
     assert count(path) == 0
+
+
+def test_the_service_seals_an_old_epoch_by_itself(tmp_path):
+    from rosvd import ingest
+    from rosvd.certify import Appliance, ApplianceConfig, initialise
+    from rosvd.epochs import EpochPolicy
+    home = tmp_path / "aged"
+    initialise(home, ApplianceConfig(dev_mode=True, policy=EpochPolicy(100, 0.01, 300)))
+    with Appliance(home) as appliance:  # `certify` alone never seals: only the service's check can
+        appliance.certify([ingest.from_bytes(b"old news", "old.bin")])
+    with client_of(home, Settings(seal_check_s=0.05)) as client:
+        deadline = time.monotonic() + 5
+        while client.get("/v1/epochs").json()["epochs"][0]["status"] != "closed":
+            assert time.monotonic() < deadline, "the open epoch was never sealed by age"
+            time.sleep(0.05)
