@@ -10,6 +10,7 @@ rates are limited by :mod:`.limits` with the values of :mod:`.settings`.
 import asyncio
 import contextlib
 import io
+import sqlite3
 import threading
 from pathlib import Path
 from typing import Annotated
@@ -25,7 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .. import ingest
 from ..certify import STORE_FILE, load_config
 from ..search import FingerprintSearch, StoreScan
-from ..store import Store
+from ..store import Store, StoreError
 from . import models, problems, records
 from .limits import BodyLimit, RateLimit
 from .metrics import Metrics
@@ -176,9 +177,12 @@ def create_app(home: Path, settings: Settings | None = None, writer: Writer | No
 
     @app.get("/healthz", response_model=models.Health, tags=["service"], responses=_errors(503))
     def healthz():
-        store = readers.store()
-        return {"status": "ok", "certificates": store.certificate_count(),
-                "open_epoch": store.open_epoch().number}
+        try:
+            store = readers.store()
+            return {"status": "ok", "certificates": store.certificate_count(),
+                    "open_epoch": store.open_epoch().number}
+        except (StoreError, sqlite3.Error) as error:
+            raise Problem(503, f"the store cannot be read: {error}", slug="store-unavailable") from None
 
     @app.get("/metrics", tags=["service"], response_class=Response,
              responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}})

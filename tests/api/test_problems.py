@@ -1,5 +1,6 @@
 """Every error is an RFC 9457 problem: routing, methods, rate, unhandled exceptions, settings."""
 import json
+import threading
 
 import pytest
 
@@ -65,3 +66,13 @@ def test_settings_file_is_checked(home, tmp_path):
         (tmp_path / SETTINGS_FILE).write_text(json.dumps(bad))
         with pytest.raises(SettingsError, match=message):
             Settings.load(tmp_path)
+
+
+def test_healthz_says_503_when_the_store_is_gone(tmp_path):
+    home, _ = enrolled(tmp_path / "home")
+    with client_of(home) as client:
+        assert client.get("/healthz").status_code == 200
+        client.app.state.readers.path = home / "moved.sqlite"   # new worker threads open this: missing
+        client.app.state.readers._local = threading.local()
+        response = client.get("/healthz")
+    assert response.status_code == 503 and response.json()["type"] == "urn:rosvd:problem:store-unavailable"
