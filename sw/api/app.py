@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, File, Query, Request, UploadFile
+from fastapi import Depends, FastAPI, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -125,6 +125,10 @@ def _fingerprint(content: ingest.Content) -> bytes | None:
     return fingerprint_images(SVDParams(), [content.pixels])[0]
 
 
+CERTIFY_BODY = {"requestBody": {"required": True, "content": {
+    "multipart/form-data": {"schema": {"type": "object", "required": ["files"], "properties": {
+        "files": {"type": "array", "items": {"type": "string", "format": "binary"},
+                  "description": "one certificate per file"}}}}}}}
 QUERY_BODY = {"requestBody": {"required": True, "content": {
     "application/json": {"schema": {"$ref": "#/components/schemas/QueryRequest"}},
     "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
@@ -206,14 +210,17 @@ def create_app(home: Path, settings: Settings | None = None, writer: Writer | No
             rows = store.find_by_content(parse_hex32(blake3, "blake3"))
             return {"certificates": [records.certificate_record(store, row) for row in rows]}
 
+    # The token is checked before the body is read: the route declares no body parameter
+    # (FastAPI would parse one before any dependency runs), its schema is given here instead.
     @app.post("/v1/certificates", response_model=models.IssuedList, status_code=201, tags=["certificates"],
-              dependencies=[Depends(require_token)], responses=_errors(401, 403))
-    async def certify(files: Annotated[list[UploadFile], File(description="one certificate per file")]):
+              dependencies=[Depends(require_token)], responses=_errors(401, 403), openapi_extra=CERTIFY_BODY)
+    async def certify(request: Request):
         """Certify uploaded files; answers once every certificate is committed (durable). A
         file refused (undecodable, too large, ...) refuses the whole upload: nothing is written."""
-        if len(files) > settings.max_files:
-            raise Problem(413, f"{len(files)} files in one upload, over this service's limit of"
-                          f" {settings.max_files}", slug="too-many-files")
+        form = await _form(request, settings.max_files, "too-many-files", "in one upload")
+        files = [item for item in form.getlist("files") if not isinstance(item, str)]
+        if not files:
+            raise Problem(422, "upload the content to certify as multipart fields named `files`")
         contents = [await _read_upload(upload, index, settings) for index, upload in enumerate(files)]
         issued = await state["writer"].certify(contents)
         metrics.certified.inc(sum(not item.existing for item in issued))
@@ -293,13 +300,7 @@ def create_app(home: Path, settings: Settings | None = None, writer: Writer | No
                 queries.append((None, blake3, fingerprint))
             return queries, body.max_distance, body.limit
         if kind == "multipart/form-data":
-            try:
-                form = await request.form(max_files=settings.max_query_batch, max_fields=8)
-            except StarletteHTTPException as error:
-                if "Too many files" in str(error.detail):
-                    raise Problem(413, f"more than {settings.max_query_batch} files in one query, over this"
-                                  " service's limit", slug="batch-too-large") from None
-                raise
+            form = await _form(request, settings.max_query_batch, "batch-too-large", "in one query")
             uploads = [item for item in form.getlist("file") if not isinstance(item, str)]
             if not uploads:
                 raise Problem(422, "upload the content to look up as the multipart field `file`")
@@ -311,6 +312,17 @@ def create_app(home: Path, settings: Settings | None = None, writer: Writer | No
             return queries, _form_number(form, "max_distance", float), _form_number(form, "limit", int)
         raise Problem(415, "send the query as application/json or multipart/form-data,"
                       f" not {kind or 'nothing'}")
+
+    async def _form(request: Request, max_files: int, slug: str, where: str):
+        if request.headers.get("content-type", "").split(";")[0].strip().lower() != "multipart/form-data":
+            raise Problem(415, "send the files as multipart/form-data")
+        try:
+            return await request.form(max_files=max_files, max_fields=8)
+        except StarletteHTTPException as error:
+            if "Too many files" in str(error.detail):
+                raise Problem(413, f"more than {max_files} files {where}, over this service's limit",
+                              slug=slug) from None
+            raise
 
     def _form_number(form, key: str, kind):
         value = form.get(key)

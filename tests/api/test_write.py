@@ -49,6 +49,10 @@ def test_token_required_refused_and_rotated(home):
         wrong = certify(client, token, item, headers=bearer(token[:-1] + ("A" if token[-1] != "A" else "B")))
         assert wrong.status_code == 403 and wrong.json()["type"] == "urn:rosvd:problem:bad-token"
         assert certify(client, token, item, headers={"Authorization": f"Basic {token}"}).status_code == 401
+        # The token is checked before the body is read: a garbled body without one is a 401, not a 400.
+        garbled = client.post("/v1/certificates", content=b"--x\r\ngarbage",
+                              headers={"Content-Type": "multipart/form-data; boundary=x"})
+        assert garbled.status_code == 401
         new = tokens.rotate(path)  # takes effect at once, without a restart
         assert certify(client, token, item).status_code == 403
         assert certify(client, new, item).status_code == 201
@@ -108,7 +112,9 @@ def test_refused_content_refuses_the_whole_upload(home):
         assert "broken.png" in problem["detail"]
         empty = certify(client, token, upload("empty.bin", b""))
         assert empty.status_code == 422 and empty.json()["error"] == "EmptyContent"
-        assert client.post("/v1/certificates", headers=bearer(token)).status_code == 422  # no files at all
+        assert client.post("/v1/certificates", headers=bearer(token)).status_code == 415  # not multipart
+        no_files = certify(client, token, upload("x.bin", b"x", field="other"))
+        assert no_files.status_code == 422 and "`files`" in no_files.json()["detail"]
     assert count(path) == 0
 
 
