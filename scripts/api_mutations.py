@@ -41,6 +41,7 @@ M = [
  ("openapi drift", "sw/api/app.py", 'description="Who certified this content, and the proof: see docs/api.md."', 'description="changed"', "tests/api/test_openapi.py"),
  ("age sealer", "sw/api/app.py", "                await state[\"writer\"].maybe_seal()", "                pass", "tests/api/test_write.py::test_the_service_seals_an_old_epoch_by_itself"),
  ("token before body", "sw/api/app.py", "    async def certify(request: Request):", "    async def certify(request: Request, _body: Annotated[list[UploadFile], File()]):", "tests/api/test_write.py::test_token_required_refused_and_rotated"),
+ ("access log off stdout", "sw/api/cli.py", 'log_config=_log_config(),', '', "tests/api/test_serve.py"),
  ("epochs paging", "sw/api/app.py", 'more = len(page) == limit and store.epochs_page(page[-1].number, 1)', 'more = False', "tests/api/test_read.py::test_epochs_are_paged"),
 ]
 only = sys.argv[1:]

@@ -28,6 +28,18 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _log_config() -> dict:
+    """uvicorn's logging, with its access log on stderr too (its default is stdout, which
+    carries only the start-up record)."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+    config = copy.deepcopy(LOGGING_CONFIG)
+    for handler in config["handlers"].values():
+        handler["stream"] = "ext://sys.stderr"
+    return config
+
+
 def _serve(args) -> int:
     import uvicorn
 
@@ -53,7 +65,8 @@ def _serve(args) -> int:
             "write_token": "configured" if stored_digest(home) else "none: run `rosvd token rotate`"},
            args, lambda r: f"serving {r['home']} (device {r['address']}) on {r['url']}")
     sys.stdout.flush()
-    server = uvicorn.Server(uvicorn.Config(app, log_level="info", timeout_graceful_shutdown=10))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="info", log_config=_log_config(),
+                                           timeout_graceful_shutdown=10))
     server.run(sockets=[sock])
     return 0
 

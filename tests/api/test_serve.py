@@ -37,6 +37,8 @@ def server(tmp_path_factory):
                 assert time.monotonic() < deadline and process.poll() is None, "the server never answered"
                 time.sleep(0.05)
         yield url, token, home
+        process.send_signal(signal.SIGTERM)
+        assert process.stdout.read() == "", "stdout carries only the start-up record (access log: stderr)"
     finally:
         process.send_signal(signal.SIGTERM)
         try:
