@@ -9,12 +9,12 @@ anchored with the device's signature of the anchor (``anchor`` is null before th
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
-
-import numpy as np
 
 from .bundle import BUNDLE_VERSION
 from .epochs import epoch_tree
+from .fingerprint_index import FingerprintIndex
 from .ingest import Content
 from .store import Store
 
@@ -28,27 +28,33 @@ class Match:
     name: str
 
 
-def find(store: Store, content: Content, fingerprint: bytes | None, max_distance: float) -> list[Match]:
-    """Certificates of the same bytes, then of content whose fingerprint is within ``max_distance``."""
+def find(store: Store, content: Content, fingerprint: bytes | None, max_distance: float,
+         index: FingerprintIndex | None = None) -> list[Match]:
+    """Certificates of the same bytes, then of content whose fingerprint is within
+    ``max_distance``, nearest first (ties by sequence). ``index`` is a long-lived index over
+    this store (a service's); without one the store's fingerprints are read for this call."""
     digest = content.blake3()
     matches = [Match(row.sequence, row.id, True, 0.0, row.name) for row in store.find_by_content(digest)]
     if fingerprint is None:
         return matches
+    if index is None:
+        index = FingerprintIndex(store.path, persist=False, tail_limit=sys.maxsize)
+        try:
+            near = index.search(fingerprint, max_distance, sys.maxsize)
+        finally:
+            index.close()
+    else:
+        near = index.search(fingerprint, max_distance, sys.maxsize)
     seen = {m.sequence for m in matches}
-    rows = store.db.execute("SELECT sequence, id, fingerprint, name FROM certificates"
-                            " WHERE fingerprint != zeroblob(32)").fetchall()
-    if not rows:
-        return matches
-    stored = np.frombuffer(b"".join(row[2] for row in rows), dtype=np.uint8).reshape(len(rows), -1)
-    probe = np.frombuffer(fingerprint, dtype=np.uint8)
-    distance = np.unpackbits(stored ^ probe, axis=1).sum(axis=1) / (8 * len(fingerprint))
-    for index in np.argsort(distance, kind="stable"):
-        if distance[index] > max_distance:
-            break
-        sequence, cid, _, name = rows[index]
-        if sequence not in seen:
-            matches.append(Match(sequence, cid, False, float(distance[index]), name))
-    return matches
+    near = [(sequence, distance) for sequence, distance in near if sequence not in seen]
+    rows = {}
+    for start in range(0, len(near), 500):
+        batch = [sequence for sequence, _ in near[start:start + 500]]
+        rows.update((row[0], row[1:]) for row in store.db.execute(
+            f"SELECT sequence, id, name FROM certificates WHERE sequence IN ({', '.join('?' * len(batch))})",
+            batch))
+    return matches + [Match(sequence, rows[sequence][0], False, distance, rows[sequence][1])
+                      for sequence, distance in near]
 
 
 def proof_bundle(store: Store, certificate_id: bytes) -> dict:
