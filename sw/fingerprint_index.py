@@ -180,7 +180,8 @@ class _Tables:
         return cls(count, starts, members, np.concatenate(odd) if odd else np.empty(0, np.int64))
 
     def candidates(self, query_levels: np.ndarray, bits: int, budget: int) -> np.ndarray | None:
-        """Rows that may be within ``bits`` of the query (sorted, unique), or None when
+        """Rows that may be within ``bits`` of the query (a row found in several tables
+        appears several times; at most ``BLOCKS`` times), or None when
         probing would yield more than ``budget`` rows or need too wide a radius."""
         blocks = query_levels.reshape(BLOCKS, BLOCK_COEFFICIENTS)
         exact_keys = blocks.astype(np.int64) @ _POWERS
@@ -207,8 +208,8 @@ class _Tables:
         # positions low[i] .. high[i] - 1 of members[table[i]], flattened without a Python loop
         first = np.repeat(low - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths) + np.arange(total)
         flat = np.repeat(table, lengths) * self.rows + first
-        found = self.members.reshape(-1)[flat] if total else np.empty(0, np.int32)
-        return np.unique(np.concatenate([found.astype(np.int64), self.odd]))
+        found = np.take(self.members.reshape(-1), flat) if total else np.empty(0, np.int32)
+        return np.concatenate([found.astype(np.int64), self.odd])
 
     @property
     def nbytes(self) -> int:
@@ -334,7 +335,7 @@ class FingerprintSet:
             return None
         found = snapshot.tables.candidates(query_levels, radius_bits(max_distance),
                                            int(SCAN_FRACTION * snapshot.count))
-        return None if found is None else len(found)
+        return None if found is None else len(np.unique(found))
 
     def _within(self, snapshot: _Snapshot, fingerprint: bytes, bits: int) -> tuple[np.ndarray, np.ndarray]:
         """(rows, distances in bits) of every row within ``bits``."""
@@ -346,10 +347,12 @@ class FingerprintSet:
         if candidates is None:
             return self._scan(snapshot.codes, 0, count, fingerprint, bits)
         distances = hamming_bits(np.take(snapshot.codes, candidates, axis=0), fingerprint)
-        close = distances <= bits
+        close = np.flatnonzero(distances <= bits)
+        # a row may come from several tables: keep each once (the matches are few)
+        rows, first = np.unique(candidates[close], return_index=True)
         tail_rows, tail_distances = self._scan(snapshot.codes, tables.rows, count, fingerprint, bits)
-        return (np.concatenate([candidates[close], tail_rows]),
-                np.concatenate([distances[close], tail_distances]))
+        return (np.concatenate([rows, tail_rows]),
+                np.concatenate([distances[close[first]], tail_distances]))
 
     @staticmethod
     def _scan(codes, start: int, stop: int, fingerprint: bytes, bits: int):

@@ -34,9 +34,9 @@ from rosvd.fingerprint_index import (
     radius_bits,
 )
 
-#: Radii measured: exact-duplicate ranges, the re-encoding range, and the two thresholds
-#: docs/fingerprint.md documents for FPR 1e-4 (40/256) and 1e-3 (52/256).
-RADII = (0.03125, 0.0625, 0.09375, 40 / 256, 52 / 256)
+#: Radii measured (bits / 256): 8 to 32 bits, and the two match thresholds
+#: docs/fingerprint.md documents, for FPR 1e-4 (40/256) and 1e-3 (52/256) per pair.
+RADII = (8 / 256, 16 / 256, 24 / 256, 32 / 256, 40 / 256, 52 / 256)
 #: Planted distances (bits) of the near-duplicates.
 PLANTED = (0, 2, 6, 12, 24, 40, 52)
 
