@@ -407,10 +407,8 @@ def read_index_file(path: Path) -> tuple[np.ndarray, np.ndarray, int, bytes]:
         raise IndexFileError(f"{path}: not a fingerprint index of version {_VERSION}")
     start = _HEADER.size + anchor_length
     end = start + count * (FINGERPRINT_BYTES + 8)
-    if len(data) != end + 32:
-        raise IndexFileError(f"{path}: {len(data)} bytes, the header says {end + 32}")
-    if blake3.blake3(memoryview(data)[:end]).digest() != data[end:]:
-        raise IndexFileError(f"{path}: checksum mismatch")
+    if blake3.blake3(memoryview(data)[:end]).digest() != data[end:]:     # also a wrong length
+        raise IndexFileError(f"{path}: checksum mismatch (altered or truncated)")
     codes_end = start + count * FINGERPRINT_BYTES
     codes = np.frombuffer(data, np.uint8, count * FINGERPRINT_BYTES, start).reshape(count, FINGERPRINT_BYTES)
     sequences = np.frombuffer(data, "<i8", count, codes_end).astype(np.int64)
@@ -533,9 +531,13 @@ class FingerprintIndex:
         with self._catching_up:
             if self._rebuilder is not None and self._rebuilder.is_alive():
                 return
-            self._rebuilder = threading.Thread(target=self.fingerprints.rebuild, daemon=True,
+            self._rebuilder = threading.Thread(target=self._rebuild_while_behind, daemon=True,
                                                name="rosvd-fpindex-rebuild")
             self._rebuilder.start()
+
+    def _rebuild_while_behind(self) -> None:
+        while self.fingerprints.needs_rebuild():      # rows added while it built
+            self.fingerprints.rebuild()
 
     def save(self) -> None:
         """Write the index file (call at shutdown, or now and then; never needed for correctness)."""

@@ -1,11 +1,12 @@
 """The fingerprint index: exact against a plain scan, ordered and limited, durable and fresh."""
 import threading
 
+import blake3
 import numpy as np
 import pytest
 
 from rosvd.bench.fingerprint_index import plant, rank_codes
-from rosvd.fingerprint_index import INDEX_SUFFIX, FingerprintIndex, FingerprintSet, block_radii
+from rosvd.fingerprint_index import INDEX_SUFFIX, FingerprintIndex, FingerprintSet, block_radii, levels
 from rosvd.store import Store
 
 
@@ -32,12 +33,27 @@ def corpus():
     return codes[order]
 
 
+def not_thermometer(code, rng):
+    """``code`` with one nibble that no scheme-1 fingerprint has (0110), 1 or 2 bits away."""
+    odd = code.copy()
+    byte = rng.integers(32)
+    odd[byte] = (odd[byte] & 0xF0) | 0b0110
+    return odd
+
+
 def queries(corpus, rng):
     originals = [corpus[i] for i in rng.choice(len(corpus), 12, replace=False)]
     near = [plant(rng, code, int(bits)) for code, bits in zip(originals, rng.choice([0, 4, 16, 30], 12),
                                                               strict=True)]
-    odd = rng.integers(0, 256, 32, dtype=np.uint8)     # not a thermometer code: scanned
+    odd = not_thermometer(originals[0], rng)             # not a thermometer code: scanned
     return [bytes(q) for q in originals + near + [odd]]
+
+
+def test_levels_of_thermometer_nibbles_and_others():
+    code = np.zeros((1, 32), np.uint8)
+    code[0, :4] = [0x08, 0xCE, 0xF6, 0x17]
+    assert list(levels(code)[0, :8]) == [0, 1, 2, 3, 4, -1, -1, -1]
+    assert (levels(code)[0, 8:] == 0).all()
 
 
 def test_plant_gives_the_distance_asked():
@@ -51,14 +67,16 @@ def test_plant_gives_the_distance_asked():
 def test_equals_an_exact_scan(corpus, max_distance):
     rng = np.random.default_rng(int(max_distance * 1000))
     sequences = np.arange(1, len(corpus) + 1) * 3            # gaps: plain files in between
-    odd_rows = corpus.copy()
+    probes = queries(corpus, rng)
+    odd_rows = corpus.copy()         # rows no scheme-1 fingerprint would be: near the queries, and noise
+    for row, probe in zip(range(5, 20_000, 1000), probes[:-1], strict=False):
+        odd_rows[row] = not_thermometer(np.frombuffer(probe, np.uint8), rng)
     odd_rows[::997] = rng.integers(0, 256, (len(odd_rows[::997]), 32), dtype=np.uint8)
     fingerprints = FingerprintSet(tail_limit=1000)
     fingerprints.append(sequences[:-900], odd_rows[:-900])
     fingerprints.rebuild()                                   # tables over most, a tail of 900
     fingerprints.append(sequences[-900:], odd_rows[-900:])
     assert fingerprints.tail == 900
-    probes = queries(corpus, rng)
     for probe in probes:
         want = scan(odd_rows, sequences, probe, max_distance, 50)
         assert fingerprints.search(probe, max_distance, 50) == want
@@ -141,6 +159,7 @@ def test_persisted_round_trip_and_stale_file_caught_up(store):
     commit(store, list(codes[:200]) + [bytes(32)])
     with FingerprintIndex(store.path, tail_limit=50, background=False) as index:
         assert index.rebuilt_because == "no index file"
+        assert index.fingerprints.watermark == 201           # the plain file is covered too
         first = everything(index, codes[0])
     assert len(first) == 200 and (store.path.parent / (store.path.name + INDEX_SUFFIX)).is_file()
     later = commit(store, codes[200:])                        # the file is now behind the store
@@ -150,7 +169,7 @@ def test_persisted_round_trip_and_stale_file_caught_up(store):
         assert everything(index, codes[0]) == scan(codes, [*range(1, 201), *later], bytes(codes[0]), 1.0, 999)
 
 
-@pytest.mark.parametrize("damage", ["flip", "truncate", "garbage", "empty"])
+@pytest.mark.parametrize("damage", ["flip", "truncate", "garbage", "empty", "version"])
 def test_a_damaged_file_is_rebuilt(store, damage):
     rng = np.random.default_rng(5)
     codes = rank_codes(rng, 100)
@@ -164,8 +183,11 @@ def test_a_damaged_file_is_rebuilt(store, damage):
         data = data[:-7]
     elif damage == "garbage":
         data = bytearray(b"x" * len(data))
-    else:
+    elif damage == "empty":
         data = bytearray()
+    else:                                   # a sound file of another format version
+        data[8] += 1
+        data[-32:] = blake3.blake3(bytes(data[:-32])).digest()
     path.write_bytes(bytes(data))
     with FingerprintIndex(store.path) as index:
         assert index.rebuilt_because is not None and index.rebuilt_because != "no index file"
@@ -233,6 +255,6 @@ def test_one_writer_many_readers(store):
         reader.join()
     index.close()
     assert not errors
-    assert index.fingerprints.tail <= 64 + 30
+    assert index.fingerprints.tail < 400 - 100                # rebuilt in the background
     for probe in codes[::37]:
         assert everything(index, probe) == scan(codes, range(1, 401), bytes(probe), 1.0, 999)
