@@ -46,8 +46,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import blake3
-import faiss
 import numpy as np
+from numba import njit, types
+from numba.extending import intrinsic
 
 from .fingerprint import FINGERPRINT_BYTES, LEVELS
 
@@ -66,8 +67,8 @@ MAX_PROBE_RADIUS = 4
 SCAN_FRACTION = 1 / 8
 #: Rows added since the tables were built that are scanned per query before a rebuild.
 TAIL_LIMIT = 1 << 16
-#: Rows per call of the scanning kernel (bounds its distance buffer).
-SCAN_CHUNK = 1 << 20
+#: Rows per call of the scanning kernel (bounds its distance buffer) and of level decoding.
+SCAN_CHUNK = 1 << 18
 
 INDEX_SUFFIX = ".fpindex"
 _MAGIC = b"ROSVDFPI"
@@ -95,17 +96,92 @@ def levels(codes: np.ndarray) -> np.ndarray:
     return _BYTE_LEVELS[codes].reshape(len(codes), COEFFICIENTS)
 
 
+@intrinsic
+def _popcount(typingctx, x):
+    """Set bits of a uint64: LLVM's ctpop (the POPCNT instruction on x86-64)."""
+    def codegen(context, builder, signature, args):
+        return builder.ctpop(args[0])
+    return types.uint64(types.uint64), codegen
+
+
+@njit(cache=True, inline="always")
+def _distance(codes, row, probe):
+    return np.int64(_popcount(codes[row, 0] ^ probe[0]) + _popcount(codes[row, 1] ^ probe[1])
+                    + _popcount(codes[row, 2] ^ probe[2]) + _popcount(codes[row, 3] ^ probe[3]))
+
+
+@njit(cache=True, nogil=True)
+def _distances(codes, probe, out):
+    for row in range(codes.shape[0]):
+        out[row] = _distance(codes, row, probe)
+
+
+def _scan_within(codes, start, stop, probe, bits):
+    """(rows, distances) of rows [start, stop) of (N, 4) uint64 ``codes`` within ``bits``."""
+    rows, distances = [np.empty(0, np.int64)], [np.empty(0, np.int32)]
+    buffer = np.empty(min(SCAN_CHUNK, max(0, stop - start)), np.int32)
+    for first in range(start, stop, SCAN_CHUNK):
+        chunk = buffer[:min(stop, first + SCAN_CHUNK) - first]
+        _distances(codes[first:first + len(chunk)], probe, chunk)
+        close = np.flatnonzero(chunk <= bits)
+        rows.append(first + close)
+        distances.append(chunk[close])
+    return np.concatenate(rows), np.concatenate(distances)
+
+
+@njit(cache=True, nogil=True)
+def _probe_within(codes, probe, bits, query_levels, radii, offsets, by_norm, starts, members, budget):
+    """Rows of the tables within ``bits`` (a row may repeat, once per table it is found in)
+    and their distances; ``found = -1`` when more than ``budget`` rows would be checked."""
+    rows = np.empty(64, np.int64)
+    distances = np.empty(64, np.int32)
+    found = 0
+    checked = 0
+    for block in range(radii.shape[0]):
+        if radii[block] < 0:
+            continue
+        for offset in range(by_norm[radii[block]]):
+            key = 0
+            for j in range(offsets.shape[1]):
+                level = query_levels[block * offsets.shape[1] + j] + offsets[offset, j]
+                if level < 0 or level >= 5:
+                    key = -1
+                    break
+                key = key * 5 + level
+            if key < 0:
+                continue
+            low, high = starts[block, key], starts[block, key + 1]
+            checked += high - low
+            if checked > budget:
+                return rows[:0], distances[:0], -1
+            for position in range(low, high):
+                row = members[block, position]
+                distance = _distance(codes, row, probe)
+                if distance <= bits:
+                    if found == len(rows):
+                        rows = np.concatenate((rows, np.empty(found, np.int64)))
+                        distances = np.concatenate((distances, np.empty(found, np.int32)))
+                    rows[found] = row
+                    distances[found] = distance
+                    found += 1
+    return rows[:found], distances[:found], checked
+
+
+def _words(codes: np.ndarray) -> np.ndarray:
+    """(N, 4) uint64 view of (N, 32) packed codes."""
+    return np.ascontiguousarray(codes, dtype=np.uint8).view(np.uint64).reshape(-1, FINGERPRINT_BYTES // 8)
+
+
 def hamming_bits(codes: np.ndarray, fingerprint: bytes | np.ndarray) -> np.ndarray:
     """(N,) int32 differing bits between each row of ``codes`` ((N, 32) uint8) and one
-    fingerprint: the one exact distance kernel of the index (FAISS's popcount)."""
-    probe = np.ascontiguousarray(np.frombuffer(bytes(fingerprint), dtype=np.uint8))
-    codes = np.ascontiguousarray(codes, dtype=np.uint8)
-    if codes.ndim != 2 or codes.shape[1] != len(probe):
-        raise ValueError(f"codes must be (N, {len(probe)}) uint8, not {codes.shape}")
+    fingerprint: the index's exact distance kernel (numba, GIL released)."""
+    probe = np.frombuffer(bytes(fingerprint), dtype=np.uint64)
+    codes = np.asarray(codes, dtype=np.uint8)
+    if codes.ndim != 2 or codes.shape[1] != FINGERPRINT_BYTES or len(probe) != 4:
+        raise ValueError(f"codes must be (N, {FINGERPRINT_BYTES}) uint8 and the fingerprint"
+                         f" {FINGERPRINT_BYTES} bytes, not {codes.shape} and {8 * len(probe)}")
     out = np.empty(len(codes), dtype=np.int32)
-    if len(codes):
-        faiss.hammings(faiss.swig_ptr(probe), faiss.swig_ptr(codes), 1, len(codes), len(probe),
-                       faiss.swig_ptr(out))
+    _distances(_words(codes), probe, out)
     return out
 
 
@@ -139,6 +215,19 @@ def _offsets(radius: int) -> np.ndarray:
     steps = np.concatenate([unit, -unit])
     grown = (smaller[:, None, :] + steps[None, :, :]).reshape(-1, BLOCK_COEFFICIENTS)
     return np.unique(np.concatenate([smaller, grown]), axis=0)
+
+
+def _offsets_by_norm() -> tuple[np.ndarray, np.ndarray]:
+    """Every offset up to MAX_PROBE_RADIUS ordered by L1 norm, and for each radius r how many
+    lead the list (those of norm <= r)."""
+    offsets = _offsets(MAX_PROBE_RADIUS)
+    norms = np.abs(offsets.astype(np.int64)).sum(axis=1)
+    order = np.argsort(norms, kind="stable")
+    return (np.ascontiguousarray(offsets[order].astype(np.int64)),
+            np.searchsorted(norms[order], np.arange(MAX_PROBE_RADIUS + 1), side="right"))
+
+
+_OFFSETS = _offsets_by_norm()
 
 
 def block_radii(bits: int, block_sizes: np.ndarray) -> np.ndarray:
@@ -179,37 +268,29 @@ class _Tables:
             np.cumsum(np.bincount(keys[block], minlength=KEYS + 1), out=starts[block, 1:])
         return cls(count, starts, members, np.concatenate(odd) if odd else np.empty(0, np.int64))
 
-    def candidates(self, query_levels: np.ndarray, bits: int, budget: int) -> np.ndarray | None:
-        """Rows that may be within ``bits`` of the query (a row found in several tables
-        appears several times; at most ``BLOCKS`` times), or None when
-        probing would yield more than ``budget`` rows or need too wide a radius."""
-        blocks = query_levels.reshape(BLOCKS, BLOCK_COEFFICIENTS)
-        exact_keys = blocks.astype(np.int64) @ _POWERS
+    def within(self, words: np.ndarray, probe: np.ndarray, query_levels: np.ndarray, bits: int,
+               budget: int) -> tuple[np.ndarray, np.ndarray, int] | None:
+        """(rows, distances, rows checked) of the table rows within ``bits`` of the query,
+        each row once; None when that would check more than ``budget`` rows or need a
+        per-block radius above MAX_PROBE_RADIUS (the caller scans instead)."""
+        blocks = query_levels.reshape(BLOCKS, BLOCK_COEFFICIENTS).astype(np.int64)
+        exact_keys = blocks @ _POWERS
         block_index = np.arange(BLOCKS)
         sizes = self.starts[block_index, exact_keys + 1] - self.starts[block_index, exact_keys]
         radii = block_radii(bits, sizes)
         if radii.max() > MAX_PROBE_RADIUS:
             return None
-        lows, highs, tables = [], [], []
-        total = 0
-        for block in np.flatnonzero(radii >= 0):
-            probe = blocks[block].astype(np.int16) + _offsets(int(radii[block]))
-            probe = probe[((probe >= 0) & (probe < LEVELS)).all(axis=1)]
-            keys = probe.astype(np.int64) @ _POWERS
-            low, high = self.starts[block, keys], self.starts[block, keys + 1]
-            total += int((high - low).sum())
-            if total > budget:
-                return None
-            lows.append(low)
-            highs.append(high)
-            tables.append(np.full(len(keys), block))
-        low, high, table = np.concatenate(lows), np.concatenate(highs), np.concatenate(tables)
-        lengths = high - low
-        # positions low[i] .. high[i] - 1 of members[table[i]], flattened without a Python loop
-        first = np.repeat(low - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths) + np.arange(total)
-        flat = np.repeat(table, lengths) * self.rows + first
-        found = np.take(self.members.reshape(-1), flat) if total else np.empty(0, np.int32)
-        return np.concatenate([found.astype(np.int64), self.odd])
+        rows, distances, checked = _probe_within(words, probe, bits, blocks.reshape(-1), radii, *_OFFSETS,
+                                                 self.starts, self.members, budget)
+        if checked < 0:
+            return None
+        if len(self.odd):
+            odd = self.odd[hamming_bits(words[self.odd].view(np.uint8), probe) <= bits]
+            rows = np.concatenate([rows, odd])
+            distances = np.concatenate([distances, hamming_bits(words[odd].view(np.uint8), probe)])
+        # a row may come from several tables: keep each once (the matches are few)
+        rows, first = np.unique(rows, return_index=True)
+        return rows, distances[first], checked + len(self.odd)
 
     @property
     def nbytes(self) -> int:
@@ -330,41 +411,28 @@ class FingerprintSet:
         """How many table rows a search would check (tail excluded), or None if it would
         scan every row (no tables, not a thermometer code, or too wide a radius)."""
         snapshot = self._snapshot
+        probe = np.frombuffer(bytes(fingerprint), np.uint64)
         query_levels = levels(np.frombuffer(bytes(fingerprint), np.uint8)[None])[0]
         if snapshot.tables is None or (query_levels < 0).any() or radius_bits(max_distance) < 0:
             return None
-        found = snapshot.tables.candidates(query_levels, radius_bits(max_distance),
-                                           int(SCAN_FRACTION * snapshot.count))
-        return None if found is None else len(np.unique(found))
+        found = snapshot.tables.within(_words(snapshot.codes), probe, query_levels,
+                                       radius_bits(max_distance), int(SCAN_FRACTION * snapshot.count))
+        return None if found is None else found[2]
 
     def _within(self, snapshot: _Snapshot, fingerprint: bytes, bits: int) -> tuple[np.ndarray, np.ndarray]:
         """(rows, distances in bits) of every row within ``bits``."""
         tables, count = snapshot.tables, snapshot.count
-        candidates = None
+        words = _words(snapshot.codes)
+        probe = np.frombuffer(fingerprint, np.uint64)
+        found = None
         query_levels = levels(np.frombuffer(fingerprint, np.uint8)[None])[0]
         if tables is not None and (query_levels >= 0).all():
-            candidates = tables.candidates(query_levels, bits, int(SCAN_FRACTION * count))
-        if candidates is None:
-            return self._scan(snapshot.codes, 0, count, fingerprint, bits)
-        distances = hamming_bits(np.take(snapshot.codes, candidates, axis=0), fingerprint)
-        close = np.flatnonzero(distances <= bits)
-        # a row may come from several tables: keep each once (the matches are few)
-        rows, first = np.unique(candidates[close], return_index=True)
-        tail_rows, tail_distances = self._scan(snapshot.codes, tables.rows, count, fingerprint, bits)
-        return (np.concatenate([rows, tail_rows]),
-                np.concatenate([distances[close[first]], tail_distances]))
-
-    @staticmethod
-    def _scan(codes, start: int, stop: int, fingerprint: bytes, bits: int):
-        rows, distances = [], []
-        for first in range(start, stop, SCAN_CHUNK):
-            chunk = hamming_bits(codes[first:min(stop, first + SCAN_CHUNK)], fingerprint)
-            close = np.flatnonzero(chunk <= bits)
-            rows.append(first + close)
-            distances.append(chunk[close])
-        if not rows:
-            return np.empty(0, np.int64), np.empty(0, np.int32)
-        return np.concatenate(rows), np.concatenate(distances)
+            found = tables.within(words, probe, query_levels, bits, int(SCAN_FRACTION * count))
+        if found is None:
+            return _scan_within(words, 0, count, probe, bits)
+        rows, distances, _ = found
+        tail_rows, tail_distances = _scan_within(words, tables.rows, count, probe, bits)
+        return np.concatenate([rows, tail_rows]), np.concatenate([distances, tail_distances])
 
 
 class IndexFileError(ValueError):

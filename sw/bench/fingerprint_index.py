@@ -29,6 +29,8 @@ from rosvd.fingerprint import LEVELS
 from rosvd.fingerprint_index import (
     COEFFICIENTS,
     FingerprintSet,
+    _scan_within,
+    _words,
     hamming_bits,
     levels,
     radius_bits,
@@ -136,7 +138,7 @@ def measure(stored: int = 1_000_000, queries: int = 300, threads: int = 2, seed:
     scan = []
     for probe in probes[:20]:
         begin = time.perf_counter()
-        fingerprints._scan(fingerprints._snapshot.codes, 0, stored, probe, 52)
+        _scan_within(_words(codes), 0, stored, np.frombuffer(probe, np.uint64), 52)
         scan.append(time.perf_counter() - begin)
     result["full_scan"] = _percentiles(scan)
     result["rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
