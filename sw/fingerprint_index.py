@@ -435,6 +435,16 @@ class FingerprintSet:
         return np.concatenate([rows, tail_rows]), np.concatenate([distances, tail_distances])
 
 
+def warm_up() -> None:
+    """Load (or compile, the first time) the numba kernels now rather than in a query."""
+    code = np.zeros((1, FINGERPRINT_BYTES), np.uint8)
+    fingerprints = FingerprintSet(tail_limit=0)
+    fingerprints.append([1], code + 0xFF)
+    fingerprints.rebuild()
+    fingerprints.search(bytes(code[0]), 8 / FINGERPRINT_BITS, 1)       # tables
+    fingerprints.search(bytes(code[0]), 1.0, 1)                        # scan
+
+
 class IndexFileError(ValueError):
     """An index file that cannot be trusted (truncated, altered, another format)."""
 
@@ -507,6 +517,7 @@ class FingerprintIndex:
         self._catching_up = threading.Lock()
         self._rebuilder: threading.Thread | None = None
         self._saved_watermark = -1
+        warm_up()
         self.fingerprints = self._load(tail_limit)
         self._catch_up()
         if self.fingerprints.needs_rebuild():
