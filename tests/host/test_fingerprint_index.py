@@ -258,3 +258,18 @@ def test_one_writer_many_readers(store):
     assert index.fingerprints.tail < 400 - 100                # rebuilt in the background
     for probe in codes[::37]:
         assert everything(index, probe) == scan(codes, range(1, 401), bytes(probe), 1.0, 999)
+
+
+def test_find_uses_the_index(store):
+    from rosvd import ingest
+    from rosvd.verify import find
+    rng = np.random.default_rng(9)
+    (code,) = rank_codes(rng, 1)
+    near = [plant(rng, code, 6), plant(rng, code, 2), code, plant(rng, code, 60)]
+    commit(store, near)
+    content = ingest.from_bytes(b"not stored", "probe.bin")
+    for index in (None, FingerprintIndex(store.path, persist=False)):
+        matches = find(store, content, bytes(code), 6 / 256, index=index)
+        assert [(m.sequence, m.distance, m.name, m.exact) for m in matches] == [
+            (3, 0.0, "file3", False), (2, 2 / 256, "file2", False), (1, 6 / 256, "file1", False)]
+        assert matches[0].certificate_id == (3).to_bytes(32, "big")
