@@ -273,3 +273,12 @@ def test_find_uses_the_index(store):
         assert [(m.sequence, m.distance, m.name, m.exact) for m in matches] == [
             (3, 0.0, "file3", False), (2, 2 / 256, "file2", False), (1, 6 / 256, "file1", False)]
         assert matches[0].certificate_id == (3).to_bytes(32, "big")
+
+
+def test_crowded_buckets_fall_back_to_the_scan():
+    (code,) = rank_codes(np.random.default_rng(10), 1)
+    fingerprints = FingerprintSet(tail_limit=0)
+    fingerprints.append(range(1, 1001), np.repeat(code[None], 1000, axis=0))
+    fingerprints.rebuild()
+    assert fingerprints.probed(bytes(code), 16 / 256) is None          # every row in one bucket
+    assert fingerprints.search(bytes(code), 16 / 256, 3) == [(1, 0.0), (2, 0.0), (3, 0.0)]
