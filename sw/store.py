@@ -262,13 +262,6 @@ class Store:
             found.update((row[0], StoredCertificate(*row)) for row in rows)
         return [found[sequence] for sequence in sequences if sequence in found]
 
-    def fingerprints(self) -> tuple[list[int], bytes]:
-        """Every certificate with a robust fingerprint: sequences ascending, and their
-        fingerprints concatenated in the same order (32 bytes each)."""
-        rows = self.db.execute("SELECT sequence, fingerprint FROM certificates"
-                               " WHERE fingerprint != zeroblob(32) ORDER BY sequence").fetchall()
-        return [row[0] for row in rows], b"".join(row[1] for row in rows)
-
     # -- epochs -------------------------------------------------------------------------
     def _epoch(self, row) -> Epoch | None:
         return None if row is None else Epoch(*row)

@@ -9,12 +9,14 @@ anchored with the device's signature of the anchor (``anchor`` is null before th
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 from .bundle import BUNDLE_VERSION
 from .epochs import epoch_tree
+from .fingerprint_index import FingerprintIndex
 from .ingest import Content
-from .search import FingerprintSearch, StoreScan
+from .search import FingerprintSearch
 from .store import Store
 
 
@@ -30,20 +32,33 @@ class Match:
 def find(store: Store, content: Content, fingerprint: bytes | None, max_distance: float,
          search: FingerprintSearch | None = None, limit: int | None = None) -> list[Match]:
     """Certificates of the same bytes, then of content whose fingerprint is within
-    ``max_distance`` (nearest first, through ``search``: by default an exact scan of the
-    store), at most ``limit`` robust matches (default: all)."""
+    ``max_distance``, nearest first (ties by sequence), at most ``limit`` robust matches
+    (default: all). ``search`` is a long-lived index over this store (a service's
+    :class:`~.fingerprint_index.FingerprintIndex`); without one, a temporary index reads
+    the store's fingerprints for this call."""
     digest = content.blake3()
     matches = [Match(row.sequence, row.id, True, 0.0, row.name) for row in store.find_by_content(digest)]
     if fingerprint is None:
         return matches
+    limit = limit or sys.maxsize
+    if search is None:
+        index = FingerprintIndex(store.path, persist=False, tail_limit=sys.maxsize)
+        try:
+            near = index.search(fingerprint, max_distance, limit)
+        finally:
+            index.close()
+    else:
+        near = search.search(fingerprint, max_distance, limit)
     seen = {m.sequence for m in matches}
-    search = search or StoreScan(store)
-    found = search.search(fingerprint, max_distance, limit or max(store.certificate_count(), 1))
-    rows = {row.sequence: row for row in store.certificates_by_sequence([seq for seq, _ in found])}
-    for sequence, distance in found:
-        if sequence not in seen and sequence in rows:
-            matches.append(Match(sequence, rows[sequence].id, False, distance, rows[sequence].name))
-    return matches
+    near = [(sequence, distance) for sequence, distance in near if sequence not in seen]
+    rows = {}
+    for start in range(0, len(near), 500):
+        batch = [sequence for sequence, _ in near[start:start + 500]]
+        rows.update((row[0], row[1:]) for row in store.db.execute(
+            f"SELECT sequence, id, name FROM certificates WHERE sequence IN ({', '.join('?' * len(batch))})",
+            batch))
+    return matches + [Match(sequence, rows[sequence][0], False, distance, rows[sequence][1])
+                      for sequence, distance in near]
 
 
 def proof_bundle(store: Store, certificate_id: bytes) -> dict:

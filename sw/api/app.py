@@ -25,7 +25,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import ingest
 from ..certify import STORE_FILE, load_config
-from ..search import FingerprintSearch, StoreScan
+from ..fingerprint_index import FingerprintIndex
+from ..search import FingerprintSearch
 from ..store import Store, StoreError
 from . import models, problems, records
 from .limits import BodyLimit, RateLimit
@@ -59,11 +60,22 @@ def parse_hex32(text: str, what: str) -> bytes:
 
 class Readers:
     """One read connection to the store per worker thread (an SQLite connection belongs to
-    the thread that opened it)."""
+    the thread that opened it), and the service's one fingerprint index
+    (:class:`~rosvd.fingerprint_index.FingerprintIndex`: opened at start-up, caught up from
+    the store before every search, saved at shutdown)."""
 
     def __init__(self, path: Path):
         self.path = path
         self._local = threading.local()
+        self.index: FingerprintIndex | None = None
+
+    def open_index(self) -> None:
+        self.index = FingerprintIndex(self.path)
+
+    def close_index(self) -> None:
+        index, self.index = self.index, None
+        if index is not None:
+            index.close()
 
     def store(self) -> Store:
         store = getattr(self._local, "store", None)
@@ -72,7 +84,9 @@ class Readers:
         return store
 
     def search(self) -> FingerprintSearch:
-        return StoreScan(self.store())
+        if self.index is None:
+            raise RuntimeError("the fingerprint index is not open (the service has not started)")
+        return self.index
 
 
 def _name(upload: UploadFile, index: int) -> str:
@@ -151,6 +165,7 @@ def create_app(home: Path, settings: Settings | None = None, writer: Writer | No
     async def lifespan(app: FastAPI):
         if state["writer"] is None:
             state["writer"] = await run_in_threadpool(Writer, home)
+        await run_in_threadpool(readers.open_index)
         sealer = asyncio.create_task(_seal_when_due())
         try:
             yield
@@ -159,6 +174,7 @@ def create_app(home: Path, settings: Settings | None = None, writer: Writer | No
             with contextlib.suppress(asyncio.CancelledError):
                 await sealer
             await run_in_threadpool(state["writer"].close)
+            await run_in_threadpool(readers.close_index)
 
     async def _seal_when_due():
         while True:

@@ -1,20 +1,20 @@
-"""The exact fingerprint scan behind the search interface, and the body limit's early refusal."""
+"""The search contract the service relies on (ranking, threshold, limit), on the index's
+in-memory core, and the body limit's early refusal."""
 import asyncio
 
 import numpy as np
 import pytest
 
 from rosvd.api.limits import BodyLimit
-from rosvd.search import StoreScan
+from rosvd.fingerprint_index import FingerprintSet, as_codes
 
 
-class Fingerprints:
-    def __init__(self, codes: dict[int, bytes]):
-        self.codes = codes
-
-    def fingerprints(self):
-        sequences = sorted(self.codes)
-        return sequences, b"".join(self.codes[s] for s in sequences)
+def Fingerprints(codes: dict[int, bytes]) -> FingerprintSet:  # noqa: N802 -- reads as the set it builds
+    found = FingerprintSet()
+    if codes:
+        sequences = sorted(codes)
+        found.append(np.array(sequences, dtype=np.int64), as_codes([codes[s] for s in sequences]))
+    return found
 
 
 def flipped(code: bytes, bits: int) -> bytes:
@@ -25,13 +25,13 @@ def flipped(code: bytes, bits: int) -> bytes:
 
 def test_scan_ranks_by_distance_then_sequence_within_the_threshold_and_limit():
     probe = bytes(range(32))
-    scan = StoreScan(Fingerprints({1: flipped(probe, 9), 2: flipped(probe, 3), 3: probe,
-                                   4: flipped(probe, 3), 5: flipped(probe, 60)}))
+    scan = Fingerprints({1: flipped(probe, 9), 2: flipped(probe, 3), 3: probe,
+                         4: flipped(probe, 3), 5: flipped(probe, 60)})
     assert scan.search(probe, 9 / 256, 10) == [(3, 0.0), (2, 3 / 256), (4, 3 / 256), (1, 9 / 256)]
     assert scan.search(probe, 8 / 256, 10) == [(3, 0.0), (2, 3 / 256), (4, 3 / 256)]
     assert scan.search(probe, 1.0, 2) == [(3, 0.0), (2, 3 / 256)]
-    assert StoreScan(Fingerprints({})).search(probe, 1.0, 5) == []
-    for bad in ((probe[:31], 0.1, 1), (probe, 1.5, 1), (probe, 0.1, 0)):
+    assert Fingerprints({}).search(probe, 1.0, 5) == []
+    for bad in ((probe[:31], 0.1, 1), (probe, 0.1, -1)):
         with pytest.raises(ValueError):
             scan.search(*bad)
 
