@@ -26,12 +26,9 @@ def _home(args) -> Path:
 
 
 def _certificate_id(text: str) -> bytes:
-    raw = text.removeprefix("0x")
-    try:
-        value = bytes.fromhex(raw)
-    except ValueError:
-        value = b""
-    if len(value) != 32:
+    from .certificate import parse_hex32
+    value = parse_hex32(text)
+    if value is None:
         raise VerifyInputError(f"certificate id must be 32 bytes of hex, not {text!r}")
     return value
 

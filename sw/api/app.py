@@ -23,7 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .. import ingest
+from .. import certificate, ingest
 from ..certify import STORE_FILE, load_config
 from ..fingerprint_index import FingerprintIndex
 from ..search import FingerprintSearch
@@ -48,12 +48,8 @@ def _errors(*statuses: int) -> dict:
 
 
 def parse_hex32(text: str, what: str) -> bytes:
-    raw = text.removeprefix("0x")
-    try:
-        value = bytes.fromhex(raw)
-    except ValueError:
-        value = b""
-    if len(value) != 32:
+    value = certificate.parse_hex32(text)
+    if value is None:
         raise Problem(422, f"{what} must be 32 bytes of hex (64 digits), not {text[:80]!r}")
     return value
 

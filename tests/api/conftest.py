@@ -13,19 +13,12 @@ from rosvd.api.settings import Settings
 from rosvd.certify import ApplianceConfig, initialise
 from rosvd.epochs import EpochPolicy
 
+from ..host.test_verify import scene
+
 #: Six certificates close an epoch (its VDF is 300 squarings: milliseconds).
 POLICY = EpochPolicy(max_certificates=6, max_age_s=3600, vdf_iterations=300)
 
 
-def scene(seed: int) -> np.ndarray:
-    """A picture with shapes and a gradient: it keeps its fingerprint through JPEG."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:128, 0:160] / 128.0
-    image = np.zeros((128, 160, 3))
-    for _ in range(6):
-        cy, cx, r = rng.uniform(0.1, 1.1), rng.uniform(0.1, 1.1), rng.uniform(0.05, 0.4)
-        image += np.where((x - cx) ** 2 + (y - cy) ** 2 < r * r, 1.0, 0.0)[..., None] * rng.uniform(0, 90, 3)
-    return np.clip(image + 40 * x[..., None], 0, 255).astype(np.uint8)
 
 
 def png(array: np.ndarray) -> bytes:
