@@ -46,6 +46,7 @@ from .epochs import (
     seal_open_epoch,
     verify_chain,
 )
+from .home import default_home  # noqa: F401 -- part of this module's interface
 from .identity import DeviceIdentity, enroll, load_identity
 from .key_file import STANDARD_SCRYPT_N, passphrase_from_env
 from .store import Store, now_ms
@@ -95,10 +96,6 @@ class Issued:
     def to_json(self) -> dict:
         return {"name": self.name, **self.certificate.to_json(), "signature": self.signature.hex(),
                 "nonce": self.nonce.hex(), "existing": self.existing}
-
-
-def default_home() -> Path:
-    return Path(os.environ.get("ROSVD_HOME", Path.home() / ".rosvd"))
 
 
 def initialise(home: Path, config: ApplianceConfig, passphrase: str | None = None,

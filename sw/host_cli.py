@@ -6,36 +6,33 @@ import os
 import sys
 from pathlib import Path
 
+from .home import add_home_option, home_of
 from .output import report as _report
 
 #: Files read and certified per store transaction by `rosvd certify`.
 CERTIFY_BATCH = 64
 
 
-def _home(args) -> Path:
-    from .certify import default_home
-    return Path(args.home) if args.home else default_home()
-
-
 def _enroll(args) -> int:
+    from .api.tokens import rotate
     from .certify import KEY_FILE, ApplianceConfig, initialise
     from .epochs import EpochPolicy
     from .key_file import describe
     policy = EpochPolicy(max_certificates=args.epoch_size, max_age_s=args.epoch_age,
                          vdf_iterations=args.vdf_iterations)
-    from .api.tokens import rotate
-    address = initialise(_home(args), ApplianceConfig(args.device, args.dev, policy), scrypt_n=args.scrypt_n)
+    home = home_of(args)
+    address = initialise(home, ApplianceConfig(args.device, args.dev, policy), scrypt_n=args.scrypt_n)
     # The API's write token, shown this once (the home keeps its hash): `rosvd token rotate` replaces it.
-    _report({"address": address, "home": str(_home(args)), "dev_mode": args.dev,
-             "device_key": describe(_home(args) / KEY_FILE), "api_token": rotate(_home(args))}, args)
+    _report({"address": address, "home": str(home), "dev_mode": args.dev,
+             "device_key": describe(home / KEY_FILE), "api_token": rotate(home)}, args)
     return 0
 
 
 def _store_check(args) -> int:
     from .certify import STORE_FILE, load_config
     from .store_maintenance import check
-    load_config(_home(args))
-    report = check(_home(args) / STORE_FILE)
+    load_config(home_of(args))
+    report = check(home_of(args) / STORE_FILE)
 
     def summary(report) -> str:
         counted = ("contents unreadable" if report["certificates"] is None else
@@ -49,8 +46,8 @@ def _store_check(args) -> int:
 def _store_backup(args) -> int:
     from .certify import STORE_FILE, load_config
     from .store_maintenance import backup
-    load_config(_home(args))
-    report = backup(_home(args) / STORE_FILE, Path(args.destination))
+    load_config(home_of(args))
+    report = backup(home_of(args) / STORE_FILE, Path(args.destination))
     _report(report, args, lambda r: f"backed up {r['certificates']} certificates in {r['epochs']} epochs"
             f" to {r['backup']} ({r['bytes']} bytes)")
     return 0
@@ -70,13 +67,13 @@ def _key_encrypt(args) -> int:
     from .certify import KEY_FILE, load_config
     from .identity import IdentityError, encrypt_key_file
     from .key_file import DEVICE_PASSPHRASE_ENV, FILE_SUFFIX, describe, passphrase_from_env
-    load_config(_home(args))  # refuses a home with no enrolled device
+    load_config(home_of(args))  # refuses a home with no enrolled device
     passphrase = passphrase_from_env()
     if passphrase is None:
         raise IdentityError(f"give the new passphrase in {DEVICE_PASSPHRASE_ENV}{FILE_SUFFIX} (a file)"
                             f" or {DEVICE_PASSPHRASE_ENV}")
-    identity = encrypt_key_file(_home(args) / KEY_FILE, passphrase, args.scrypt_n)
-    _report({"address": identity.address, "device_key": describe(_home(args) / KEY_FILE)}, args)
+    identity = encrypt_key_file(home_of(args) / KEY_FILE, passphrase, args.scrypt_n)
+    _report({"address": identity.address, "device_key": describe(home_of(args) / KEY_FILE)}, args)
     return 0
 
 
@@ -93,7 +90,7 @@ def _certify(args) -> int:
     paths = ingest.expand_paths(args.paths, recursive=args.recursive)
     if not paths:
         raise ValueError("no files to certify (an empty directory, or nothing on stdin)")
-    with Appliance(_home(args)) as appliance:
+    with Appliance(home_of(args)) as appliance:
         with tqdm(total=len(paths), unit="file", desc="certify", file=sys.stderr,
                   disable=args.quiet) as progress:
             def readable():
@@ -158,7 +155,7 @@ def _fingerprint(args) -> int:
 
 def _seal(args) -> int:
     from .certify import Appliance
-    with Appliance(_home(args)) as appliance:
+    with Appliance(home_of(args)) as appliance:
         number = appliance.seal()
         epoch = appliance.store.epoch(number)
         _report({"epoch": number, "certificates": epoch.count, "merkle_root": epoch.merkle_root.hex(),
@@ -168,7 +165,7 @@ def _seal(args) -> int:
 
 def _verify_chain(args) -> int:
     from .certify import Appliance
-    with Appliance(_home(args)) as appliance:
+    with Appliance(home_of(args)) as appliance:
         report = appliance.verify_chain()
 
     def summary(record) -> str:
@@ -182,7 +179,7 @@ def _verify_chain(args) -> int:
 def _status(args) -> int:
     from .certify import KEY_FILE, Appliance
     from .key_file import describe
-    with Appliance(_home(args)) as appliance:
+    with Appliance(home_of(args)) as appliance:
         store = appliance.store
         epochs = store.epochs()
         _report({"address": appliance.address, "device": appliance.config.device,
@@ -199,10 +196,6 @@ def add_commands(commands) -> None:
     from .device import DEVICE_KINDS, OVERLAY_ENV
     from .output import add_json_flag
 
-    def with_home(parser):
-        parser.add_argument("--home", help="appliance directory (default $ROSVD_HOME or ~/.rosvd)")
-        return parser
-
     def with_scrypt_n(parser):
         from .key_file import DEVICE_PASSPHRASE_ENV, MAX_SCRYPT_N, MIN_SCRYPT_N, STANDARD_SCRYPT_N
         parser.add_argument("--scrypt-n", type=_scrypt_cost, default=STANDARD_SCRYPT_N, metavar="N",
@@ -212,7 +205,7 @@ def add_commands(commands) -> None:
                             f" ${DEVICE_PASSPHRASE_ENV}")
         return parser
 
-    enroll = with_home(commands.add_parser("enroll", help="create the device key and the store"))
+    enroll = add_home_option(commands.add_parser("enroll", help="create the device key and the store"))
     enroll.add_argument("--dev", action="store_true",
                         help="development mode: accept the model device's simulated entropy")
     enroll.add_argument("--device", default="model", choices=list(DEVICE_KINDS),
@@ -229,23 +222,23 @@ def add_commands(commands) -> None:
 
     store = commands.add_parser("store", help="the certificate store").add_subparsers(
         dest="store", required=True)
-    store_check = with_home(store.add_parser(
+    store_check = add_home_option(store.add_parser(
         "check", help="integrity and consistency check, read-only (exit 1 if damaged)"))
     add_json_flag(store_check)
     store_check.set_defaults(handler=_store_check)
-    store_backup = with_home(store.add_parser(
+    store_backup = add_home_option(store.add_parser(
         "backup", help="consistent copy of the live store to a new file (SQLite online backup)"))
     store_backup.add_argument("destination", metavar="DEST", help="file to create (never overwritten)")
     add_json_flag(store_backup)
     store_backup.set_defaults(handler=_store_backup)
 
     key = commands.add_parser("key", help="the device key at rest").add_subparsers(dest="key", required=True)
-    encrypt = with_scrypt_n(with_home(key.add_parser(
+    encrypt = with_scrypt_n(add_home_option(key.add_parser(
         "encrypt", help="encrypt a plain (dev-mode) device key into a keystore, in place")))
     add_json_flag(encrypt)
     encrypt.set_defaults(handler=_key_encrypt)
 
-    certify = with_home(commands.add_parser("certify", help="certify files (images are fingerprinted)"))
+    certify = add_home_option(commands.add_parser("certify", help="certify files (images are fingerprinted)"))
     certify.add_argument("paths", nargs="+", metavar="PATH",
                          help="files to certify; - reads one path per line from stdin")
     certify.add_argument("-r", "--recursive", action="store_true", help="certify the files in directories")
@@ -267,14 +260,14 @@ def add_commands(commands) -> None:
     fingerprint.set_defaults(handler=_fingerprint)
 
     epoch = commands.add_parser("epoch", help="epochs").add_subparsers(dest="epoch", required=True)
-    seal = with_home(epoch.add_parser("seal", help="seal the open epoch and prove its VDF"))
+    seal = add_home_option(epoch.add_parser("seal", help="seal the open epoch and prove its VDF"))
     add_json_flag(seal).set_defaults(handler=_seal)
 
-    verify = with_home(commands.add_parser("verify-chain", help="re-verify every epoch from genesis"))
+    verify = add_home_option(commands.add_parser("verify-chain", help="re-verify every epoch from genesis"))
     add_json_flag(verify)
     verify.set_defaults(handler=_verify_chain)
 
-    status = with_home(commands.add_parser("status", help="device, store and epoch summary"))
+    status = add_home_option(commands.add_parser("status", help="device, store and epoch summary"))
     add_json_flag(status).set_defaults(handler=_status)
 
     from .entropy.cli_args import BITS_HELP, bits_argument

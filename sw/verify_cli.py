@@ -15,14 +15,11 @@ import json
 import sys
 from pathlib import Path
 
+from .home import add_home_option, home_of
+
 
 class VerifyInputError(ValueError):
     """Input the verifier cannot read (exit 2)."""
-
-
-def _home(args) -> Path:
-    from .certify import default_home
-    return Path(args.home) if args.home else default_home()
 
 
 def _certificate_id(text: str) -> bytes:
@@ -37,8 +34,8 @@ def _bundle(args) -> int:
     from .certify import STORE_FILE, load_config
     from .store import Store
     from .verify import proof_bundle
-    load_config(_home(args))
-    store = Store(_home(args) / STORE_FILE)
+    load_config(home_of(args))
+    store = Store(home_of(args) / STORE_FILE)
     try:
         try:
             bundle = proof_bundle(store, _certificate_id(args.certificate_id))
@@ -143,7 +140,7 @@ def _verify_content(args):
     from .store import Store
     from .verifier import verify_bundle
     from .verify import proof_bundle
-    config = load_config(_home(args))
+    config = load_config(home_of(args))
     try:
         content = ingest.from_path(args.content)
     except ingest.ContentError as error:
@@ -156,11 +153,11 @@ def _verify_content(args):
         if address is None:
             raise VerifyInputError("--rpc needs --registry ADDR (this appliance joined no registry)")
         registry = registry_client(rpc, address)
-    store = Store(_home(args) / STORE_FILE)
+    store = Store(home_of(args) / STORE_FILE)
     try:
         found = store.find_by_content(content.blake3())
         if not found:
-            raise VerifyInputError(f"no certificate in {_home(args)} covers the exact bytes of"
+            raise VerifyInputError(f"no certificate in {home_of(args)} covers the exact bytes of"
                                    f" {args.content}")
         results = []
         for stored in found:
@@ -183,7 +180,7 @@ def add_commands(commands) -> None:
     from .output import add_json_flag
     bundle = commands.add_parser("bundle", help="print the proof bundle of one certificate (JSON)")
     bundle.add_argument("certificate_id", metavar="CERT_ID", help="certificate id (64 hex digits)")
-    bundle.add_argument("--home", help="appliance directory (default $ROSVD_HOME or ~/.rosvd)")
+    add_home_option(bundle)
     bundle.add_argument("-o", "--output", help="write the bundle here instead of stdout")
     bundle.set_defaults(handler=_bundle)
 

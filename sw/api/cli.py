@@ -3,15 +3,11 @@ from __future__ import annotations
 
 import socket
 import sys
-from pathlib import Path
+
+from ..home import add_home_option, home_of
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
-
-
-def _home(args) -> Path:
-    from ..certify import default_home
-    return Path(args.home) if args.home else default_home()
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -49,7 +45,7 @@ def _serve(args) -> int:
     from .settings import Settings
     from .tokens import stored_digest
     from .writer import Writer
-    home = _home(args)
+    home = home_of(args)
     load_config(home)
     settings = Settings.load(home)
     sock = _listen(args.host, args.port)
@@ -75,11 +71,11 @@ def _token_rotate(args) -> int:
     from ..certify import load_config
     from ..output import report
     from .tokens import TOKEN_FILE, rotate
-    load_config(_home(args))
-    token = rotate(_home(args))
+    load_config(home_of(args))
+    token = rotate(home_of(args))
     print("rosvd: the new API token is printed once and stored only as a hash; the old one no longer works",
           file=sys.stderr)
-    report({"token": token, "file": str(_home(args) / TOKEN_FILE)}, args, lambda r: r["token"])
+    report({"token": token, "file": str(home_of(args) / TOKEN_FILE)}, args, lambda r: r["token"])
     return 0
 
 
@@ -128,7 +124,7 @@ def _positive(text: str) -> int:
 def add_commands(commands) -> None:
     from ..output import add_json_flag
     serve = commands.add_parser("serve", help="serve the HTTP API (docs/api.md) of an appliance home")
-    serve.add_argument("--home", help="appliance directory (default $ROSVD_HOME or ~/.rosvd)")
+    add_home_option(serve)
     serve.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
     serve.add_argument("--port", type=int, default=DEFAULT_PORT,
                        help=f"port to listen on (default {DEFAULT_PORT}; 0: any free port, printed)")
@@ -138,7 +134,7 @@ def add_commands(commands) -> None:
     token = commands.add_parser("token", help="the API's write token").add_subparsers(
         dest="token", required=True)
     rotate = token.add_parser("rotate", help="make a new write token (printed once), replacing the old one")
-    rotate.add_argument("--home", help="appliance directory (default $ROSVD_HOME or ~/.rosvd)")
+    add_home_option(rotate)
     add_json_flag(rotate)
     rotate.set_defaults(handler=_token_rotate)
 

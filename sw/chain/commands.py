@@ -15,6 +15,7 @@ import sys
 import threading
 from pathlib import Path
 
+from ..home import add_home_option, home_of
 from ..output import report as _report
 
 #: Dev accounts of ``rosvd chain up`` (Anvil's deterministic keys): who plays which role.
@@ -24,13 +25,8 @@ STATE_FILE = "anvil-state.json"
 OPERATOR_KEY_FILE = "operator-key.json"
 
 
-def _home(args) -> Path:
-    from ..certify import default_home
-    return Path(args.home) if args.home else default_home()
-
-
 def _devnet_dir(args) -> Path:
-    return Path(args.dir) if args.dir else _home(args) / "devnet"
+    return Path(args.dir) if args.dir else home_of(args) / "devnet"
 
 
 def load_account(path: Path):
@@ -96,7 +92,7 @@ def _up(args) -> int:
         joined = None
         if args.join:
             member = Account.from_key(net.private_keys[DEVNET_MEMBER])
-            joined = join(_home(args), deployment_path, registry.using(member))
+            joined = join(home_of(args), deployment_path, registry.using(member))
         _report({"rpc_url": net.url, "chain_id": net.chain_id, "registry": registry.address,
                      "deployment": str(deployment_path), "operator_key": str(directory / OPERATOR_KEY_FILE),
                      "state": str(state), "resumed": resume, "joined": joined,
@@ -153,7 +149,7 @@ def _join(args) -> int:
     deployment_path = Path(args.deployment)
     registry = Deployment.load(deployment_path).connect(load_account(Path(args.member_key_file)),
                                                         tx_params=_tx_params(args))
-    _report(join(_home(args), deployment_path, registry), args)
+    _report(join(home_of(args), deployment_path, registry), args)
     return 0
 
 
@@ -162,9 +158,9 @@ def _anchor(args) -> int:
     from ..store import Store
     from .anchor import AnchorPolicy, AnchorService, status
     from .deployment import Deployment, DeploymentError
-    home = _home(args)
+    home = home_of(args)
     config = load_config(home)
-    deployment_path = Path(args.deployment or config.deployment or _home(args) / "devnet" / DEPLOYMENT_FILE)
+    deployment_path = Path(args.deployment or config.deployment or home_of(args) / "devnet" / DEPLOYMENT_FILE)
     key_path = Path(args.key_file) if args.key_file else deployment_path.parent / OPERATOR_KEY_FILE
     relayer = load_account(key_path)
     registry = Deployment.load(deployment_path).connect(relayer, tx_params=_tx_params(args))
@@ -207,8 +203,8 @@ def _status(args) -> int:
     from ..certify import STORE_FILE, load_config
     from ..store import Store
     from .anchor import status
-    load_config(_home(args))  # refuses a home with no enrolled device
-    store = Store(_home(args) / STORE_FILE)
+    load_config(home_of(args))  # refuses a home with no enrolled device
+    store = Store(home_of(args) / STORE_FILE)
     try:
         _report(status(store), args)
     finally:
@@ -221,16 +217,12 @@ def add_commands(commands) -> None:
     chain = commands.add_parser("chain", help="consortium registry: devnet, deploy, join, anchor")
     chain = chain.add_subparsers(dest="chain", required=True)
 
-    def with_home(parser):
-        parser.add_argument("--home", help="appliance directory (default $ROSVD_HOME or ~/.rosvd)")
-        return parser
-
     def with_gas_price(parser):
         parser.add_argument("--gas-price", type=int, default=None,
                             help="fixed gas price in wei (0 on a free-gas Besu/Quorum network)")
         return parser
 
-    up = with_home(chain.add_parser("up", help="run Anvil with the registry deployed, until Ctrl-C"))
+    up = add_home_option(chain.add_parser("up", help="run Anvil with the registry deployed, until Ctrl-C"))
     up.add_argument("--dir", help="devnet state, deployment and operator key (default HOME/devnet)")
     up.add_argument("--port", type=int, default=None, help="JSON-RPC port (default: a free one)")
     up.add_argument("--block-time", type=float, default=1.0, help="seconds per block (default 1)")
@@ -249,7 +241,8 @@ def add_commands(commands) -> None:
                              " (default: the devnet's, rosvd.chain.contracts.DEFAULT_MIN_VDF_ITERATIONS)")
     add_json_flag(deploy).set_defaults(handler=_deploy)
 
-    joining = with_gas_price(with_home(chain.add_parser("join", help="register this device on the registry")))
+    joining = with_gas_price(add_home_option(chain.add_parser("join",
+                                                              help="register this device on the registry")))
     joining.add_argument("--deployment", required=True,
                          help="deployment file of the registry (from `rosvd chain deploy` or `chain up`)")
     joining.add_argument("--member-key-file", required=True, help="key file of a consortium member (plain or"
@@ -257,7 +250,7 @@ def add_commands(commands) -> None:
     add_json_flag(joining).set_defaults(handler=_join)
 
     anchor = chain.add_parser("anchor", help="anchor closed epochs on the registry")
-    anchor = with_gas_price(with_home(anchor))
+    anchor = with_gas_price(add_home_option(anchor))
     anchor.add_argument("--deployment", help="deployment file (default: the one the appliance joined)")
     anchor.add_argument("--key-file", help="key of the account that relays anchors and pays their gas"
                         " (default: the devnet operator key); the device key signs them")
@@ -271,5 +264,5 @@ def add_commands(commands) -> None:
                         help="send epochs the registry refused again (after a member fixed the cause)")
     add_json_flag(anchor).set_defaults(handler=_anchor)
 
-    add_json_flag(with_home(chain.add_parser("status", help="anchor states of this appliance's epochs"))
+    add_json_flag(add_home_option(chain.add_parser("status", help="anchor states of this appliance's epochs"))
                   ).set_defaults(handler=_status)
