@@ -17,7 +17,7 @@ from .epochs import epoch_tree
 from .fingerprint_index import FingerprintIndex
 from .ingest import Content
 from .search import FingerprintSearch
-from .store import Store
+from .store import Store, StoredCertificate
 
 
 @dataclass(frozen=True)
@@ -29,36 +29,35 @@ class Match:
     name: str
 
 
+def nearby(store: Store, search: FingerprintSearch, fingerprint: bytes, max_distance: float, limit: int,
+           exclude: set[int] = frozenset()) -> list[tuple[StoredCertificate, float]]:
+    """Up to ``limit`` certificates whose fingerprint lies within ``max_distance`` of
+    ``fingerprint``, nearest first (ties by sequence), with their distances; sequences in
+    ``exclude`` (the exact matches already found) are left out."""
+    near = [(sequence, distance) for sequence, distance in search.search(fingerprint, max_distance,
+                                                                          limit + len(exclude))
+            if sequence not in exclude][:limit]
+    rows = {row.sequence: row for row in store.certificates_by_sequence([sequence for sequence, _ in near])}
+    return [(rows[sequence], distance) for sequence, distance in near if sequence in rows]
+
+
 def find(store: Store, content: Content, fingerprint: bytes | None, max_distance: float,
-         search: FingerprintSearch | None = None, limit: int | None = None) -> list[Match]:
+         search: FingerprintSearch | None = None) -> list[Match]:
     """Certificates of the same bytes, then of content whose fingerprint is within
-    ``max_distance``, nearest first (ties by sequence), at most ``limit`` robust matches
-    (default: all). ``search`` is a long-lived index over this store (a service's
-    :class:`~.fingerprint_index.FingerprintIndex`); without one, a temporary index reads
-    the store's fingerprints for this call."""
+    ``max_distance``, nearest first (ties by sequence). ``search`` is a long-lived index
+    over this store (a service's :class:`~.fingerprint_index.FingerprintIndex`); without
+    one, a temporary index reads the store's fingerprints for this call."""
     digest = content.blake3()
     matches = [Match(row.sequence, row.id, True, 0.0, row.name) for row in store.find_by_content(digest)]
     if fingerprint is None:
         return matches
-    limit = limit or sys.maxsize
-    if search is None:
-        index = FingerprintIndex(store.path, persist=False, tail_limit=sys.maxsize)
-        try:
-            near = index.search(fingerprint, max_distance, limit)
-        finally:
-            index.close()
-    else:
-        near = search.search(fingerprint, max_distance, limit)
     seen = {m.sequence for m in matches}
-    near = [(sequence, distance) for sequence, distance in near if sequence not in seen]
-    rows = {}
-    for start in range(0, len(near), 500):
-        batch = [sequence for sequence, _ in near[start:start + 500]]
-        rows.update((row[0], row[1:]) for row in store.db.execute(
-            f"SELECT sequence, id, name FROM certificates WHERE sequence IN ({', '.join('?' * len(batch))})",
-            batch))
-    return matches + [Match(sequence, rows[sequence][0], False, distance, rows[sequence][1])
-                      for sequence, distance in near]
+    if search is None:
+        with FingerprintIndex(store.path, persist=False, tail_limit=sys.maxsize) as index:
+            near = nearby(store, index, fingerprint, max_distance, sys.maxsize, seen)
+    else:
+        near = nearby(store, search, fingerprint, max_distance, sys.maxsize, seen)
+    return matches + [Match(row.sequence, row.id, False, distance, row.name) for row, distance in near]
 
 
 def proof_bundle(store: Store, certificate_id: bytes) -> dict:

@@ -15,7 +15,7 @@ from ..certificate import decode
 from ..certify import ApplianceConfig
 from ..search import FingerprintSearch
 from ..store import Anchor, Epoch, Store, StoredCertificate
-from ..verify import proof_bundle
+from ..verify import nearby, proof_bundle
 
 
 def epoch_status(epoch: Epoch, anchor: Anchor | None) -> str:
@@ -79,10 +79,8 @@ def lookup(store: Store, search: FingerprintSearch, blake3: bytes | None, finger
         found += [(row, True, 0.0) for row in store.find_by_content(blake3)]
     if fingerprint is not None and any(fingerprint) and len(found) < limit:
         seen = {row.sequence for row, _, _ in found}
-        near = [(seq, d) for seq, d in search.search(fingerprint, max_distance, limit + len(seen))
-                if seq not in seen]
-        rows = {row.sequence: row for row in store.certificates_by_sequence([seq for seq, _ in near])}
-        found += [(rows[seq], False, d) for seq, d in near if seq in rows]
+        found += [(row, False, distance)
+                  for row, distance in nearby(store, search, fingerprint, max_distance, limit, seen)]
     matches = []
     for row, exact, distance in found[:limit]:
         bundle, reason = bundle_or_reason(store, row.id)
