@@ -24,10 +24,9 @@ import time
 
 import numpy as np
 
+from rosvd.bench.svd import BENCH_SEED
 from rosvd.hw.svd.params import SVDParams
 
-#: Seed of the matrices, so every run measures the same inputs.
-BENCH_SEED = 2406
 #: The issue's goal for Verilator's lead over Amaranth's simulator.
 GOAL_RATIO = 50.0
 
@@ -52,14 +51,11 @@ def _verilator_top(params: SVDParams, batch: np.ndarray, simulator: str, seed: i
 
 def _amaranth_engine(params: SVDParams, batch: np.ndarray) -> dict:
     from rosvd.device_selftest import mismatched
-    from rosvd.hw.svd.model import Decomposition
+    from rosvd.driver.core import unpack_results
     from rosvd.sim.svd_pysim import rtl_decompose
 
     run = rtl_decompose(params, batch)
-    n, k = params.n, params.k
-    words = np.array(run.words, dtype=np.int64).reshape(len(batch), -1)
-    result = Decomposition(sigma=words[:, :n], vectors=words[:, n:].reshape(-1, k, n),
-                           sweeps_run=np.array(run.sweeps_run, dtype=np.int64))
+    result = unpack_results(params, run.words, run.sweeps_run)
     return {"seconds": run.wall_s, "cycles": run.cycles, "mismatched": mismatched(params, result, batch)}
 
 
