@@ -73,8 +73,13 @@ class CoreTB:
         self.engine._MustUse__silence = True          # used for its cycle estimate only
 
     async def reset(self):
+        """Power-on: the entropy input stuck at 0 (no noise until ``drive_noise``), then aresetn."""
         self.hold_noise(0)
         self.dut.noise_load.value = 0
+        await self.pulse_aresetn()
+
+    async def pulse_aresetn(self):
+        """aresetn low for a few cycles (mid-operation too: the bus models drop their queues)."""
         self.dut.aresetn.value = 0
         await ClockCycles(self.dut.aclk, 4)
         self.dut.aresetn.value = 1
@@ -347,14 +352,6 @@ async def core_alarm_during_decomposition(dut):
     assert (await tb.fields("STATUS"))["alarm_rct"] == 1             # latched until alarm_clear
 
 
-async def pulse_aresetn(tb: CoreTB) -> None:
-    """Hold aresetn low for a few cycles mid-operation (the bus models drop their queues)."""
-    tb.dut.aresetn.value = 0
-    await ClockCycles(tb.dut.aclk, 4)
-    tb.dut.aresetn.value = 1
-    await RisingEdge(tb.dut.aclk)
-
-
 @cocotb.test()
 async def core_reset_mid_transfer(dut):
     """aresetn in the middle of an input frame, then in the middle of a result frame held
@@ -371,7 +368,7 @@ async def core_reset_mid_transfer(dut):
     tb.source.send_nowait(words[: len(words) // 2])
     await ClockCycles(dut.aclk, len(words))
     assert (await tb.fields("STATUS"))["busy"] == 1
-    await pulse_aresetn(tb)
+    await tb.pulse_aresetn()
     status = await tb.fields("STATUS")
     assert not status["busy"] and not status["done"], status
     assert (await tb.fields("CONTROL"))["irq_done_enable"] == 0      # reset value
@@ -385,7 +382,7 @@ async def core_reset_mid_transfer(dut):
     await tb.source.send(tb.pack(first))
     await ClockCycles(dut.aclk, 3 * tb.engine.cycle_estimate())
     assert dut.m_axis_tvalid.value == 1                              # results are waiting
-    await pulse_aresetn(tb)
+    await tb.pulse_aresetn()
     tb.sink.pause = False
     await ClockCycles(dut.aclk, 4 * p.output_words)
     assert tb.sink.empty(), "a word of the result frame from before the reset came out"

@@ -58,7 +58,6 @@ NONCE_BYTES = 32
 LEAF_TYPES = ("bytes32",)
 
 
-
 def parse_hex32(text: str) -> bytes | None:
     """32 bytes from 64 hex digits (an id or a hash; ``0x`` optional), or None if it is not that."""
     try:
@@ -66,6 +65,7 @@ def parse_hex32(text: str) -> bytes | None:
     except ValueError:
         return None
     return value if len(value) == 32 else None
+
 
 class ContentKind(IntEnum):
     FILE = 0
