@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from . import vdf
-from .certificate import LEAF_TYPES, decode, entropy_commitment, verify_signature
+from .certificate import decode, entropy_commitment, verify_signature
 from .merkle import StandardMerkleTree
 from .store import Store, StoreError
 
@@ -71,7 +71,7 @@ def epoch_challenge(number: int, prev_output: bytes, root: bytes, entropy: bytes
 
 def epoch_tree(certificate_ids: list[bytes]) -> StandardMerkleTree:
     """The epoch's Merkle tree: one ``bytes32`` leaf per certificate id, in sequence order."""
-    return StandardMerkleTree.of([(cid,) for cid in certificate_ids], LEAF_TYPES)
+    return StandardMerkleTree.of_bytes32(certificate_ids)
 
 
 def merkle_root(certificate_ids: list[bytes]) -> bytes:

@@ -213,6 +213,43 @@ class StandardMerkleTree:
             tree[node] = node_hash(tree[2 * node + 1], tree[2 * node + 2])
         return cls(tree, values, tree_indices, leaf_encoding)
 
+    @classmethod
+    def of_bytes32(cls, values: Sequence[bytes]) -> StandardMerkleTree:
+        """The tree :meth:`of` builds for ``[(v,) for v in values]`` with ``["bytes32"]``
+        leaves (an epoch's tree of certificate ids), hashed in one compiled kernel
+        (:mod:`rosvd.keccak_batch`): tens of times faster, and equal node for node
+        (tests/host/test_keccak_batch.py). Duplicates are refused as :meth:`of` refuses them."""
+        import numpy as np
+
+        from .keccak_batch import bytes32_leaf_hashes, fill_inner_nodes
+        values = [bytes(value) for value in values]
+        if not values:
+            raise ValueError("a Merkle tree needs at least one leaf; got no values")
+        if any(len(value) != HASH_BYTES for value in values):
+            raise ValueError(f"bytes32 leaves must be {HASH_BYTES} bytes each")
+        count = len(values)
+        hashes = bytes32_leaf_hashes(np.frombuffer(b"".join(values), np.uint8).reshape(count, HASH_BYTES))
+        # Sort by the hash as an unsigned big-endian number, stably: four 64-bit keys,
+        # most significant last for lexsort.
+        keys = hashes.view(">u8")
+        order = np.lexsort(keys.T[::-1])
+        ordered = hashes[order]
+        duplicate = np.flatnonzero((ordered[1:] == ordered[:-1]).all(axis=1))
+        if len(duplicate):
+            first, second = sorted((int(order[duplicate[0]]), int(order[duplicate[0] + 1])))
+            digest = ordered[duplicate[0]].tobytes().hex()
+            raise DuplicateLeafError(f"values {first} and {second} have the same leaf hash 0x{digest};"
+                                     " pass allow_duplicates=True to of() to keep both")
+        size = 2 * count - 1
+        nodes = np.empty((size, HASH_BYTES), np.uint8)
+        nodes[size - count:] = ordered[::-1]
+        fill_inner_nodes(nodes, size - count)
+        tree_indices = np.empty(count, np.int64)
+        tree_indices[order] = size - 1 - np.arange(count)
+        flat = nodes.tobytes()
+        tree = [flat[HASH_BYTES * i:HASH_BYTES * (i + 1)] for i in range(size)]
+        return cls(tree, [(value,) for value in values], tree_indices.tolist(), ("bytes32",))
+
     @property
     def root(self) -> bytes:
         return self.tree[0]

@@ -10,6 +10,8 @@ anchored with the device's signature of the anchor (``anchor`` is null before th
 from __future__ import annotations
 
 import sys
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from .bundle import BUNDLE_VERSION
@@ -60,8 +62,41 @@ def find(store: Store, content: Content, fingerprint: bytes | None, max_distance
     return matches + [Match(row.sequence, row.id, False, distance, row.name) for row, distance in near]
 
 
-def proof_bundle(store: Store, certificate_id: bytes) -> dict:
-    """The bundle for one certificate; its epoch must be closed (VDF proved)."""
+class EpochTrees:
+    """The Merkle trees of the last ``capacity`` closed epochs a service handed bundles for.
+
+    A closed epoch's membership never changes, so its tree can be kept instead of rebuilt
+    (reading an epoch's ids and hashing its tree is most of a bundle's cost). Keyed by the
+    epoch's number and root: a tree is used only for the root the store names. Thread-safe.
+    """
+
+    def __init__(self, capacity: int = 256):
+        self.capacity = capacity
+        self._trees: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def tree(self, store: Store, number: int, merkle_root: bytes):
+        key = (number, merkle_root)
+        with self._lock:
+            found = self._trees.get(key)
+            if found is not None:
+                self._trees.move_to_end(key)
+                self.hits += 1
+                return found
+            self.misses += 1
+        ids = store.certificate_ids(number)
+        built = (epoch_tree(ids), {certificate_id: index for index, certificate_id in enumerate(ids)})
+        with self._lock:
+            self._trees[key] = built
+            while len(self._trees) > self.capacity:
+                self._trees.popitem(last=False)
+        return built
+
+
+def proof_bundle(store: Store, certificate_id: bytes, trees: EpochTrees | None = None) -> dict:
+    """The bundle for one certificate; its epoch must be closed (VDF proved). ``trees``
+    keeps epoch trees between calls (a service's cache)."""
     row = store.db.execute("SELECT sequence, encoding, signature, nonce, epoch FROM certificates WHERE id=?",
                            (certificate_id,)).fetchone()
     if row is None:
@@ -70,9 +105,12 @@ def proof_bundle(store: Store, certificate_id: bytes) -> dict:
     epoch = store.epoch(number)
     if epoch.state != "closed":
         raise ValueError(f"certificate {sequence} is in epoch {number}, which is {epoch.state}: no proof yet")
-    ids = store.certificate_ids(number)
-    tree = epoch_tree(ids)
-    index = ids.index(certificate_id)
+    if trees is None:
+        ids = store.certificate_ids(number)
+        tree, index = epoch_tree(ids), ids.index(certificate_id)
+    else:
+        tree, positions = trees.tree(store, number, epoch.merkle_root)
+        index = positions[certificate_id]
     return {
         "version": BUNDLE_VERSION,
         "certificate": encoding.hex(),

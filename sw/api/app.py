@@ -28,6 +28,7 @@ from ..certify import STORE_FILE, load_config
 from ..fingerprint_index import FingerprintIndex
 from ..search import FingerprintSearch
 from ..store import Store, StoreError
+from ..verify import EpochTrees
 from . import models, problems, records
 from .limits import BodyLimit, RateLimit
 from .metrics import Metrics
@@ -64,6 +65,7 @@ class Readers:
         self.path = path
         self._local = threading.local()
         self.index: FingerprintIndex | None = None
+        self.trees = EpochTrees()
 
     def open_index(self) -> None:
         self.index = FingerprintIndex(self.path)
@@ -252,7 +254,7 @@ def create_app(home: Path, settings: Settings | None = None, writer: Writer | No
             wanted = parse_hex32(certificate_id, "the certificate id")
             if store.certificate_by_id(wanted) is None:
                 raise Problem(404, f"no certificate {certificate_id} in this store", slug="no-certificate")
-            bundle, reason = records.bundle_or_reason(store, wanted)
+            bundle, reason = records.bundle_or_reason(store, wanted, readers.trees)
             if bundle is None:
                 raise Problem(409, reason, slug="no-bundle-yet")
             return bundle
@@ -288,7 +290,8 @@ def create_app(home: Path, settings: Settings | None = None, writer: Writer | No
                 store, search = readers.store(), readers.search()
                 return [{"name": name, "blake3": None if blake3 is None else blake3.hex(),
                          "fingerprint": None if fingerprint is None else fingerprint.hex(),
-                         "matches": records.lookup(store, search, blake3, fingerprint, max_distance, limit)}
+                         "matches": records.lookup(store, search, blake3, fingerprint, max_distance, limit,
+                                                  readers.trees)}
                         for name, blake3, fingerprint in queries]
             return {"max_distance": max_distance, "limit": limit, "results": await run_in_threadpool(answer)}
 

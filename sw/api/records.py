@@ -15,7 +15,7 @@ from ..certificate import decode
 from ..certify import ApplianceConfig
 from ..search import FingerprintSearch
 from ..store import Anchor, Epoch, Store, StoredCertificate
-from ..verify import nearby, proof_bundle
+from ..verify import EpochTrees, nearby, proof_bundle
 
 
 def epoch_status(epoch: Epoch, anchor: Anchor | None) -> str:
@@ -49,10 +49,11 @@ def certificate_record(store: Store, stored: StoredCertificate) -> dict:
             "bundle_available": status in ("closed", "anchored")}
 
 
-def bundle_or_reason(store: Store, certificate_id: bytes) -> tuple[dict | None, str | None]:
+def bundle_or_reason(store: Store, certificate_id: bytes,
+                     trees: EpochTrees | None = None) -> tuple[dict | None, str | None]:
     """The proof bundle, or (None, why there is none yet)."""
     try:
-        return proof_bundle(store, certificate_id), None
+        return proof_bundle(store, certificate_id, trees), None
     except ValueError as error:
         return None, str(error)
 
@@ -70,7 +71,7 @@ def device_record(config: ApplianceConfig, store: Store) -> dict:
 
 
 def lookup(store: Store, search: FingerprintSearch, blake3: bytes | None, fingerprint: bytes | None,
-           max_distance: float, limit: int) -> list[dict]:
+           max_distance: float, limit: int, trees: EpochTrees | None = None) -> list[dict]:
     """Matches of one query: certificates of the exact bytes first (distance 0), then the
     nearest fingerprints within ``max_distance``, nearest first; at most ``limit`` in all,
     each with its certificate and its bundle (or why none exists yet)."""
@@ -83,7 +84,7 @@ def lookup(store: Store, search: FingerprintSearch, blake3: bytes | None, finger
                   for row, distance in nearby(store, search, fingerprint, max_distance, limit, seen)]
     matches = []
     for row, exact, distance in found[:limit]:
-        bundle, reason = bundle_or_reason(store, row.id)
+        bundle, reason = bundle_or_reason(store, row.id, trees)
         matches.append({"certificate_id": row.id.hex(), "exact": exact, "distance": distance,
                         "certificate": certificate_record(store, row), "bundle": bundle,
                         "bundle_unavailable": reason})

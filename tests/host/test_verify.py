@@ -198,3 +198,25 @@ def test_no_bundle_before_the_epoch_is_proved(tmp_path):
             proof_bundle(appliance.store, item.certificate.id)
         with pytest.raises(KeyError):
             proof_bundle(appliance.store, bytes(32))
+
+
+def test_kept_epoch_trees_give_the_same_bundles(tmp_path):
+    """A service's EpochTrees hand out the bundles proof_bundle builds from the store, for
+    every certificate of several epochs, and rebuild a tree it evicted."""
+    from rosvd.verify import EpochTrees
+    initialise(tmp_path / "h", ApplianceConfig(dev_mode=True, policy=EpochPolicy(3, 3600, 50)))
+    with Appliance(tmp_path / "h") as appliance:
+        issued = [item for batch in appliance.certify_all(
+            [ingest.from_bytes(bytes([i]) * 10, f"f{i}") for i in range(9)]) for item in batch]
+        if appliance.store.open_epoch().number == 3:
+            appliance.seal()
+        trees = EpochTrees(capacity=2)
+        for _ in range(2):
+            for item in issued:
+                cid = item.certificate.id
+                assert proof_bundle(appliance.store, cid, trees) == proof_bundle(appliance.store, cid)
+        assert len(trees._trees) == 2
+        assert trees.misses == 6 and trees.hits == 12   # each epoch's three in a row: 1 miss, 2 hits
+        with pytest.raises(ValueError, match="no proof yet"):
+            proof_bundle(appliance.store, appliance.certify([ingest.from_bytes(b"new", "n")])[0].certificate.id,
+                         trees)
