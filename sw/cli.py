@@ -177,12 +177,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_json_flag(acc)
     acc.set_defaults(handler=_bench_accuracy)
 
+    from rosvd.api.cli import add_benches as add_api_benches
     from rosvd.api.cli import add_commands as add_api_commands
     from rosvd.boards.commands import add_commands as add_board_commands
     from rosvd.chain.commands import add_commands as add_chain_commands
     from rosvd.host_cli import add_benches, add_commands
     from rosvd.verify_cli import add_commands as add_verify_commands
     add_benches(bench)
+    add_api_benches(bench)
     add_commands(commands)
     add_chain_commands(commands)
     add_verify_commands(commands)

@@ -12,8 +12,13 @@ DEFAULT_PORT = 8000
 
 def _listen(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say they are
+    # TCP, and without it every keep-alive answer after the first waited ~40 ms (Nagle
+    # holding the body until the client's delayed ACK of the headers). Set on the listening
+    # socket too, which accepted sockets inherit.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind((host, port))
     except OSError as error:
@@ -154,3 +159,40 @@ def add_commands(commands) -> None:
                        help="seconds to wait for the server (default 60)")
     add_json_flag(query)
     query.set_defaults(handler=_query)
+
+
+def _bench_query(args) -> int:
+    from ..bench.query import run
+    from ..cli import _emit
+    if args.work is not None and args.work.exists() and not args.work.is_dir():
+        raise ValueError(f"--work {args.work} exists and is not a directory")
+    result = {}
+
+    def measure():
+        result.update(run(stored=args.stored, clients=args.clients, seconds=args.seconds, work=args.work,
+                          seed=args.seed))
+        return result
+    _emit(measure, args.json)
+    return 1 if result.get("errors") else 0
+
+
+def add_benches(bench) -> None:
+    from pathlib import Path
+
+    from ..bench.query import DEFAULT_CLIENTS, DEFAULT_SECONDS, DEFAULT_SEED, DEFAULT_STORED
+    from ..output import add_json_flag
+    query = bench.add_parser("query", help="the query API at scale: latency under concurrency, recall, index"
+                             " build, memory (docs/api.md)")
+    query.add_argument("--stored", type=_positive, default=DEFAULT_STORED, metavar="N",
+                       help=f"certificates in the store (default {DEFAULT_STORED:,})")
+    query.add_argument("--clients", type=_positive, default=DEFAULT_CLIENTS, metavar="C",
+                       help=f"concurrent HTTP clients (default {DEFAULT_CLIENTS})")
+    query.add_argument("--seconds", type=float, default=DEFAULT_SECONDS, metavar="S",
+                       help=f"length of each phase (default {DEFAULT_SECONDS:g})")
+    query.add_argument("--work", type=Path, default=None, metavar="DIR",
+                       help="keep the built store here and reuse it next time"
+                       " (default: a temporary directory)")
+    query.add_argument("--seed", type=int, default=DEFAULT_SEED,
+                       help="seed of the synthetic store and queries")
+    add_json_flag(query)
+    query.set_defaults(handler=_bench_query)

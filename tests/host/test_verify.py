@@ -217,6 +217,6 @@ def test_kept_epoch_trees_give_the_same_bundles(tmp_path):
                 assert proof_bundle(appliance.store, cid, trees) == proof_bundle(appliance.store, cid)
         assert len(trees._trees) == 2
         assert trees.misses == 6 and trees.hits == 12   # each epoch's three in a row: 1 miss, 2 hits
+        (fresh,) = appliance.certify([ingest.from_bytes(b"new", "n")])
         with pytest.raises(ValueError, match="no proof yet"):
-            proof_bundle(appliance.store, appliance.certify([ingest.from_bytes(b"new", "n")])[0].certificate.id,
-                         trees)
+            proof_bundle(appliance.store, fresh.certificate.id, trees)
