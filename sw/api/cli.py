@@ -119,6 +119,17 @@ def _distance(text: str) -> float:
     return value
 
 
+def _share(text: str) -> float:
+    import argparse
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"a share of capacity above 0 and at most 1, not {text!r}")
+    return value
+
+
 def _positive(text: str) -> int:
     import argparse
     if not text.isdigit() or int(text) < 1:
@@ -170,7 +181,7 @@ def _bench_query(args) -> int:
 
     def measure():
         result.update(run(stored=args.stored, clients=args.clients, seconds=args.seconds, work=args.work,
-                          seed=args.seed))
+                          seed=args.seed, load_fraction=args.load))
         return result
     _emit(measure, args.json)
     return 1 if result.get("errors") else 0
@@ -179,7 +190,13 @@ def _bench_query(args) -> int:
 def add_benches(bench) -> None:
     from pathlib import Path
 
-    from ..bench.query import DEFAULT_CLIENTS, DEFAULT_SECONDS, DEFAULT_SEED, DEFAULT_STORED
+    from ..bench.query import (
+        DEFAULT_CLIENTS,
+        DEFAULT_LOAD_FRACTION,
+        DEFAULT_SECONDS,
+        DEFAULT_SEED,
+        DEFAULT_STORED,
+    )
     from ..output import add_json_flag
     query = bench.add_parser("query", help="the query API at scale: latency under concurrency, recall, index"
                              " build, memory (docs/api.md)")
@@ -192,6 +209,9 @@ def add_benches(bench) -> None:
     query.add_argument("--work", type=Path, default=None, metavar="DIR",
                        help="keep the built store here and reuse it next time"
                        " (default: a temporary directory)")
+    query.add_argument("--load", type=_share, default=DEFAULT_LOAD_FRACTION, metavar="F",
+                       help="share of the measured capacity offered in the latency phases"
+                       f" (default {DEFAULT_LOAD_FRACTION:g})")
     query.add_argument("--seed", type=int, default=DEFAULT_SEED,
                        help="seed of the synthetic store and queries")
     add_json_flag(query)

@@ -65,6 +65,11 @@ class ServerProcess:
     def pid(self) -> int:
         return self.process.pid
 
+    def cpu_s(self) -> float:
+        """CPU seconds the server has used (user and system, all threads), from /proc."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def rss_mb(self) -> dict:
         """Resident memory now and at its peak (MiB), from /proc."""
         fields = {}

@@ -6,9 +6,14 @@
 2. Build the fingerprint index from the store in this process, timed (``index_build_s``),
    and save it; then start ``rosvd serve`` on the home, which loads the saved index
    (``server_start_s``).
-3. Three phases of ``--seconds`` each, ``--clients`` concurrent HTTP clients (httpx, one
-   keep-alive connection each) in a closed loop, every request timed from send to the last
-   byte of the answer:
+3. For each request kind, two phases of ``--seconds`` each, ``--clients`` concurrent HTTP
+   clients, one keep-alive connection each: first a closed loop (capacity: ``queries_per_s``,
+   ``by_id_per_s``, and ``saturated_*_p99_ms``), then an open loop offering
+   ``--load`` (default half) of that capacity on a Poisson schedule, whose latencies are the
+   ``content_p99_ms``, ``by_id_p99_ms`` and ``upload_query_p99_ms`` figures (:class:`Phase`
+   says why both). Clients use :mod:`.http_client` (httpx would cost the client more CPU
+   than the server spends); every request is timed to the last byte of its answer, and
+   every answer is checked for status 200:
 
    - ``content``: ``POST /v1/query`` with one fingerprint (JSON), half of them planted
      near-duplicates of stored certificates at known distances up to the match distance
@@ -17,12 +22,13 @@
    - ``upload``: ``POST /v1/query`` uploading a 512x512 PNG (the server decodes it,
      fingerprints it on the model and looks it up; it is one of the certified pictures).
 
-4. Recall: :data:`RECALL_SAMPLE` planted and unrelated queries again, one at a time, their
-   answers compared with an exact scan of every stored fingerprint in this process
+4. Recall: :data:`RECALL_SAMPLE` planted and unrelated queries again, one at a time (httpx),
+   their answers compared with an exact scan of every stored fingerprint in this process
    (``numpy.bitwise_count``, not the index's code): the expected answer is every code within
    the match distance, nearest first, ties by sequence, cut at the answer's limit.
 
-The client runs on the same two cores as the server, so the figures include its cost. The
+The client runs on the same two cores as the server, so the figures include its cost
+(``client_cpu_s`` and ``server_cpu_s`` say how the cores were shared). The
 API's rate limit is lifted in the bench home (``api.json``): the clients are one address.
 """
 from __future__ import annotations
@@ -43,11 +49,14 @@ from ..fingerprint_index import FingerprintIndex, radius_bits
 from ..search import MATCH_DISTANCE
 from . import query_store
 from .fingerprint_index import plant, rank_codes
+from .http_client import Connection, HttpError, json_body, multipart_body
 
 DEFAULT_STORED = 10_000_000
 DEFAULT_CLIENTS = 16
 DEFAULT_SECONDS = 20.0
 DEFAULT_SEED = 20261203
+#: The latency figures are taken at this share of the capacity the closed loop measured.
+DEFAULT_LOAD_FRACTION = 0.5
 #: Distances (bits) of the planted near-duplicates: from a copy to the edge of 39/256.
 PLANTED_BITS = (0, 2, 6, 12, 24, 38)
 PLANTED_QUERIES = 600
@@ -104,66 +113,105 @@ def exact_answer(codes: np.ndarray, fingerprint: bytes, max_distance: float, lim
 
 
 class Phase:
-    """One closed-loop phase: ``clients`` workers sending ``request(client, k)`` for ``seconds``."""
+    """One phase of one request kind: ``clients`` workers, each on its own keep-alive
+    connection, for ``seconds``.
 
-    def __init__(self, name: str):
-        self.name = name
+    Closed loop (``rate`` None): each worker sends its next request as soon as the last
+    answer arrived, which measures capacity (and latency at saturation, which by Little's
+    law is just clients / throughput). Open loop (``rate`` requests/s in all): each worker
+    sends on a Poisson schedule of ``rate / clients``, and a request's latency is measured
+    from when it was due, not when it went out, so a slow answer that delays the next
+    request is charged to that request too (no coordinated omission)."""
+
+    def __init__(self, name: str, rate: float | None = None):
+        self.name, self.rate = name, rate
         self.latencies: list[float] = []
         self.errors: list[str] = []
         self.elapsed_s = 0.0
+        self.cpu: dict = {}
 
-    async def run(self, client, clients: int, seconds: float, request) -> None:
-        deadline = time.monotonic() + seconds
+    async def run(self, url: str, clients: int, seconds: float, request, seed: int = 0) -> None:
         counter = iter(range(sys.maxsize))
+        rng = np.random.default_rng(seed)
 
-        async def worker():
-            while time.monotonic() < deadline:
+        async def worker(gaps):
+            connection = Connection(url)
+            await request(connection, next(counter))  # connect and warm up, untimed
+            deadline = time.perf_counter() + seconds
+            due = time.perf_counter()
+            while True:
+                if gaps is not None:
+                    due += next(gaps)
+                    if due >= deadline:
+                        break
+                    await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                else:
+                    due = time.perf_counter()
+                    if due >= deadline:
+                        break
                 k = next(counter)
-                started = time.perf_counter()
                 try:
-                    response = await request(client, k)
-                    status = response.status_code
-                except Exception as error:  # a failed request is counted, the run goes on
+                    status, body = await request(connection, k)
+                except (HttpError, OSError) as error:  # a failed request is counted, the run goes on
                     self.errors.append(f"{type(error).__name__}: {error}")
                     continue
-                took = time.perf_counter() - started
+                took = time.perf_counter() - due
                 if status != 200:
-                    self.errors.append(f"HTTP {status}: {response.text[:200]}")
+                    self.errors.append(f"HTTP {status}: {body[:200]!r}")
                 else:
                     self.latencies.append(took)
+            connection.close()
 
+        def poisson_gaps(mean_s):
+            while True:
+                yield from rng.exponential(mean_s, 1024)
+
+        gaps = [None if self.rate is None else poisson_gaps(clients / self.rate) for _ in range(clients)]
         started = time.monotonic()
-        await asyncio.gather(*(worker() for _ in range(clients)))
+        await asyncio.gather(*(worker(g) for g in gaps))
         self.elapsed_s = time.monotonic() - started
 
     def record(self) -> dict:
-        return {"requests": len(self.latencies) + len(self.errors), "errors": len(self.errors),
-                "p50_ms": _percentile(self.latencies, 50), "p99_ms": _percentile(self.latencies, 99),
-                "per_s": round(len(self.latencies) / self.elapsed_s, 1) if self.elapsed_s else None,
-                "first_errors": self.errors[:3]}
+        record = {"requests": len(self.latencies) + len(self.errors), "errors": len(self.errors),
+                  "p50_ms": _percentile(self.latencies, 50), "p99_ms": _percentile(self.latencies, 99),
+                  "per_s": round(len(self.latencies) / self.elapsed_s, 1) if self.elapsed_s else None,
+                  "seconds": round(self.elapsed_s, 2), **self.cpu, "first_errors": self.errors[:3]}
+        if self.rate is not None:
+            record["offered_per_s"] = round(self.rate, 1)
+        return record
 
 
-async def _measure(url: str, clients: int, seconds: float, content_queries: list[bytes], ids: list[bytes],
-                   images: list[bytes]) -> dict[str, Phase]:
-    import httpx
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    phases = {name: Phase(name) for name in ("content", "by_id", "upload")}
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
-        def content(c, k):
-            fingerprint = content_queries[k % len(content_queries)]
-            return c.post("/v1/query", json={"queries": [{"fingerprint": fingerprint.hex()}]})
+async def _measure(server, clients: int, seconds: float, content_queries: list[bytes], ids: list[bytes],
+                   images: list[bytes], load_fraction: float) -> dict[str, dict[str, Phase]]:
+    content_bodies = [json_body({"queries": [{"fingerprint": q.hex()}]}) for q in content_queries]
+    upload_bodies = [multipart_body("file", f"picture{k}.png", image, "image/png")
+                     for k, image in enumerate(images)]
 
-        def by_id(c, k):
-            return c.get(f"/v1/certificates/{ids[k % len(ids)].hex()}")
+    def content(connection, k):
+        return connection.request("POST", "/v1/query", *content_bodies[k % len(content_bodies)])
 
-        def upload(c, k):
-            image = k % len(images)
-            return c.post("/v1/query", files={"file": (f"picture{image}.png", images[image], "image/png")})
-        for name, request in (("content", content), ("by_id", by_id), ("upload", upload)):
-            await request(client, 0)  # warm the route and the connection
-            say(f"{name}: {clients} clients for {seconds:g} s")
-            await phases[name].run(client, clients, seconds, request)
-            say(f"{name}: {phases[name].record()}")
+    def by_id(connection, k):
+        return connection.request("GET", f"/v1/certificates/{ids[k % len(ids)].hex()}")
+
+    def upload(connection, k):
+        return connection.request("POST", "/v1/query", *upload_bodies[k % len(upload_bodies)])
+
+    async def phase(name, request, rate):
+        measured = Phase(name, rate)
+        loop = "closed loop" if rate is None else f"open loop at {rate:.0f}/s"
+        say(f"{name}: {clients} clients for {seconds:g} s, {loop}")
+        client_cpu, server_cpu = time.process_time(), server.cpu_s()
+        await measured.run(server.url, clients, seconds, request)
+        measured.cpu = {"client_cpu_s": round(time.process_time() - client_cpu, 2),
+                        "server_cpu_s": round(server.cpu_s() - server_cpu, 2)}
+        say(f"{name}: {measured.record()}")
+        return measured
+
+    phases = {"saturated": {}, "loaded": {}}
+    for name, request in (("content", content), ("by_id", by_id), ("upload", upload)):
+        saturated = phases["saturated"][name] = await phase(name, request, None)
+        capacity = len(saturated.latencies) / saturated.elapsed_s if saturated.elapsed_s else 0.0
+        phases["loaded"][name] = await phase(name, request, max(capacity * load_fraction, 0.1))
     return phases
 
 
@@ -195,7 +243,8 @@ def meets(key: str, value: float | None) -> bool:
 
 
 def run(stored: int = DEFAULT_STORED, clients: int = DEFAULT_CLIENTS, seconds: float = DEFAULT_SECONDS,
-        work: Path | None = None, seed: int = DEFAULT_SEED) -> dict:
+        work: Path | None = None, seed: int = DEFAULT_SEED,
+        load_fraction: float = DEFAULT_LOAD_FRACTION) -> dict:
     with ExitStack() as stack:
         if work is None:
             work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rosvd-bench-query-")))
@@ -237,24 +286,29 @@ def run(stored: int = DEFAULT_STORED, clients: int = DEFAULT_CLIENTS, seconds: f
         from ..api.server_process import ServerProcess
         server = stack.enter_context(ServerProcess(home, log=Path(work) / "serve.log"))
         say(f"server up at {server.url} in {server.start_s:.1f} s")
-        phases = asyncio.run(_measure(server.url, clients, seconds, content_queries, ids, images))
+        phases = asyncio.run(_measure(server, clients, seconds, content_queries, ids, images, load_fraction))
         memory = server.rss_mb()
         half = RECALL_SAMPLE // 2
         recall = _recall(server.url, codes, planted[:half] + unrelated[:half], MATCH_DISTANCE)
         server.stop()
-    content, by_id, upload = phases["content"].record(), phases["by_id"].record(), phases["upload"].record()
+    loaded = {name: phase.record() for name, phase in phases["loaded"].items()}
+    saturated = {name: phase.record() for name, phase in phases["saturated"].items()}
     result = {
         "stored": stored, "clients": clients, "seconds_per_phase": seconds, "match_distance": MATCH_DISTANCE,
-        "content_p50_ms": content["p50_ms"], "content_p99_ms": content["p99_ms"],
-        "upload_query_p99_ms": upload["p99_ms"], "upload_query_p50_ms": upload["p50_ms"],
-        "by_id_p50_ms": by_id["p50_ms"], "by_id_p99_ms": by_id["p99_ms"],
-        "queries_per_s": content["per_s"], "by_id_per_s": by_id["per_s"],
-        "upload_queries_per_s": upload["per_s"],
+        "load_fraction": load_fraction,
+        "content_p50_ms": loaded["content"]["p50_ms"], "content_p99_ms": loaded["content"]["p99_ms"],
+        "upload_query_p50_ms": loaded["upload"]["p50_ms"], "upload_query_p99_ms": loaded["upload"]["p99_ms"],
+        "by_id_p50_ms": loaded["by_id"]["p50_ms"], "by_id_p99_ms": loaded["by_id"]["p99_ms"],
+        "queries_per_s": saturated["content"]["per_s"], "by_id_per_s": saturated["by_id"]["per_s"],
+        "upload_queries_per_s": saturated["upload"]["per_s"],
+        "saturated_content_p99_ms": saturated["content"]["p99_ms"],
+        "saturated_by_id_p99_ms": saturated["by_id"]["p99_ms"],
+        "saturated_upload_query_p99_ms": saturated["upload"]["p99_ms"],
         **recall,
         "index_build_s": round(index_build_s, 2), "server_start_s": round(server.start_s, 2),
         **memory, "store_build_s": round(built.build_s, 1),
-        "errors": content["errors"] + by_id["errors"] + upload["errors"],
-        "phases": {"content": content, "by_id": by_id, "upload": upload},
+        "errors": sum(record["errors"] for record in [*loaded.values(), *saturated.values()]),
+        "phases": {"loaded": loaded, "saturated": saturated},
         "planted_bits": list(PLANTED_BITS),
         "synthetic": "fingerprints of the filler are synthetic scheme-1 codes; the filler is unsigned;"
                      " see rosvd.bench.query_store",
