@@ -27,6 +27,7 @@ from rosvd.certify import POSTGRES_LOCAL, Appliance, ApplianceConfig, ApplianceE
 from rosvd.fingerprint_index import FingerprintIndex
 from rosvd.store import (
     AnchorTx,
+    CertificateReader,
     Store,
     StoreError,
     StoreUnavailable,
@@ -225,6 +226,10 @@ def test_durability_settings_of_each_session(new_store):
         assert settings == {"synchronous_commit": "on", "lock_timeout": "30000",
                             "transaction_isolation": "read committed"}
     store.close()
+    reader = CertificateReader(path, url)     # the fingerprint index's: it never writes
+    with pytest.raises(Exception, match="(?i)read-only|readonly"):
+        reader.db.execute("INSERT INTO meta VALUES ('written', 'by a reader')")
+    reader.close()
 
 
 def test_a_process_killed_inside_a_transaction_leaves_no_partial_batch(postgres, tmp_path):
