@@ -312,6 +312,9 @@ class Store:
             "SELECT column_name FROM information_schema.columns WHERE table_schema=current_schema()"
             " AND table_name=?", (table,))}
 
+    def _ddl(self, statement: str) -> str:
+        return statement if self.url is None else _postgres_types(statement)
+
     def _set_up(self, schema: str) -> None:
         """Create what is missing, upgrade an older schema, open an epoch if none is: one transaction."""
         with self.transaction():
@@ -323,10 +326,10 @@ class Store:
                 self.db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
             elif int(version[0]) in UPGRADABLE_SCHEMAS:
                 if "signature" not in self._columns("anchors"):
-                    self.db.execute("ALTER TABLE anchors ADD COLUMN signature BLOB")
+                    self.db.execute(self._ddl("ALTER TABLE anchors ADD COLUMN signature BLOB"))
                 if "opened_block_number" not in self._columns("epochs"):
-                    self.db.execute("ALTER TABLE epochs ADD COLUMN opened_block_number INTEGER")
-                    self.db.execute("ALTER TABLE epochs ADD COLUMN opened_block_hash BLOB")
+                    self.db.execute(self._ddl("ALTER TABLE epochs ADD COLUMN opened_block_number INTEGER"))
+                    self.db.execute(self._ddl("ALTER TABLE epochs ADD COLUMN opened_block_hash BLOB"))
                 self.db.execute("UPDATE meta SET value=? WHERE key='schema'", (str(SCHEMA_VERSION),))
             elif int(version[0]) != SCHEMA_VERSION:
                 raise StoreError(f"{self.location}: schema {version[0]}, this rosvd reads {SCHEMA_VERSION}")
@@ -662,12 +665,15 @@ def _postgres_sql(statement: str) -> str:
     return statement.replace("%", "%%").replace("?", "%s")
 
 
+def _postgres_types(statement: str) -> str:
+    return re.sub(r"\bBLOB\b", "BYTEA", re.sub(r"\bINTEGER\b", "BIGINT", statement))
+
+
 @functools.cache
 def _postgres_schema() -> str:
     """SCHEMA for PostgreSQL: 64-bit integers (SQLite's INTEGER is 64-bit), BYTEA for BLOB,
     and an explicit ``rowid`` on anchor_txs (SQLite's implicit one orders them)."""
-    schema = re.sub(r"\bINTEGER\b", "BIGINT", SCHEMA)
-    schema = re.sub(r"\bBLOB\b", "BYTEA", schema)
+    schema = _postgres_types(SCHEMA)
     anchor_txs = "    created_ms   BIGINT NOT NULL\n);\nCREATE INDEX IF NOT EXISTS anchor_txs_epoch"
     if anchor_txs not in schema:
         raise AssertionError("SCHEMA's anchor_txs changed: update _postgres_schema")

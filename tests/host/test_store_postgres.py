@@ -312,6 +312,22 @@ def test_refusals_name_the_store_without_its_password(postgres, tmp_path):
         ApplianceConfig(store_url="mysql://x/y")
 
 
+def test_an_older_schema_is_upgraded_on_postgresql_too(postgres, tmp_path):
+    url = postgres()
+    store = Store(tmp_path / "s", create=True, url=url)
+    store.insert_certificates(rows(1, 1))
+    for statement in ("ALTER TABLE anchors DROP COLUMN signature", "ALTER TABLE epochs DROP COLUMN"
+                      " opened_block_hash", "ALTER TABLE epochs DROP COLUMN opened_block_number",
+                      "UPDATE meta SET value='2' WHERE key='schema'"):
+        store.db.execute(statement)
+    store.close()
+    store = Store(tmp_path / "s", url=url)
+    assert store.get_meta("schema") == "3" and store.certificate_count() == 1
+    store.set_opening_block(1, 4, b"o" * 32)
+    assert store.open_epoch().opened_block_number == 4
+    store.close()
+
+
 def test_the_dialect_translation():
     assert _postgres_sql("SELECT a FROM t WHERE b=? AND c LIKE 'x%'") == (
         "SELECT a FROM t WHERE b=%s AND c LIKE 'x%%'")
@@ -356,6 +372,8 @@ def test_two_appliances_enrolled_on_one_server_certify_and_serve(postgres, tmp_p
                              files=[upload("new.png", png(scene(50)))])
         assert posted.status_code == 201, posted.text
         assert client.get("/healthz").json()["certificates"] == 8
+        metrics = client.get("/metrics").text
+        assert 'rosvd_epochs{state="closed"} 1.0' in metrics and "rosvd_certificates 8.0" in metrics
     assert (homes[0] / f"{POSTGRES_LOCAL}.fpindex").exists()
     with client_of(homes[1]) as client:
         assert client.get(f"/v1/certificates/{target.id.hex()}").status_code == 404
