@@ -7,7 +7,7 @@ set -euo pipefail
 
 REQUIRED=(iverilog:iverilog)
 # command:package pairs
-OPTIONAL=()
+OPTIONAL=(pg_ctlcluster:postgresql)  # the PostgreSQL store tests (initdb is not on PATH; this is)
 
 missing() {
     local pair

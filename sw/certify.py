@@ -5,7 +5,8 @@ An appliance home directory holds everything one device needs::
     config.json       device backend, dev mode, epoch policy (written at enrollment)
     device-key.json   the secp256k1 device key: an encrypted keystore (v3), plain only in
                       dev mode (mode 0600, :mod:`.key_file`)
-    rosvd.sqlite      certificates and epochs (WAL)
+    rosvd.sqlite      certificates and epochs (WAL), unless config.json names a
+                      PostgreSQL store (``store_url``, docs/storage.md)
 
 :meth:`Appliance.certify` takes a batch of :class:`~.ingest.Content`, computes every
 certificate and commits them in one transaction: when it returns they are durable
@@ -49,11 +50,14 @@ from .epochs import (
 from .home import default_home  # noqa: F401 -- part of this module's interface
 from .identity import DeviceIdentity, enroll, load_identity
 from .key_file import STANDARD_SCRYPT_N, passphrase_from_env
-from .store import Store, now_ms
+from .store import Store, is_postgres_url, now_ms, refuse_existing_postgres_store
 
 CONFIG_FILE = "config.json"
 KEY_FILE = "device-key.json"
 STORE_FILE = "rosvd.sqlite"
+#: With a PostgreSQL store, the local name the files kept beside it take
+#: (``rosvd.postgres.fpindex``, the anchoring lock); no file of this name is made.
+POSTGRES_LOCAL = "rosvd.postgres"
 CONFIG_VERSION = 1
 KIND_CODES = {"file": ContentKind.FILE, "image": ContentKind.IMAGE, "array": ContentKind.ARRAY}
 
@@ -69,17 +73,40 @@ class ApplianceConfig:
     policy: EpochPolicy = EpochPolicy()
     #: The consortium registry's deployment file (``rosvd.chain.deployment``), once joined.
     deployment: str | None = None
+    #: None: the SQLite store in the home; ``postgresql://user@host/db?schema=NAME``: that
+    #: PostgreSQL schema (docs/storage.md). Fixed at enrollment.
+    store_url: str | None = None
+
+    def __post_init__(self):
+        if self.store_url is not None and not is_postgres_url(self.store_url):
+            raise ApplianceError(f"store URL {self.store_url!r}: give postgresql://user@host/database"
+                                 "?schema=NAME, or none for the SQLite store in the home")
 
     def to_json(self) -> dict:
-        return {"version": CONFIG_VERSION, "device": self.device, "dev_mode": self.dev_mode,
-                "policy": asdict(self.policy), "deployment": self.deployment}
+        record = {"version": CONFIG_VERSION, "device": self.device, "dev_mode": self.dev_mode,
+                  "policy": asdict(self.policy), "deployment": self.deployment}
+        return record if self.store_url is None else {**record, "store_url": self.store_url}
 
     @classmethod
     def from_json(cls, record: dict) -> ApplianceConfig:
         if record.get("version") != CONFIG_VERSION:
             raise ApplianceError(f"config version {record.get('version')} is not supported")
         return cls(record["device"], bool(record["dev_mode"]), EpochPolicy(**record["policy"]),
-                   record.get("deployment"))
+                   record.get("deployment"), record.get("store_url"))
+
+
+def store_location(home: Path, config: ApplianceConfig) -> tuple[Path, str | None]:
+    """(path, url) of ``home``'s store, as :class:`~.store.Store` takes them: the SQLite file
+    in the home, or a PostgreSQL URL and the local name of the files kept beside it."""
+    if config.store_url is None:
+        return Path(home) / STORE_FILE, None
+    return Path(home) / POSTGRES_LOCAL, config.store_url
+
+
+def open_store(home: Path, config: ApplianceConfig | None = None, create: bool = False) -> Store:
+    """``home``'s store (its config read if not given)."""
+    path, url = store_location(home, config or load_config(home))
+    return Store(path, create, url=url)
 
 
 @dataclass(frozen=True)
@@ -117,12 +144,15 @@ def initialise(home: Path, config: ApplianceConfig, passphrase: str | None = Non
         probe.unlink()
     except OSError as error:
         raise ApplianceError(f"cannot use {home} as the appliance home: {error.strerror}") from None
+    if config.store_url is not None:
+        # before the key is made: a wrong URL or a schema already in use leaves the home re-enrollable
+        refuse_existing_postgres_store(config.store_url)
     device = open_device(config.device)
     try:
         identity = enroll(device, home / KEY_FILE, config.dev_mode, passphrase, scrypt_n)
     finally:
         close_device(device)
-    store = Store(home / STORE_FILE, create=True)
+    store = open_store(home, config, create=True)
     store.set_meta("device_address", identity.address)
     store.close()
     _write_config(home, config)  # config last: its presence means enrolled
@@ -169,7 +199,7 @@ class Appliance:
         self.device = device or open_device(self.config.device)
         self.identity = device_identity(self.home, self.config, passphrase)
         self.blocks = blocks or self._chain_blocks()
-        self.store = Store(self.home / STORE_FILE)
+        self.store = open_store(self.home, self.config)
         if self.store.get_meta("device_address") != self.identity.address:
             raise ApplianceError(f"{self.home}: the store belongs to another device key")
         self._pool: ThreadPoolExecutor | None = None
@@ -394,7 +424,7 @@ class Appliance:
         # connections belong to one thread: the prover opens its own.
         start = time.perf_counter()
         try:
-            store = Store(self.store.path)
+            store = Store(self.store.path, url=self.store.url)
             try:
                 close_sealed_epochs(store)
             finally:

@@ -39,7 +39,6 @@ import functools
 import logging
 import math
 import os
-import sqlite3
 import struct
 import threading
 from dataclasses import dataclass, replace
@@ -51,6 +50,7 @@ from numba import njit, types
 from numba.extending import intrinsic
 
 from .fingerprint import FINGERPRINT_BYTES, LEVELS
+from .store import CertificateReader
 
 log = logging.getLogger(__name__)
 
@@ -503,10 +503,13 @@ class FingerprintIndex:
     each thread reads the store through its own connection.
     """
 
-    def __init__(self, store_path: Path, *, index_path: Path | None = None, persist: bool = True,
-                 tail_limit: int = TAIL_LIMIT, background: bool = True):
+    def __init__(self, store_path: Path, *, store_url: str | None = None, index_path: Path | None = None,
+                 persist: bool = True, tail_limit: int = TAIL_LIMIT, background: bool = True):
+        """``store_path`` and ``store_url`` as :class:`~.store.Store` takes them: with a
+        PostgreSQL URL, ``store_path`` only names the index file (``<store_path>.fpindex``)."""
         self.store_path = Path(store_path)
-        if not self.store_path.is_file():
+        self.store_url = store_url
+        if store_url is None and not self.store_path.is_file():
             raise FileNotFoundError(f"the store {self.store_path} is missing")
         self.index_path = Path(index_path) if index_path else self.store_path.with_name(
             self.store_path.name + INDEX_SUFFIX)
@@ -526,20 +529,17 @@ class FingerprintIndex:
             self.save()
 
     # -- store access --------------------------------------------------------------------
-    def _db(self) -> sqlite3.Connection:
+    def _db(self) -> CertificateReader:
         db = getattr(self._local, "db", None)
         if db is None:
-            db = sqlite3.connect(self.store_path, isolation_level=None, timeout=30)
-            db.execute("PRAGMA query_only=1")
-            self._local.db = db
+            db = self._local.db = CertificateReader(self.store_path, self.store_url)
         return db
 
     def _store_top(self) -> int:
-        return self._db().execute("SELECT MAX(sequence) FROM certificates").fetchone()[0] or 0
+        return self._db().top()
 
     def _certificate_id(self, sequence: int) -> bytes | None:
-        row = self._db().execute("SELECT id FROM certificates WHERE sequence=?", (sequence,)).fetchone()
-        return None if row is None else bytes(row[0])
+        return self._db().certificate_id(sequence)
 
     def _load(self, tail_limit: int) -> FingerprintSet:
         fingerprints = FingerprintSet(tail_limit)
@@ -577,12 +577,8 @@ class FingerprintIndex:
             top = self._store_top()
             if top <= watermark:
                 return 0
-            cursor = self._db().execute(
-                "SELECT sequence, fingerprint FROM certificates WHERE sequence > ? AND sequence <= ?"
-                " AND fingerprint != zeroblob(?) AND length(fingerprint) = ? ORDER BY sequence",
-                (watermark, top, FINGERPRINT_BYTES, FINGERPRINT_BYTES))
             added = 0
-            while rows := cursor.fetchmany(1 << 16):
+            for rows in self._db().fingerprints(watermark, top, 1 << 16, FINGERPRINT_BYTES):
                 sequences = np.fromiter((row[0] for row in rows), np.int64, len(rows))
                 codes = np.frombuffer(b"".join(row[1] for row in rows), np.uint8)
                 added += self.fingerprints.append(sequences, codes)

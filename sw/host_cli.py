@@ -21,7 +21,8 @@ def _enroll(args) -> int:
     policy = EpochPolicy(max_certificates=args.epoch_size, max_age_s=args.epoch_age,
                          vdf_iterations=args.vdf_iterations)
     home = home_of(args)
-    address = initialise(home, ApplianceConfig(args.device, args.dev, policy), scrypt_n=args.scrypt_n)
+    address = initialise(home, ApplianceConfig(args.device, args.dev, policy, store_url=args.store_url),
+                         scrypt_n=args.scrypt_n)
     # The API's write token, shown this once (the home keeps its hash): `rosvd token rotate` replaces it.
     _report({"address": address, "home": str(home), "dev_mode": args.dev,
              "device_key": describe(home / KEY_FILE), "api_token": rotate(home)}, args)
@@ -29,10 +30,9 @@ def _enroll(args) -> int:
 
 
 def _store_check(args) -> int:
-    from .certify import STORE_FILE, load_config
+    from .certify import load_config, store_location
     from .store_maintenance import check
-    load_config(home_of(args))
-    report = check(home_of(args) / STORE_FILE)
+    report = check(*store_location(home_of(args), load_config(home_of(args))))
 
     def summary(report) -> str:
         counted = ("contents unreadable" if report["certificates"] is None else
@@ -44,10 +44,10 @@ def _store_check(args) -> int:
 
 
 def _store_backup(args) -> int:
-    from .certify import STORE_FILE, load_config
+    from .certify import load_config, store_location
     from .store_maintenance import backup
-    load_config(home_of(args))
-    report = backup(home_of(args) / STORE_FILE, Path(args.destination))
+    path, url = store_location(home_of(args), load_config(home_of(args)))
+    report = backup(path, Path(args.destination), url=url)
     _report(report, args, lambda r: f"backed up {r['certificates']} certificates in {r['epochs']} epochs"
             f" to {r['backup']} ({r['bytes']} bytes)")
     return 0
@@ -216,6 +216,10 @@ def add_commands(commands) -> None:
                         help="seal an epoch at this many certificates")
     enroll.add_argument("--epoch-age", type=float, default=60.0, help="... or when it is this old (s)")
     enroll.add_argument("--vdf-iterations", type=int, default=20_000, help="VDF squarings per epoch")
+    enroll.add_argument("--store-url", metavar="URL",
+                        help="keep the store in PostgreSQL: postgresql://user@host/database?schema=NAME,"
+                        " one schema per appliance (default: SQLite, rosvd.sqlite in the home;"
+                        " docs/storage.md)")
     with_scrypt_n(enroll)
     add_json_flag(enroll)
     enroll.set_defaults(handler=_enroll)
@@ -227,7 +231,8 @@ def add_commands(commands) -> None:
     add_json_flag(store_check)
     store_check.set_defaults(handler=_store_check)
     store_backup = add_home_option(store.add_parser(
-        "backup", help="consistent copy of the live store to a new file (SQLite online backup)"))
+        "backup", help="consistent copy of the live store to a new file (SQLite online backup;"
+        " a PostgreSQL store: use pg_dump)"))
     store_backup.add_argument("destination", metavar="DEST", help="file to create (never overwritten)")
     add_json_flag(store_backup)
     store_backup.set_defaults(handler=_store_backup)

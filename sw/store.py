@@ -1,7 +1,17 @@
-"""Durable storage of certificates and epochs: SQLite in WAL mode.
+"""Durable storage of certificates and epochs: SQLite in WAL mode, or PostgreSQL.
+
+Backends (docs/storage.md): by default one SQLite file in the appliance home; given a
+``postgresql://`` URL (``Store(path, url=...)``), one schema of a PostgreSQL database
+through psycopg 3. Both run the same schema and the same statements, written in SQLite's
+dialect; :class:`_PostgresConnection` translates the few differences (placeholders,
+BLOB/BYTEA, 64-bit integers) and ``BEGIN IMMEDIATE`` becomes ``BEGIN`` plus a
+transaction-scoped advisory lock on the store's schema, so writers queue exactly as they
+do on SQLite. The SQLite path is the plain :mod:`sqlite3` connection, untouched.
 
 Durability: ``synchronous=FULL`` with WAL, so a transaction that has committed survives
-a crash of the process or of the machine. Every state change is one transaction:
+a crash of the process or of the machine; on PostgreSQL every session sets
+``synchronous_commit=on`` (the server's ``fsync`` and ``full_page_writes`` must stay on:
+``rosvd store check`` says when they are not). Every state change is one transaction:
 a batch of certificates, sealing an epoch (its Merkle root, entropy and VDF challenge,
 and opening the next), closing it (the VDF output and proof). A process killed at any
 point therefore leaves either the state before a step or the state after it.
@@ -16,8 +26,11 @@ service has taken up, ``anchor_txs`` every signed transaction it made for it, wr
 """
 from __future__ import annotations
 
+import functools
+import re
 import sqlite3
 import time
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,22 +40,14 @@ SCHEMA_VERSION = 3
 UPGRADABLE_SCHEMAS = (1, 2)
 #: Waiting for another writer (a second `rosvd certify`) before giving up, in seconds.
 BUSY_TIMEOUT_S = 30
+#: URL schemes that select the PostgreSQL backend.
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+#: First key of the advisory lock a PostgreSQL write transaction takes (the second is the
+#: hash of the store's schema): the analogue of SQLite's ``BEGIN IMMEDIATE`` write lock.
+POSTGRES_LOCK_CLASS = 0x524F5356  # "ROSV"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS certificates (
-    sequence     INTEGER PRIMARY KEY,
-    id           BLOB NOT NULL UNIQUE,
-    encoding     BLOB NOT NULL,
-    signature    BLOB NOT NULL,
-    nonce        BLOB NOT NULL,
-    content_hash BLOB NOT NULL,
-    fingerprint  BLOB NOT NULL,
-    epoch        INTEGER NOT NULL REFERENCES epochs(number),
-    name         TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS certificates_content ON certificates(content_hash);
-CREATE INDEX IF NOT EXISTS certificates_epoch ON certificates(epoch);
 CREATE TABLE IF NOT EXISTS epochs (
     number       INTEGER PRIMARY KEY,
     state        TEXT NOT NULL CHECK (state IN ('open', 'sealed', 'closed')),
@@ -63,6 +68,19 @@ CREATE TABLE IF NOT EXISTS epochs (
     opened_block_hash   BLOB
 );
 CREATE UNIQUE INDEX IF NOT EXISTS one_open_epoch ON epochs(state) WHERE state = 'open';
+CREATE TABLE IF NOT EXISTS certificates (
+    sequence     INTEGER PRIMARY KEY,
+    id           BLOB NOT NULL UNIQUE,
+    encoding     BLOB NOT NULL,
+    signature    BLOB NOT NULL,
+    nonce        BLOB NOT NULL,
+    content_hash BLOB NOT NULL,
+    fingerprint  BLOB NOT NULL,
+    epoch        INTEGER NOT NULL REFERENCES epochs(number),
+    name         TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS certificates_content ON certificates(content_hash);
+CREATE INDEX IF NOT EXISTS certificates_epoch ON certificates(epoch);
 CREATE TABLE IF NOT EXISTS anchors (
     epoch        INTEGER PRIMARY KEY REFERENCES epochs(number),
     state        TEXT NOT NULL
@@ -141,14 +159,98 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class Store:
-    """One SQLite database; one instance per process."""
+class StoreUnavailable(StoreError):
+    """The PostgreSQL server cannot be reached, refused the connection, or a lock wait
+    timed out (the analogue of SQLite's busy timeout)."""
 
-    def __init__(self, path: Path, create: bool = False):
+
+def is_postgres_url(url: str | None) -> bool:
+    return url is not None and urllib.parse.urlsplit(url).scheme in POSTGRES_SCHEMES
+
+
+@dataclass(frozen=True)
+class PostgresTarget:
+    """A ``postgresql://`` URL split into what libpq reads and the store's schema (the
+    URL's own ``schema`` parameter, default ``public``; libpq never sees it)."""
+
+    conninfo: str
+    schema: str
+    shown: str   #: the URL with any password replaced by ``***``, for messages
+
+    @classmethod
+    def parse(cls, url: str) -> PostgresTarget:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in POSTGRES_SCHEMES:
+            raise StoreError(f"{url!r} is not a PostgreSQL URL (postgresql://user@host/database)")
+        query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+        schemas = [value for key, value in query if key == "schema"]
+        schema = schemas[-1] if schemas else "public"
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", schema):
+            raise StoreError(f"schema {schema!r}: give a lower-case SQL name (letters, digits, _)")
+        rest = urllib.parse.urlencode([(key, value) for key, value in query if key != "schema"])
+        conninfo = urllib.parse.urlunsplit(parts._replace(query=rest))
+        netloc = parts.netloc
+        if parts.password is not None:
+            netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+        return cls(conninfo, schema, urllib.parse.urlunsplit(parts._replace(netloc=netloc)))
+
+
+def connect_postgres(url: str, *, read_only: bool = False) -> _PostgresConnection:
+    """A session on the store's schema: ``search_path`` set to it, ``synchronous_commit=on``
+    (a commit returns once its WAL is flushed), lock waits bounded by BUSY_TIMEOUT_S.
+    ``read_only`` sessions refuse every write (``check``, the fingerprint index)."""
+    import psycopg
+    from psycopg import sql
+    target = PostgresTarget.parse(url)
+    try:
+        connection = psycopg.connect(target.conninfo, autocommit=True, connect_timeout=BUSY_TIMEOUT_S)
+    except psycopg.Error as error:
+        raise StoreUnavailable(f"the PostgreSQL store {target.shown} cannot be reached: {error}") from None
+    connection.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(target.schema)))
+    connection.execute("SET synchronous_commit TO on")
+    connection.execute(f"SET lock_timeout TO '{BUSY_TIMEOUT_S}s'")
+    connection.execute("SET default_transaction_isolation TO 'read committed'")
+    if read_only:
+        connection.execute("SET default_transaction_read_only TO on")
+    return _PostgresConnection(connection, target)
+
+
+def refuse_existing_postgres_store(url: str) -> None:
+    """Raise unless the server at ``url`` answers and its schema holds no store (yet)."""
+    db = connect_postgres(url, read_only=True)
+    try:
+        if _has_meta(db):
+            raise StoreError(f"{db.target.shown} already holds a store in schema {db.target.schema};"
+                             " a store is created once (give another ?schema=)")
+    finally:
+        db.close()
+
+
+def _has_meta(db: _PostgresConnection) -> bool:
+    return db.execute("SELECT 1 FROM information_schema.tables WHERE table_schema=? AND table_name='meta'",
+                      (db.target.schema,)).fetchone() is not None
+
+
+class Store:
+    """One store (an SQLite file, or a schema of a PostgreSQL database); one instance per
+    thread that uses it."""
+
+    def __init__(self, path: Path, create: bool = False, *, url: str | None = None):
         """Open the store at ``path``; only ``create`` (enrollment) makes a new one. A missing,
         empty or foreign file is refused, never replaced by an empty store: that would lose
-        every certificate it held. A damaged file raises :class:`StoreDamaged`."""
+        every certificate it held. A damaged file raises :class:`StoreDamaged`.
+
+        With a PostgreSQL ``url`` the data lives in that database's schema and ``path`` only
+        names the local files kept beside the store (``<path>.fpindex``, the anchoring
+        lock); a schema without a store is refused unless ``create``, one with a store is
+        refused if ``create``."""
         self.path = Path(path)
+        self.url = url
+        if url is not None:
+            self.location = PostgresTarget.parse(url).shown
+            self._open_postgres(create)
+            return
+        self.location = str(self.path)
         if create:
             if self.path.exists():
                 raise StoreError(f"{self.path} already exists; a store is created once")
@@ -163,6 +265,10 @@ class Store:
         except sqlite3.DatabaseError as error:
             raise StoreDamaged(self.path, error) from None
 
+    @property
+    def dialect(self) -> str:
+        return "sqlite" if self.url is None else "postgresql"
+
     def _open(self, create: bool) -> None:
         # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so every write step is
         # exactly one transaction and concurrent writers queue instead of failing mid-step.
@@ -175,24 +281,58 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute("PRAGMA foreign_keys=ON")
+        self._set_up(SCHEMA)
+
+    def _open_postgres(self, create: bool) -> None:
+        from psycopg import sql
+        self.db = connect_postgres(self.url)
+        schema = self.db.target.schema
+        try:
+            with self.transaction():
+                exists = _has_meta(self.db)
+                if create and exists:
+                    raise StoreError(f"{self.location} already holds a store in schema {schema};"
+                                     " a store is created once (give another ?schema=)")
+                if not create and not exists:
+                    raise StoreError(f"{self.location} has no rosvd store in schema {schema}: a new store"
+                                     " would lose every certificate (enroll creates it; restore it with"
+                                     " pg_restore)")
+                if create:
+                    self.db.connection.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+                        sql.Identifier(schema)))
+                self._set_up(_postgres_schema())
+        except BaseException:
+            self.db.close()
+            raise
+
+    def _columns(self, table: str) -> set[str]:
+        if self.url is None:
+            return {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
+        return {row[0] for row in self.db.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema=current_schema()"
+            " AND table_name=?", (table,))}
+
+    def _ddl(self, statement: str) -> str:
+        return statement if self.url is None else _postgres_types(statement)
+
+    def _set_up(self, schema: str) -> None:
+        """Create what is missing, upgrade an older schema, open an epoch if none is: one transaction."""
         with self.transaction():
-            for statement in SCHEMA.split(";"):
+            for statement in schema.split(";"):
                 if statement.strip():
                     self.db.execute(statement)
             version = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
             if version is None:
                 self.db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
             elif int(version[0]) in UPGRADABLE_SCHEMAS:
-                columns = {row[1] for row in self.db.execute("PRAGMA table_info(anchors)")}
-                if "signature" not in columns:
-                    self.db.execute("ALTER TABLE anchors ADD COLUMN signature BLOB")
-                columns = {row[1] for row in self.db.execute("PRAGMA table_info(epochs)")}
-                if "opened_block_number" not in columns:
-                    self.db.execute("ALTER TABLE epochs ADD COLUMN opened_block_number INTEGER")
-                    self.db.execute("ALTER TABLE epochs ADD COLUMN opened_block_hash BLOB")
+                if "signature" not in self._columns("anchors"):
+                    self.db.execute(self._ddl("ALTER TABLE anchors ADD COLUMN signature BLOB"))
+                if "opened_block_number" not in self._columns("epochs"):
+                    self.db.execute(self._ddl("ALTER TABLE epochs ADD COLUMN opened_block_number INTEGER"))
+                    self.db.execute(self._ddl("ALTER TABLE epochs ADD COLUMN opened_block_hash BLOB"))
                 self.db.execute("UPDATE meta SET value=? WHERE key='schema'", (str(SCHEMA_VERSION),))
             elif int(version[0]) != SCHEMA_VERSION:
-                raise StoreError(f"{self.path}: schema {version[0]}, this rosvd reads {SCHEMA_VERSION}")
+                raise StoreError(f"{self.location}: schema {version[0]}, this rosvd reads {SCHEMA_VERSION}")
             if self.db.execute("SELECT 1 FROM epochs WHERE state='open'").fetchone() is None:
                 last = self.db.execute("SELECT MAX(number) FROM epochs").fetchone()[0] or 0
                 self.db.execute("INSERT INTO epochs (number, state, opened_ms) VALUES (?, 'open', ?)",
@@ -202,7 +342,7 @@ class Store:
         self.db.close()
 
     def transaction(self):
-        return _Transaction(self.db)
+        return _Transaction(self.db) if self.url is None else _PostgresTransaction(self.db)
 
     # -- meta ---------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
@@ -211,7 +351,8 @@ class Store:
 
     def set_meta(self, key: str, value: str) -> None:
         with self.transaction():
-            self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+            self.db.execute("INSERT INTO meta VALUES (?, ?)"
+                            " ON CONFLICT (key) DO UPDATE SET value=excluded.value", (key, value))
 
     # -- certificates -------------------------------------------------------------------
     def next_sequence(self) -> int:
@@ -269,7 +410,7 @@ class Store:
     def open_epoch(self) -> Epoch:
         epoch = self._epoch(self.db.execute("SELECT * FROM epochs WHERE state='open'").fetchone())
         if epoch is None:
-            raise StoreError(f"{self.path}: no open epoch")
+            raise StoreError(f"{self.location}: no open epoch")
         return epoch
 
     def epoch(self, number: int) -> Epoch | None:
@@ -357,7 +498,8 @@ class Store:
     def add_anchor_tx(self, tx: AnchorTx) -> None:
         """Record a signed transaction; call before broadcasting it."""
         with self.transaction():
-            self.db.execute("INSERT INTO anchor_txs VALUES (?, ?, ?, ?, ?, ?, ?)",
+            self.db.execute("INSERT INTO anchor_txs (tx_hash, epoch, nonce, fee_wei, fields, raw, created_ms)"
+                            " VALUES (?, ?, ?, ?, ?, ?, ?)",
                             (tx.tx_hash, tx.epoch, tx.nonce, tx.fee_wei, tx.fields, tx.raw, tx.created_ms))
             self.db.execute("UPDATE anchors SET state='pending', tx_hash=NULL, block_number=NULL,"
                             " block_hash=NULL, error=NULL, updated_ms=? WHERE epoch=?", (now_ms(), tx.epoch))
@@ -387,6 +529,52 @@ class Store:
                 " WHERE epoch=?", (state, tx_hash, block_number, block_hash, error, now_ms(), epoch))
             if updated.rowcount != 1:
                 raise StoreError(f"epoch {epoch} has no anchor record")
+
+
+class CertificateReader:
+    """Read-only access to the certificates' sequences, ids and fingerprints, for a reader
+    that must never write (the fingerprint index): ``query_only`` on SQLite, a read-only
+    session on PostgreSQL. One instance per thread."""
+
+    def __init__(self, path: Path, url: str | None = None):
+        self.url = url
+        if url is None:
+            self.db = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_S)
+            self.db.execute("PRAGMA query_only=1")
+        else:
+            self.db = connect_postgres(url, read_only=True)
+
+    def top(self) -> int:
+        """The highest sequence stored (0 if none)."""
+        return self.db.execute("SELECT MAX(sequence) FROM certificates").fetchone()[0] or 0
+
+    def certificate_id(self, sequence: int) -> bytes | None:
+        row = self.db.execute("SELECT id FROM certificates WHERE sequence=?", (sequence,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def fingerprints(self, after: int, upto: int, size: int, length: int):
+        """Batches of at most ``size`` (sequence, fingerprint) rows with ``after < sequence <=
+        upto`` in sequence order, leaving out fingerprints not ``length`` bytes or all zero."""
+        if self.url is None:
+            cursor = self.db.execute(
+                "SELECT sequence, fingerprint FROM certificates WHERE sequence > ? AND sequence <= ?"
+                " AND fingerprint != zeroblob(?) AND length(fingerprint) = ? ORDER BY sequence",
+                (after, upto, length, length))
+            while rows := cursor.fetchmany(size):
+                yield rows
+            return
+        # a server-side cursor (it needs a transaction) streams a catch-up of millions of rows
+        connection = self.db.connection
+        with connection.transaction(), connection.cursor(name="rosvd_fingerprints", binary=True) as cursor:
+            cursor.execute("SELECT sequence, fingerprint FROM certificates WHERE sequence > %s"
+                           " AND sequence <= %s AND fingerprint != %s AND length(fingerprint) = %s"
+                           " ORDER BY sequence",
+                           (after, upto, bytes(length), length))
+            while rows := cursor.fetchmany(size):
+                yield rows
+
+    def close(self) -> None:
+        self.db.close()
 
 
 _ANCHOR_COLUMNS = ("epoch, state, chain_id, registry, sender, vdf_hash, tx_hash, block_number, block_hash,"
@@ -442,3 +630,93 @@ class _Transaction:
         if self.outer:
             self.db.execute("ROLLBACK" if kind else "COMMIT")
         return False
+
+
+class _PostgresTransaction(_Transaction):
+    """``BEGIN`` and the store's advisory lock, held to ``COMMIT`` or ``ROLLBACK``: writers
+    to one store queue, as on SQLite, so a step that reads then writes (the open epoch and
+    its count, the next sequence) sees no other writer's step half done. Readers never wait."""
+
+    def __enter__(self):
+        if not self.db.in_transaction:
+            self.db.execute("BEGIN")
+            try:
+                # the schema's name, not current_schema(): NULL until the schema exists,
+                # and the lock function returns NULL on NULL without locking anything
+                self.db.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))",
+                                (POSTGRES_LOCK_CLASS, self.db.target.schema))
+            except BaseException:
+                self.db.rollback()
+                raise
+            self.outer = True
+        return self.db
+
+    def __exit__(self, kind, value, traceback):
+        if self.outer and kind is not None:
+            self.db.rollback()   # a broken connection must not hide the error that broke it
+            return False
+        return super().__exit__(kind, value, traceback)
+
+
+@functools.cache
+def _postgres_sql(statement: str) -> str:
+    """A statement of the store (SQLite dialect) for psycopg: ``?`` -> ``%s``. The store's
+    statements hold no ``?`` or ``%`` inside literals (checked by the tests)."""
+    return statement.replace("%", "%%").replace("?", "%s")
+
+
+def _postgres_types(statement: str) -> str:
+    return re.sub(r"\bBLOB\b", "BYTEA", re.sub(r"\bINTEGER\b", "BIGINT", statement))
+
+
+@functools.cache
+def _postgres_schema() -> str:
+    """SCHEMA for PostgreSQL: 64-bit integers (SQLite's INTEGER is 64-bit), BYTEA for BLOB,
+    and an explicit ``rowid`` on anchor_txs (SQLite's implicit one orders them)."""
+    schema = _postgres_types(SCHEMA)
+    anchor_txs = "    created_ms   BIGINT NOT NULL\n);\nCREATE INDEX IF NOT EXISTS anchor_txs_epoch"
+    if anchor_txs not in schema:
+        raise AssertionError("SCHEMA's anchor_txs changed: update _postgres_schema")
+    return schema.replace(anchor_txs, anchor_txs.replace("NOT NULL\n", "NOT NULL,\n    rowid BIGSERIAL\n"))
+
+
+class _PostgresConnection:
+    """A psycopg 3 connection (autocommit: transactions are the store's own ``BEGIN``) that
+    takes the store's statements as :mod:`sqlite3` does: ``execute`` and ``executemany``
+    with ``?`` placeholders, results as tuples, BYTEA as bytes. A lost server or a lock
+    wait over BUSY_TIMEOUT_S raises :class:`StoreUnavailable`."""
+
+    def __init__(self, connection, target: PostgresTarget):
+        import psycopg
+        self.connection = connection
+        self.target = target
+        self._unavailable = psycopg.OperationalError
+        self._idle = psycopg.pq.TransactionStatus.IDLE
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.connection.info.transaction_status != self._idle
+
+    def execute(self, statement: str, parameters=()):
+        try:
+            return self.connection.execute(_postgres_sql(statement), parameters)
+        except self._unavailable as error:
+            raise StoreUnavailable(f"the PostgreSQL store {self.target.shown}: {error}") from error
+
+    def executemany(self, statement: str, rows):
+        try:
+            cursor = self.connection.cursor()
+            cursor.executemany(_postgres_sql(statement), rows)
+            return cursor
+        except self._unavailable as error:
+            raise StoreUnavailable(f"the PostgreSQL store {self.target.shown}: {error}") from error
+
+    def rollback(self) -> None:
+        if not self.connection.closed and self.in_transaction:
+            try:
+                self.connection.execute("ROLLBACK")
+            except self._unavailable:
+                pass    # the server ends the transaction with the session
+
+    def close(self) -> None:
+        self.connection.close()

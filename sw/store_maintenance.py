@@ -6,6 +6,11 @@ on (one open epoch, epochs numbered 1..N, sealed epochs' counts match their cert
 closed ones carry a VDF output). ``backup`` copies a live store with SQLite's backup API
 (consistent even while another process certifies), into a file that did not exist, checked
 before it is named as done.
+
+A PostgreSQL store (``url``) is checked through a read-only session: the same invariants,
+plus the server settings a durable commit depends on (``fsync``, ``full_page_writes``);
+PostgreSQL enforces its foreign keys on every write and has no ``integrity_check`` (its
+``amcheck`` extension is the operator's). Its backup is ``pg_dump``'s job: ``backup`` says so.
 """
 from __future__ import annotations
 
@@ -13,7 +18,15 @@ import os
 import sqlite3
 from pathlib import Path
 
-from .store import SCHEMA_VERSION, UPGRADABLE_SCHEMAS, Store, StoreError
+from .store import (
+    SCHEMA_VERSION,
+    UPGRADABLE_SCHEMAS,
+    PostgresTarget,
+    Store,
+    StoreError,
+    StoreUnavailable,
+    connect_postgres,
+)
 
 #: Problems listed at most (a badly damaged file can yield thousands).
 MAX_PROBLEMS = 50
@@ -47,8 +60,43 @@ def _invariants(db: sqlite3.Connection) -> list[str]:
     return problems
 
 
-def check(path: Path) -> dict:
-    """What is wrong with the store at ``path`` (``ok`` when nothing), without writing to it."""
+def _check_postgres(url: str) -> dict:
+    target = PostgresTarget.parse(url)
+    report = {"store": target.shown, "ok": False, "certificates": None, "epochs": None, "problems": []}
+    try:
+        db = connect_postgres(url, read_only=True)
+    except StoreUnavailable as error:
+        report["problems"] = [f"unreachable: {error}"]
+        return report
+    try:
+        tables = {row[0] for row in db.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema=?", (target.schema,))}
+        if not {"meta", "certificates", "epochs"} <= tables:
+            problems = [f"not a rosvd store: schema {target.schema}'s tables are {sorted(tables)}"]
+        else:
+            problems = [f"the server runs with {setting}=off: a commit may not survive a crash of the machine"
+                        for setting in ("fsync", "full_page_writes")
+                        if db.execute(f"SELECT current_setting('{setting}')").fetchone()[0] != "on"]
+            problems += _invariants(db)
+            report["certificates"] = db.execute("SELECT COUNT(*) FROM certificates").fetchone()[0]
+            report["epochs"] = db.execute("SELECT COUNT(*) FROM epochs").fetchone()[0]
+    finally:
+        db.close()
+    report["problems"] = _capped(problems)
+    report["ok"] = not problems
+    return report
+
+
+def _capped(problems: list[str]) -> list[str]:
+    return problems[:MAX_PROBLEMS] + ([f"... {len(problems) - MAX_PROBLEMS} more"]
+                                      if len(problems) > MAX_PROBLEMS else [])
+
+
+def check(path: Path, url: str | None = None) -> dict:
+    """What is wrong with the store at ``path`` (or the PostgreSQL ``url``; ``ok`` when
+    nothing), without writing to it."""
+    if url is not None:
+        return _check_postgres(url)
     path = Path(path)
     report = {"store": str(path), "ok": False, "certificates": None, "epochs": None, "problems": []}
     if not path.is_file() or path.stat().st_size == 0:
@@ -72,15 +120,20 @@ def check(path: Path) -> dict:
             db.close()
     except sqlite3.DatabaseError as error:
         problems = [f"unreadable: {error}"]
-    report["problems"] = problems[:MAX_PROBLEMS] + ([f"... {len(problems) - MAX_PROBLEMS} more"]
-                                                   if len(problems) > MAX_PROBLEMS else [])
+    report["problems"] = _capped(problems)
     report["ok"] = not problems
     return report
 
 
-def backup(path: Path, destination: Path) -> dict:
+def backup(path: Path, destination: Path, url: str | None = None) -> dict:
     """Copy the store at ``path`` to ``destination`` (which must not exist), consistently even
-    while it is written; the copy is checked before it takes its name."""
+    while it is written; the copy is checked before it takes its name. A PostgreSQL store
+    (``url``) is refused with the ``pg_dump`` command that backs it up."""
+    if url is not None:
+        target = PostgresTarget.parse(url)
+        raise StoreError(f"{target.shown} is a PostgreSQL store: back it up with the server's tools,"
+                         f" e.g. pg_dump --format=custom --schema={target.schema} --file=DEST"
+                         " 'postgresql://...' (the URL without ?schema=)")
     destination = Path(destination)
     if destination.exists():
         raise StoreError(f"{destination} already exists; a backup never overwrites a file")

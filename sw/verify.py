@@ -55,7 +55,8 @@ def find(store: Store, content: Content, fingerprint: bytes | None, max_distance
         return matches
     seen = {m.sequence for m in matches}
     if search is None:
-        with FingerprintIndex(store.path, persist=False, tail_limit=sys.maxsize) as index:
+        with FingerprintIndex(store.path, store_url=store.url, persist=False,
+                              tail_limit=sys.maxsize) as index:
             near = nearby(store, index, fingerprint, max_distance, sys.maxsize, seen)
     else:
         near = nearby(store, search, fingerprint, max_distance, sys.maxsize, seen)

@@ -31,11 +31,9 @@ def _certificate_id(text: str) -> bytes:
 
 
 def _bundle(args) -> int:
-    from .certify import STORE_FILE, load_config
-    from .store import Store
+    from .certify import open_store
     from .verify import proof_bundle
-    load_config(home_of(args))
-    store = Store(home_of(args) / STORE_FILE)
+    store = open_store(home_of(args))
     try:
         try:
             bundle = proof_bundle(store, _certificate_id(args.certificate_id))
@@ -135,9 +133,8 @@ def _verify_content(args):
     """Every certificate of ``args.content``'s exact bytes in the home's store, each bundle
     verified on the chain the appliance joined."""
     from . import ingest
-    from .certify import STORE_FILE, load_config
+    from .certify import load_config, open_store
     from .chain.deployment import Deployment
-    from .store import Store
     from .verifier import verify_bundle
     from .verify import proof_bundle
     config = load_config(home_of(args))
@@ -153,7 +150,7 @@ def _verify_content(args):
         if address is None:
             raise VerifyInputError("--rpc needs --registry ADDR (this appliance joined no registry)")
         registry = registry_client(rpc, address)
-    store = Store(home_of(args) / STORE_FILE)
+    store = open_store(home_of(args), config)
     try:
         found = store.find_by_content(content.blake3())
         if not found:

@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import certificate, ingest
-from ..certify import STORE_FILE, load_config
+from ..certify import load_config, store_location
 from ..fingerprint_index import FingerprintIndex
 from ..search import FingerprintSearch
 from ..store import Store, StoreError
@@ -64,14 +64,14 @@ class Readers:
     (:class:`~rosvd.fingerprint_index.FingerprintIndex`: opened at start-up, caught up from
     the store before every search, saved at shutdown)."""
 
-    def __init__(self, path: Path):
-        self.path = path
+    def __init__(self, path: Path, url: str | None = None):
+        self.path, self.url = path, url
         self._local = threading.local()
         self.index: FingerprintIndex | None = None
         self.trees = EpochTrees()
 
     def open_index(self) -> None:
-        self.index = FingerprintIndex(self.path)
+        self.index = FingerprintIndex(self.path, store_url=self.url)
 
     def close_index(self) -> None:
         index, self.index = self.index, None
@@ -81,7 +81,7 @@ class Readers:
     def store(self) -> Store:
         store = getattr(self._local, "store", None)
         if store is None:
-            store = self._local.store = Store(self.path)
+            store = self._local.store = Store(self.path, url=self.url)
         return store
 
     def search(self) -> FingerprintSearch:
@@ -158,7 +158,7 @@ def create_app(home: Path, settings: Settings | None = None, writer: Writer | No
     home = Path(home)
     config = load_config(home)
     settings = settings or Settings.load(home)
-    readers = Readers(home / STORE_FILE)
+    readers = Readers(*store_location(home, config))
     metrics = Metrics(readers.store)
     state = {"writer": writer}
 
@@ -202,7 +202,7 @@ def create_app(home: Path, settings: Settings | None = None, writer: Writer | No
             store = readers.store()
             return {"status": "ok", "certificates": store.certificate_count(),
                     "open_epoch": store.open_epoch().number}
-        except (StoreError, sqlite3.Error) as error:
+        except (StoreError, sqlite3.Error) as error:  # StoreUnavailable: PostgreSQL
             raise Problem(503, f"the store cannot be read: {error}", slug="store-unavailable") from None
 
     @app.get("/metrics", tags=["service"], response_class=Response,

@@ -154,8 +154,7 @@ def _join(args) -> int:
 
 
 def _anchor(args) -> int:
-    from ..certify import STORE_FILE, device_identity, load_config
-    from ..store import Store
+    from ..certify import device_identity, load_config, open_store
     from .anchor import AnchorPolicy, AnchorService, status
     from .deployment import Deployment, DeploymentError
     home = home_of(args)
@@ -179,7 +178,7 @@ def _anchor(args) -> int:
     identity = device_identity(home, config)
     policy = AnchorPolicy(confirmations=args.confirmations, replace_after_s=args.replace_after,
                           max_fee_wei=args.max_fee_wei)
-    store = Store(home / STORE_FILE)
+    store = open_store(home, config)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -200,11 +199,9 @@ def _anchor(args) -> int:
 
 
 def _status(args) -> int:
-    from ..certify import STORE_FILE, load_config
-    from ..store import Store
+    from ..certify import open_store
     from .anchor import status
-    load_config(home_of(args))  # refuses a home with no enrolled device
-    store = Store(home_of(args) / STORE_FILE)
+    store = open_store(home_of(args))  # refuses a home with no enrolled device
     try:
         _report(status(store), args)
     finally:
