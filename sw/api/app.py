@@ -265,7 +265,9 @@ def create_app(home: Path, settings: Settings | None = None, writer: Writer | No
 
     @app.get("/v1/devices", response_model=models.DeviceList, tags=["devices"])
     async def devices():
-        return {"devices": [records.device_record(config, readers.store())]}
+        writer = state["writer"]
+        checked = writer.cross_check() if writer is not None else None
+        return {"devices": [records.device_record(config, readers.store(), checked)]}
 
     @app.get("/v1/epochs", response_model=models.EpochPage, tags=["epochs"])
     async def epochs(after: Annotated[int, Query(ge=0, description="list epochs numbered above this")] = 0,

@@ -91,9 +91,18 @@ class RegistryRecord(BaseModel):
     deployed_block: int
 
 
+class CrossCheck(BaseModel):
+    decompositions: int = Field(description="decompositions the device ran since the service started")
+    compared: int = Field(description="of those, compared word for word with the specification model")
+    mismatches: int = Field(description="comparisons that differed (each one refused its certificate)")
+
+
 class DeviceRecord(BaseModel):
     address: str
     backend: str = Field(description="model, rtl or pynq")
+    cross_check: CrossCheck | None = Field(
+        default=None, description="for a device behind the driver (rtl, pynq): its results checked against"
+                                  " the specification model in this service; null for the model itself")
     dev_mode: bool = Field(description="simulated entropy accepted (never in production)")
     certificates: int
     registry: RegistryRecord | None = Field(

@@ -58,7 +58,7 @@ def bundle_or_reason(store: Store, certificate_id: bytes,
         return None, str(error)
 
 
-def device_record(config: ApplianceConfig, store: Store) -> dict:
+def device_record(config: ApplianceConfig, store: Store, cross_check: dict | None = None) -> dict:
     registry = None
     if config.deployment is not None:
         from ..chain.deployment import Deployment
@@ -66,7 +66,7 @@ def device_record(config: ApplianceConfig, store: Store) -> dict:
         # The RPC URL stays private: it may carry credentials, and clients choose their own node.
         registry = {"chain_id": deployment.chain_id, "registry": deployment.registry.lower(),
                     "deployed_block": deployment.block_number}
-    return {"address": store.get_meta("device_address"), "backend": config.device,
+    return {"address": store.get_meta("device_address"), "backend": config.device, "cross_check": cross_check,
             "dev_mode": config.dev_mode, "certificates": store.certificate_count(), "registry": registry}
 
 

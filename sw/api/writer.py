@@ -30,6 +30,16 @@ class Writer:
     def address(self) -> str:
         return self._appliance.address
 
+    def cross_check(self) -> dict | None:
+        """How many decompositions the device ran and compared with the specification model
+        (a :class:`~rosvd.device.CoreDevice`), or None for the model device. Counters only:
+        read without the writer thread (ints, replaced whole)."""
+        device = self._appliance.device
+        if not hasattr(device, "compared"):
+            return None
+        return {"decompositions": len(device.cycles), "compared": device.compared,
+                "mismatches": device.mismatches}
+
     def _certify(self, contents: list[ingest.Content]) -> list[Issued]:
         return [item for batch in self._appliance.certify_all(contents, batch=WRITE_BATCH) for item in batch]
 

@@ -43,12 +43,12 @@ def bearer(token: str) -> dict:
 
 
 @contextlib.contextmanager
-def client_of(home, settings: Settings | None = None, **options):
+def client_of(home, settings: Settings | None = None, writer=None, **options):
     # Starlette's TestClient warns that it prefers httpx2; httpx (pinned) is what we ship.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from fastapi.testclient import TestClient
-    with TestClient(create_app(home, settings), **options) as client:
+    with TestClient(create_app(home, settings, writer), **options) as client:
         yield client
 
 

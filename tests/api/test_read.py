@@ -5,7 +5,7 @@ import blake3 as blake3_module
 
 from rosvd.verifier import verify_bundle
 
-from .conftest import png, scene
+from .conftest import client_of, enrolled, png, scene
 
 PROBLEM = "application/problem+json"
 
@@ -74,7 +74,23 @@ def test_devices(served):
     client, _, issued = served
     (device,) = client.get("/v1/devices").json()["devices"]
     assert device == {"address": issued[0]["certificate"]["device"], "backend": "model", "dev_mode": True,
-                      "certificates": 7, "registry": None}
+                      "certificates": 7, "registry": None, "cross_check": None}
+
+
+def test_devices_report_the_cross_check_of_a_device_behind_the_driver(tmp_path):
+    """An rtl or pynq device compares every decomposition with the specification model; the
+    service reports its counters (a stand-in device here: the real one is in the demo test)."""
+    from types import SimpleNamespace
+
+    from rosvd.api.writer import Writer
+    home, _ = enrolled(tmp_path / "home")
+    writer = Writer(home)
+    model = writer._appliance.device
+    writer._appliance.device = SimpleNamespace(params=model.params, cycles=[24733] * 5, compared=5,
+                                               mismatches=1)
+    with client_of(home, writer=writer) as client:
+        (device,) = client.get("/v1/devices").json()["devices"]
+    assert device["cross_check"] == {"decompositions": 5, "compared": 5, "mismatches": 1}
 
 
 def test_epochs_are_paged(served):
