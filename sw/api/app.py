@@ -135,9 +135,15 @@ def _fingerprint(content: ingest.Content) -> bytes | None:
     device computes), None for content that has none."""
     if content.pixels is None:
         return None
-    from ..fingerprint import fingerprint_images
+    from ..fingerprint import fingerprint_images_fast
     from ..hw.svd.params import SVDParams
-    return fingerprint_images(SVDParams(), [content.pixels])[0]
+    return fingerprint_images_fast(SVDParams(), [content.pixels])[0]
+
+
+def _warm_up_fingerprint() -> None:
+    """Load the compiled fingerprint path now, so the first upload query is not slow."""
+    import numpy as np
+    _fingerprint(ingest.from_array(np.full((32, 32), 128, np.uint8), "warm-up"))
 
 
 CERTIFY_BODY = {"requestBody": {"required": True, "content": {
@@ -167,6 +173,7 @@ def create_app(home: Path, settings: Settings | None = None, writer: Writer | No
         if state["writer"] is None:
             state["writer"] = await run_in_threadpool(Writer, home)
         await run_in_threadpool(readers.open_index)
+        await run_in_threadpool(_warm_up_fingerprint)
         sealer = asyncio.create_task(_seal_when_due())
         try:
             yield

@@ -10,6 +10,7 @@ from rosvd.fingerprint import (
     FINGERPRINT_BYTES,
     dct_table,
     fingerprint_images,
+    fingerprint_images_fast,
     hamming_distance,
     low_rank_image,
     robust_fingerprint,
@@ -239,6 +240,17 @@ def test_known_answers():
     rgb = np.stack([grey, 255 - grey, grey // 2], axis=-1)
     assert fingerprint_images(P, [rgb])[0].hex() == \
         "08e8fe0e88cee88ccfc0c8eef0cf0ef0cf8880fc8ec0ec0ef0cf0ff08e80cfec"
+    assert fingerprint_images_fast(P, [rgb])[0].hex() == \
+        "08e8fe0e88cee88ccfc0c8eef0cf0ef0cf8880fc8ec0ec0ef0cf0ff08e80cfec"
+
+
+def test_fast_fingerprint_path_gives_the_specification_bits():
+    """The path the query service fingerprints uploads with (compiled preprocessing and
+    model) against the specification path, on pictures of several shapes and channels."""
+    images = [pattern(seed, shape) for seed, shape in enumerate([(96, 128), (512, 512), (40, 600), (32, 32)])]
+    images += [images[0][..., 0], images[1].astype(np.uint16) * 257]
+    assert fingerprint_images_fast(P, images) == fingerprint_images(P, images)
+    assert fingerprint_images_fast(P, []) == []
 
 
 def test_hamming_distance():
