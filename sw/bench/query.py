@@ -59,8 +59,8 @@ DEFAULT_SEED = 20261203
 DEFAULT_LOAD_FRACTION = 0.5
 #: Distances (bits) of the planted near-duplicates: from a copy to the edge of 39/256.
 PLANTED_BITS = (0, 2, 6, 12, 24, 38)
+#: Planted near-duplicate queries, and as many unrelated ones.
 PLANTED_QUERIES = 600
-UNRELATED_QUERIES = 600
 BY_ID_SAMPLE = 4096
 RECALL_SAMPLE = 96
 #: The issue's goals on this 2-core machine.
@@ -269,15 +269,16 @@ def run(stored: int = DEFAULT_STORED, clients: int = DEFAULT_CLIENTS, seconds: f
         codes = load_codes(store_path)
 
         rng = np.random.default_rng(seed + 1)
-        targets = rng.choice(stored - query_store.REAL_IMAGES, PLANTED_QUERIES, replace=False)
+        filler = stored - query_store.REAL_IMAGES
+        targets = rng.choice(filler, min(PLANTED_QUERIES, filler), replace=False)
         planted = [plant(rng, codes[t].view(np.uint8), PLANTED_BITS[k % len(PLANTED_BITS)]).tobytes()
                    for k, t in enumerate(targets)]
-        unrelated = [code.tobytes() for code in rank_codes(rng, UNRELATED_QUERIES)]
+        unrelated = [code.tobytes() for code in rank_codes(rng, len(planted))]
         content_queries = [q for pair in zip(planted, unrelated, strict=True) for q in pair]
         from ..store import Store
         store = Store(store_path)
         try:
-            sample = rng.choice(stored, BY_ID_SAMPLE, replace=False) + 1
+            sample = rng.choice(stored, min(BY_ID_SAMPLE, stored), replace=False) + 1
             ids = [row.id for row in store.certificates_by_sequence([int(s) for s in sample])]
         finally:
             store.close()

@@ -1,0 +1,75 @@
+"""`rosvd bench query` on a small store: every figure present, no request failed, every
+planted near-duplicate found (recall against the exact scan), and its HTTP client."""
+import asyncio
+import json
+
+import numpy as np
+import pytest
+
+from rosvd.bench.http_client import Connection, HttpError, multipart_body
+from rosvd.bench.query import exact_answer
+from rosvd.cli import main
+
+KEYS = ("content_p50_ms", "content_p99_ms", "upload_query_p99_ms", "by_id_p99_ms", "queries_per_s",
+        "recall_at_threshold", "index_build_s", "rss_mb", "stored")
+
+
+@pytest.mark.heavy
+def test_small_run_reports_every_figure(tmp_path, capfd):
+    code = main(["bench", "query", "--stored", "3000", "--seconds", "0.5", "--clients", "4",
+                 "--work", str(tmp_path), "--json"])
+    result = json.loads(capfd.readouterr().out)
+    assert code == 0 and result["errors"] == 0, result
+    assert all(result[key] is not None for key in KEYS), result
+    assert result["stored"] == 3000 and result["recall_at_threshold"] == 1.0
+    assert result["recall_expected_matches"] >= 48  # every planted query has its target within reach
+    for kind in ("content", "by_id", "upload"):
+        for loop in ("loaded", "saturated"):
+            assert result["phases"][loop][kind]["requests"] > 0, (loop, kind)
+    assert result["phases"]["loaded"]["by_id"]["offered_per_s"] > 0
+    # A second run reuses the store it built.
+    assert (tmp_path / "home" / "bench-query-store.json").is_file()
+
+
+def test_exact_answer_is_a_brute_force_scan():
+    rng = np.random.default_rng(5)
+    codes = rng.integers(0, 2**63, (500, 4), dtype=np.uint64)
+    probe = codes[17].copy()
+    probe[0] ^= np.uint64(0b1011)            # 3 bits from code 17
+    codes[300] = probe                       # and an exact copy at 300
+    bits = [sum(bin(int(a) ^ int(b)).count("1") for a, b in zip(row, probe, strict=True)) for row in codes]
+    expected = sorted((d, s + 1) for s, d in enumerate(bits) if d <= 20)
+    assert exact_answer(codes, probe.tobytes(), 20 / 256, 10) == [s for _, s in expected][:10]
+    assert exact_answer(codes, probe.tobytes(), 20 / 256, 10)[:2] == [301, 18]
+
+
+def test_client_reads_chunked_and_sized_answers_and_reports_a_lost_connection():
+    async def serve(reader, writer):
+        request = await reader.readuntil(b"\r\n\r\n")
+        if b"/chunked" in request:
+            writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+        elif b"/sized" in request:
+            writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\n\r\nnope")
+        else:
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort")
+            writer.close()
+            return
+        await writer.drain()
+        writer.close()
+
+    async def run():
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        try:
+            assert await Connection(url).request("GET", "/chunked") == (200, b"hello world")
+            assert await Connection(url).request("GET", "/sized") == (404, b"nope")
+            with pytest.raises(HttpError, match="connection lost"):
+                await Connection(url).request("GET", "/truncated")
+        finally:
+            server.close()
+    asyncio.run(run())
+    with pytest.raises(ValueError, match="http://"):
+        Connection("https://example.org")
+    body, kind = multipart_body("file", "a.png", b"\x89PNG")
+    assert kind.startswith("multipart/form-data; boundary=") and kind.split("=")[1].encode() in body
