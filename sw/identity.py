@@ -13,6 +13,7 @@ signature has exactly one valid encoding; recovery refuses the other.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,7 @@ HALF_ORDER = SECP256K1_ORDER // 2
 PERSONAL_SIGN_PREFIX = b"\x19Ethereum Signed Message:\n32"
 
 
+@functools.lru_cache(maxsize=1024)  # a store names one device thousands of times
 def checksum_address(address: bytes) -> str:
     """EIP-55 mixed-case hex of a 20-byte address."""
     raw = address.hex()
