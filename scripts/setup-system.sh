@@ -7,7 +7,7 @@ set -euo pipefail
 
 REQUIRED=(iverilog:iverilog)
 # command:package pairs
-OPTIONAL=()
+OPTIONAL=(chromium:chromium)
 
 missing() {
     local pair
