@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import queue
+import shlex
 import shutil
 import signal
 import socket
@@ -178,7 +179,9 @@ def test_a_reencoded_copy_matches_and_every_check_is_shown(appliance, report):
     assert plot["axis"] == ["0.0", "0.1", "0.2", "0.3", "0.4", "0.5"]
     (point,) = plot["points"]
     assert point["certificate_id"] == target["id"] and point["distance"] == match["distance"]
-    assert 44 < point["cx"] < plot["threshold_x"]
+    assert plot["ticks_x"][0] < point["cx"] < plot["threshold_x"]
+    assert point["cx"] == pytest.approx(on_axis(plot, match["distance"]), abs=0.5)
+    assert plot["threshold_x"] == pytest.approx(on_axis(plot, THRESHOLD), abs=0.5)
     # Every check of the verifier, in its order, each with its status and detail, labelled as the server's.
     assert [check["name"] for check in match["checks"]] == list(OFFLINE_CHECKS + CHAIN_CHECKS)
     assert {check["mark"] for check in match["checks"]} == {"passed"}
@@ -191,6 +194,22 @@ def test_a_reencoded_copy_matches_and_every_check_is_shown(appliance, report):
     assert seen["verification_requests"] == 1
 
 
+def test_the_command_the_page_shows_re_checks_the_match_independently(appliance, report, monkeypatch, capsys):
+    monkeypatch.chdir(appliance["root"])  # where copy.jpg is: the command names the file the user picked
+    program, *argv = shlex.split(report["copy"]["command"])
+    assert program == "rosvd"
+    assert main(argv + ["--json"]) == 0, capsys.readouterr().err
+    (match,) = json.loads(capsys.readouterr().out)["matches"]
+    assert match["verified"] and match["certificate_id"] == appliance["issued"][1]["certificate"]["id"]
+
+
+def on_axis(plot: dict, distance: float) -> float:
+    """Where ``distance`` lies on the plot's labelled axis (its tick labels 0.0 .. 0.5 and their x)."""
+    (left, right), (low, high) = (plot["ticks_x"][0], plot["ticks_x"][-1]), (float(plot["axis"][0]),
+                                                                            float(plot["axis"][-1]))
+    return left + (distance - low) / (high - low) * (right - left)
+
+
 def test_b_an_unrelated_picture_matches_nothing(report):
     seen = report["other"]
     assert seen["verdict"]["state"] == "none"
@@ -198,6 +217,8 @@ def test_b_an_unrelated_picture_matches_nothing(report):
     assert seen["matches"] == [] and seen["plot"]["points"] == []
     assert seen["plot"]["empty"] == "no fingerprint within the threshold"
     assert seen["error"] is None and seen["verification_requests"] == 0
+    dropped = report["dropped"]  # the same file dropped on the page instead of picked
+    assert dropped["verdict"] == seen["verdict"] and dropped["plot"] == seen["plot"]
 
 
 def test_c_too_large_and_failing_server_show_the_problem_detail(report):
@@ -225,7 +246,8 @@ def test_an_open_epoch_shows_why_there_is_nothing_to_verify(appliance, report):
     assert match["exact"] and match["distance"] == 0 and match["facts"]["status"] == "open"
     assert match["unchecked"].startswith("No proof bundle yet: certificate 7 is in epoch 2, which is open")
     assert seen["verification_requests"] == 0 and seen["verdict"]["state"] == "unchecked"
-    assert seen["plot"]["points"][0]["exact"] and seen["plot"]["points"][0]["cx"] == 44
+    (point,) = seen["plot"]["points"]
+    assert point["exact"] and point["cx"] == seen["plot"]["ticks_x"][0]
 
 
 def test_the_page_loads_nothing_from_elsewhere(appliance, report):
