@@ -89,8 +89,8 @@ class ServerVerifier:
 
     async def _on_chain(self, bundle: dict, deployment, node: str) -> tuple[Verification | None, str | None]:
         if not self._slots.acquire(blocking=False):
-            return None, (f"this server is busy with {MAX_CONCURRENT} other verifications: the chain checks"
-                          " were not made (try again, or check with your own node)")
+            return None, (f"this server is verifying as many bundles at once as it allows ({MAX_CONCURRENT}):"
+                          " the chain checks were not made (try again, or check with your own node)")
         loop = asyncio.get_running_loop()
         done = loop.create_future()
 
