@@ -6,8 +6,8 @@
 set -euo pipefail
 
 REQUIRED=(iverilog:iverilog)
-# command:package pairs
-OPTIONAL=(pg_ctlcluster:postgresql)  # the PostgreSQL store tests (initdb is not on PATH; this is)
+# command:package pairs (initdb is not on PATH; pg_ctlcluster is)
+OPTIONAL=(pg_ctlcluster:postgresql chromium:chromium)
 
 missing() {
     local pair

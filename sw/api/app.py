@@ -32,12 +32,13 @@ from ..fingerprint_index import FingerprintIndex
 from ..search import FingerprintSearch
 from ..store import Store, StoreError
 from ..verify import EpochTrees
-from . import models, problems, records
+from . import models, page, problems, records
 from .limits import BodyLimit, RateLimit
 from .metrics import Metrics
 from .problems import Problem, log
 from .settings import Settings
 from .tokens import check_token
+from .verification import ServerVerifier
 from .writer import Writer
 
 API_VERSION = "1"
@@ -198,6 +199,8 @@ def create_app(home: Path, settings: Settings | None = None, writer: Writer | No
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(RateLimit, rate_per_s=settings.rate_per_s, burst=settings.rate_burst)
     app.state.settings, app.state.metrics, app.state.readers = settings, metrics, readers
+    verifier = ServerVerifier(config.deployment)
+    page.install(app)
     bearer = HTTPBearer(auto_error=False, description="the appliance's API token (`rosvd token rotate`)")
 
     def require_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
@@ -257,18 +260,33 @@ def create_app(home: Path, settings: Settings | None = None, writer: Writer | No
                                for item in issued]}
         return await run_in_threadpool(view)
 
+    def bundle_of(certificate_id: str) -> dict:
+        store = readers.store()
+        wanted = parse_hex32(certificate_id, "the certificate id")
+        if store.certificate_by_id(wanted) is None:
+            raise Problem(404, f"no certificate {certificate_id} in this store", slug="no-certificate")
+        bundle, reason = records.bundle_or_reason(store, wanted, readers.trees)
+        if bundle is None:
+            raise Problem(409, reason, slug="no-bundle-yet")
+        return bundle
+
     @app.get("/v1/bundles/{certificate_id}", tags=["certificates"], responses=_errors(404, 409),
              response_model=dict, response_description="the proof bundle (sw/bundle.py format)")
     def get_bundle(certificate_id: str):
         with metrics.latency.labels("bundle").time():
-            store = readers.store()
-            wanted = parse_hex32(certificate_id, "the certificate id")
-            if store.certificate_by_id(wanted) is None:
-                raise Problem(404, f"no certificate {certificate_id} in this store", slug="no-certificate")
-            bundle, reason = records.bundle_or_reason(store, wanted, readers.trees)
-            if bundle is None:
-                raise Problem(409, reason, slug="no-bundle-yet")
-            return bundle
+            return bundle_of(certificate_id)
+
+    @app.get("/v1/bundles/{certificate_id}/verification", tags=["certificates"], responses=_errors(404, 409),
+             response_model=models.ServerVerification)
+    async def verify_here(certificate_id: str):
+        """The bundle's checks as this server makes them, against the chain node of the deployment
+        its home joined (none: the chain checks are not made). The server's word, not a proof:
+        re-check with `rosvd query` and a node you choose. Bounded: the chain checks are
+        abandoned (reported as not made) after a deadline, never a server error."""
+        with metrics.latency.labels("verification").time():
+            bundle = await run_in_threadpool(bundle_of, certificate_id)
+            return {"certificate_id": parse_hex32(certificate_id, "the certificate id").hex(),
+                    **await verifier.verify(bundle)}
 
     @app.get("/v1/devices", response_model=models.DeviceList, tags=["devices"])
     async def devices():

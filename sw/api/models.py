@@ -155,3 +155,28 @@ class QueryResponse(BaseModel):
     max_distance: float
     limit: int
     results: list[QueryResult]
+
+
+class CheckRecord(BaseModel):
+    name: str = Field(description="the verifier's check (sw/verifier.py lists them)")
+    ok: bool | None = Field(description="true passed, false failed, null not made")
+    detail: str
+
+
+class ServerVerification(BaseModel):
+    """What this server's verifier found; a client that does not trust the server re-checks
+    with `rosvd query FILE --url URL --rpc NODE --registry ADDR`."""
+    certificate_id: str
+    ok: bool = Field(description="every check passed (never without the chain checks)")
+    checks: list[CheckRecord]
+    time_window: dict[str, Any]
+    status: dict[str, Any] = Field(description="the chain's word beyond pass or fail: revoked_since_block,"
+                                   " open_flags")
+    checked_by: Literal["this server"]
+    node: str | None = Field(description="the chain node checked against (scheme://host:port only);"
+                             " null when the home joined no chain")
+    node_redacted: bool | None = Field(description="the node's URL had a path, query or user part, not shown")
+    chain_id: int | None
+    registry: str | None = Field(description="the registry this server trusts (its deployment's)")
+    chain_unchecked: str | None = Field(description="why the chain checks were not made")
+    elapsed_ms: int
