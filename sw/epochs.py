@@ -97,12 +97,29 @@ def seal_open_epoch(store: Store, device_address: str, entropy: bytes, blocks: B
     if not ids:
         raise EmptyEpoch(f"epoch {epoch.number} has no certificates: nothing to seal (the registry"
                          " anchors a device's epochs 1, 2, 3, ... and each must hold certificates)")
-    root = merkle_root(ids)
+    tree = epoch_tree(ids)
     block_number, block_hash = blocks.recent_block()
-    challenge = epoch_challenge(epoch.number, prev_output, root, entropy, block_hash)
-    store.seal(epoch.number, count=len(ids), merkle_root=root, entropy=entropy, block_number=block_number,
-               block_hash=block_hash, prev_output=prev_output, challenge=challenge, iterations=iterations)
+    challenge = epoch_challenge(epoch.number, prev_output, tree.root, entropy, block_hash)
+    store.seal(epoch.number, count=len(ids), merkle_root=tree.root, entropy=entropy,
+               block_number=block_number, block_hash=block_hash, prev_output=prev_output,
+               challenge=challenge, iterations=iterations, tree_nodes=b"".join(tree.tree))
     return epoch.number
+
+
+def keep_epoch_trees(store: Store) -> int:
+    """Store the Merkle tree of every sealed or closed epoch that has none yet (sealed
+    before the store kept trees); returns how many were added. Each is checked against
+    the epoch's root first."""
+    added = 0
+    for epoch in store.epochs("sealed") + store.epochs("closed"):
+        if store.epoch_tree_nodes(epoch.number) is not None:
+            continue
+        tree = epoch_tree(store.certificate_ids(epoch.number))
+        if tree.root != epoch.merkle_root:
+            raise StoreError(f"epoch {epoch.number}: its certificates do not give its Merkle root")
+        store.put_epoch_tree(epoch.number, b"".join(tree.tree))
+        added += 1
+    return added
 
 
 def close_sealed_epochs(store: Store) -> list[int]:

@@ -46,6 +46,7 @@ __all__ = [
     "leaf_hash",
     "node_hash",
     "process_multiproof",
+    "proof_from_nodes",
     "process_proof",
     "verify",
     "verify_multiproof",
@@ -158,6 +159,38 @@ def _sibling(index: int) -> int:
 
 def _parent(index: int) -> int:
     return (index - 1) // 2
+
+
+def proof_from_nodes(nodes: bytes, leaf: bytes) -> list[bytes] | None:
+    """The proof of ``leaf`` (a leaf hash) from a tree's nodes stored flat (every node of
+    :attr:`StandardMerkleTree.tree`, joined), without building the tree: the leaves occupy
+    the last slots in descending order, so the leaf is found by binary search. None when
+    ``leaf`` is not one of them (or ``nodes`` is not a tree's layout)."""
+    if len(nodes) % HASH_BYTES or not nodes or len(leaf) != HASH_BYTES:
+        return None
+    size = len(nodes) // HASH_BYTES
+    if size % 2 == 0:
+        return None
+    count = (size + 1) // 2
+
+    def ascending(k: int) -> bytes:  # k-th smallest leaf: tree[size - 1 - k]
+        start = (size - 1 - k) * HASH_BYTES
+        return nodes[start:start + HASH_BYTES]
+    low, high = 0, count
+    while low < high:
+        middle = (low + high) // 2
+        if ascending(middle) < leaf:
+            low = middle + 1
+        else:
+            high = middle
+    if low == count or ascending(low) != leaf:
+        return None
+    node, path = size - 1 - low, []
+    while node > 0:
+        sibling = _sibling(node)
+        path.append(nodes[sibling * HASH_BYTES:(sibling + 1) * HASH_BYTES])
+        node = _parent(node)
+    return path
 
 
 class StandardMerkleTree:

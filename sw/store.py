@@ -106,6 +106,10 @@ CREATE TABLE IF NOT EXISTS anchor_txs (
     created_ms   INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS anchor_txs_epoch ON anchor_txs(epoch);
+CREATE TABLE IF NOT EXISTS epoch_trees (
+    epoch        INTEGER PRIMARY KEY REFERENCES epochs(number),
+    nodes        BLOB NOT NULL
+);
 """
 
 
@@ -433,8 +437,10 @@ class Store:
         return self.db.execute("SELECT COUNT(*) FROM certificates WHERE epoch=?", (epoch,)).fetchone()[0]
 
     def seal(self, number: int, *, count: int, merkle_root: bytes, entropy: bytes, block_number: int,
-             block_hash: bytes, prev_output: bytes, challenge: bytes, iterations: int) -> None:
-        """Fix an open epoch's membership and VDF input, and open the next, atomically."""
+             block_hash: bytes, prev_output: bytes, challenge: bytes, iterations: int,
+             tree_nodes: bytes | None = None) -> None:
+        """Fix an open epoch's membership and VDF input, and open the next, atomically;
+        ``tree_nodes`` (the epoch's Merkle tree, every node) is kept with it for bundles."""
         with self.transaction():
             epoch = self.open_epoch()
             if epoch.number != number:
@@ -448,6 +454,23 @@ class Store:
                  iterations, now_ms(), number))
             self.db.execute("INSERT INTO epochs (number, state, opened_ms) VALUES (?, 'open', ?)",
                             (number + 1, now_ms()))
+            if tree_nodes is not None:
+                self.db.execute("INSERT INTO epoch_trees VALUES (?, ?)", (number, tree_nodes))
+
+    def epoch_tree_nodes(self, number: int) -> bytes | None:
+        """Every node of a sealed epoch's Merkle tree (``StandardMerkleTree.tree``, joined),
+        if the store keeps it (epochs sealed before it did have none)."""
+        row = self.db.execute("SELECT nodes FROM epoch_trees WHERE epoch=?", (number,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def put_epoch_tree(self, number: int, tree_nodes: bytes) -> None:
+        """Keep the tree of an epoch sealed before the store kept trees."""
+        with self.transaction():
+            epoch = self.epoch(number)
+            if epoch is None or epoch.state == "open":
+                raise StoreError(f"epoch {number} is not sealed: its tree is not fixed yet")
+            self.db.execute("INSERT INTO epoch_trees VALUES (?, ?) ON CONFLICT (epoch) DO NOTHING",
+                            (number, tree_nodes))
 
     def set_opening_block(self, number: int, block_number: int, block_hash: bytes) -> None:
         """Record the open epoch's opening block, once (before its first certificate)."""

@@ -15,9 +15,11 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from .bundle import BUNDLE_VERSION
+from .certificate import LEAF_TYPES
 from .epochs import epoch_tree
 from .fingerprint_index import FingerprintIndex
 from .ingest import Content
+from .merkle import HASH_BYTES, leaf_hash, proof_from_nodes
 from .search import FingerprintSearch
 from .store import Store, StoredCertificate
 
@@ -95,9 +97,26 @@ class EpochTrees:
         return built
 
 
+def _merkle_proof(store: Store, epoch, certificate_id: bytes, trees: EpochTrees | None) -> list[bytes]:
+    """The certificate's path to its epoch's root: read from the tree the store kept when it
+    sealed the epoch (one row, no hashing but the leaf's), else rebuilt from the epoch's
+    certificate ids (``trees`` keeps rebuilt trees between calls)."""
+    nodes = store.epoch_tree_nodes(epoch.number)
+    if nodes is not None and nodes[:HASH_BYTES] == epoch.merkle_root:
+        proof = proof_from_nodes(nodes, leaf_hash(LEAF_TYPES, (certificate_id,)))
+        if proof is not None:
+            return proof
+    if trees is None:
+        ids = store.certificate_ids(epoch.number)
+        return epoch_tree(ids).proof(ids.index(certificate_id))
+    tree, positions = trees.tree(store, epoch.number, epoch.merkle_root)
+    return tree.proof(positions[certificate_id])
+
+
 def proof_bundle(store: Store, certificate_id: bytes, trees: EpochTrees | None = None) -> dict:
     """The bundle for one certificate; its epoch must be closed (VDF proved). ``trees``
-    keeps epoch trees between calls (a service's cache)."""
+    keeps rebuilt epoch trees between calls (a service's cache, for epochs whose tree the
+    store does not keep)."""
     row = store.db.execute("SELECT sequence, encoding, signature, nonce, epoch FROM certificates WHERE id=?",
                            (certificate_id,)).fetchone()
     if row is None:
@@ -106,18 +125,13 @@ def proof_bundle(store: Store, certificate_id: bytes, trees: EpochTrees | None =
     epoch = store.epoch(number)
     if epoch.state != "closed":
         raise ValueError(f"certificate {sequence} is in epoch {number}, which is {epoch.state}: no proof yet")
-    if trees is None:
-        ids = store.certificate_ids(number)
-        tree, index = epoch_tree(ids), ids.index(certificate_id)
-    else:
-        tree, positions = trees.tree(store, number, epoch.merkle_root)
-        index = positions[certificate_id]
+    proof = _merkle_proof(store, epoch, certificate_id, trees)
     return {
         "version": BUNDLE_VERSION,
         "certificate": encoding.hex(),
         "signature": signature.hex(),
         "nonce": nonce.hex(),
-        "merkle_proof": [node.hex() for node in tree.proof(index)],
+        "merkle_proof": [node.hex() for node in proof],
         "epoch": {
             "number": number, "count": epoch.count, "merkle_root": epoch.merkle_root.hex(),
             "prev_output": epoch.prev_output.hex(), "entropy": epoch.entropy.hex(),

@@ -34,6 +34,7 @@ API's rate limit is lifted in the bench home (``api.json``): the clients are one
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import sys
@@ -259,6 +260,12 @@ def run(stored: int = DEFAULT_STORED, clients: int = DEFAULT_CLIENTS, seconds: f
             say(f"reusing the store of {stored:,} certificates in {home}")
         (home / "api.json").write_text(json.dumps(BENCH_SETTINGS))
         store_path = home / STORE_FILE
+        from ..epochs import keep_epoch_trees
+        from ..store import Store
+        with contextlib.closing(Store(store_path)) as store:
+            kept = keep_epoch_trees(store)   # a store built before the store kept epoch trees
+        if kept:
+            say(f"kept the Merkle trees of {kept:,} epochs sealed without them")
         for old in home.glob(STORE_FILE + ".fpindex*"):
             old.unlink()
         say("building the fingerprint index from the store")
@@ -275,7 +282,6 @@ def run(stored: int = DEFAULT_STORED, clients: int = DEFAULT_CLIENTS, seconds: f
                    for k, t in enumerate(targets)]
         unrelated = [code.tobytes() for code in rank_codes(rng, len(planted))]
         content_queries = [q for pair in zip(planted, unrelated, strict=True) for q in pair]
-        from ..store import Store
         store = Store(store_path)
         try:
             sample = rng.choice(stored, min(BY_ID_SAMPLE, stored), replace=False) + 1

@@ -10,7 +10,7 @@ from eth_hash.auto import keccak
 from rosvd.certificate import LEAF_TYPES
 from rosvd.epochs import epoch_tree
 from rosvd.keccak_batch import RATE_BYTES, bytes32_leaf_hashes, keccak256_rows
-from rosvd.merkle import DuplicateLeafError, StandardMerkleTree, leaf_hash
+from rosvd.merkle import DuplicateLeafError, StandardMerkleTree, leaf_hash, proof_from_nodes
 
 #: Keccak-256 (the original padding, as Ethereum uses it) of "" and of "abc".
 KNOWN = {b"": "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470",
@@ -87,3 +87,16 @@ def test_bad_leaves_are_refused():
         StandardMerkleTree.of_bytes32([])
     with pytest.raises(ValueError, match="32 bytes"):
         StandardMerkleTree.of_bytes32([b"short"])
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 7, 64, 300])
+def test_proofs_read_from_stored_nodes_equal_the_trees(count):
+    """proof_from_nodes finds a leaf in a tree kept as flat bytes (as the store keeps it)."""
+    ids = [os.urandom(32) for _ in range(count)]
+    tree = StandardMerkleTree.of([(i,) for i in ids], LEAF_TYPES)
+    nodes = b"".join(tree.tree)
+    assert [proof_from_nodes(nodes, tree.leaf_hash(k)) for k in range(count)] == \
+        [tree.proof(k) for k in range(count)]
+    assert proof_from_nodes(nodes, leaf_hash(LEAF_TYPES, (os.urandom(32),))) is None
+    assert proof_from_nodes(nodes[:-1], tree.leaf_hash(0)) is None
+    assert proof_from_nodes(nodes + bytes(32), tree.leaf_hash(0)) is None

@@ -200,23 +200,51 @@ def test_no_bundle_before_the_epoch_is_proved(tmp_path):
             proof_bundle(appliance.store, bytes(32))
 
 
-def test_kept_epoch_trees_give_the_same_bundles(tmp_path):
-    """A service's EpochTrees hand out the bundles proof_bundle builds from the store, for
-    every certificate of several epochs, and rebuild a tree it evicted."""
+def _reference_bundle(store, certificate_id):
+    """The bundle with its Merkle path rebuilt from the epoch's ids (no kept tree)."""
+    from rosvd.epochs import epoch_tree
+    bundle = proof_bundle(store, certificate_id)
+    number = bundle["epoch"]["number"]
+    ids = store.certificate_ids(number)
+    bundle["merkle_proof"] = [node.hex() for node in epoch_tree(ids).proof(ids.index(certificate_id))]
+    return bundle
+
+
+def test_bundles_read_the_tree_kept_at_sealing_or_rebuild_it(tmp_path):
+    """Sealing keeps the epoch's tree; bundles read their path from it. An epoch sealed
+    before trees were kept (row deleted here) is rebuilt, through the service's EpochTrees
+    cache when given one, and keep_epoch_trees adds its tree back. A kept tree that does not
+    give the epoch's root is never used."""
+    from rosvd.epochs import keep_epoch_trees
     from rosvd.verify import EpochTrees
     initialise(tmp_path / "h", ApplianceConfig(dev_mode=True, policy=EpochPolicy(3, 3600, 50)))
     with Appliance(tmp_path / "h") as appliance:
+        store = appliance.store
         issued = [item for batch in appliance.certify_all(
             [ingest.from_bytes(bytes([i]) * 10, f"f{i}") for i in range(9)]) for item in batch]
-        if appliance.store.open_epoch().number == 3:
+        if store.open_epoch().number == 3:
             appliance.seal()
-        trees = EpochTrees(capacity=2)
+        ids = [item.certificate.id for item in issued]
+        assert all(store.epoch_tree_nodes(n) is not None for n in (1, 2, 3))
+        assert all(proof_bundle(store, cid) == _reference_bundle(store, cid) for cid in ids)
+
+        with store.transaction():
+            store.db.execute("DELETE FROM epoch_trees WHERE epoch IN (1, 2)")
+        trees = EpochTrees(capacity=1)
         for _ in range(2):
-            for item in issued:
-                cid = item.certificate.id
-                assert proof_bundle(appliance.store, cid, trees) == proof_bundle(appliance.store, cid)
-        assert len(trees._trees) == 2
-        assert trees.misses == 6 and trees.hits == 12   # each epoch's three in a row: 1 miss, 2 hits
+            for cid in ids:
+                assert proof_bundle(store, cid, trees) == _reference_bundle(store, cid)
+        assert trees.misses == 4 and trees.hits == 8   # epochs 1, 2, 1, 2: three each, one miss
+        assert keep_epoch_trees(store) == 2 and keep_epoch_trees(store) == 0
+        assert all(proof_bundle(store, cid, trees) == _reference_bundle(store, cid) for cid in ids)
+        assert trees.misses == 4
+
+        from rosvd.epochs import epoch_tree
+        other = epoch_tree(store.certificate_ids(1) + [bytes(range(32))])   # holds ids[0], wrong root
+        with store.transaction():
+            store.db.execute("UPDATE epoch_trees SET nodes=? WHERE epoch=1", (b"".join(other.tree),))
+        assert proof_bundle(store, ids[0]) == _reference_bundle(store, ids[0])
+
         (fresh,) = appliance.certify([ingest.from_bytes(b"new", "n")])
         with pytest.raises(ValueError, match="no proof yet"):
-            proof_bundle(appliance.store, fresh.certificate.id, trees)
+            proof_bundle(store, fresh.certificate.id, trees)
