@@ -252,7 +252,8 @@ def transformed(variant: str, data: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(VARIANTS[variant](np.asarray(data)))
 
 
-def variant_fingerprints(params: SVDParams, matrices, variants=QUERY_VARIANTS, decompose=None) -> list[list[bytes]]:
+def variant_fingerprints(params: SVDParams, matrices, variants=QUERY_VARIANTS,
+                         decompose=None) -> list[list[bytes]]:
     """For ``(B, n, n)`` engine inputs, ``[[fingerprint of variant v of item b for v in variants]
     for b]``: each variant's matrix goes through the engine (``decompose``, default the
     bit-exact model) and the scheme-1 fingerprint, exactly as the content so transformed would."""
@@ -270,15 +271,21 @@ def variant_fingerprints(params: SVDParams, matrices, variants=QUERY_VARIANTS, d
     return [[prints[i * batch + b] for i in range(len(variants))] for b in range(batch)]
 
 
+def _query_variants(variants) -> tuple[str, ...]:
+    variants = tuple(variants)
+    if variants[:1] != ("identity",):
+        raise ValueError(f"the first query variant must be 'identity' (the stored fingerprint),"
+                         f" not {variants}")
+    return variants
+
+
 def query_fingerprints(params: SVDParams, image, variants=QUERY_VARIANTS, decompose=None) -> list[bytes]:
     """Fingerprints a query tries for ``image``: the first is :func:`fingerprint_images`'s
     (what a certificate stores and signs), then one per further variant (by default the
     horizontal mirror). The match distance to a stored fingerprint is the minimum over the
     list (:func:`query_distance`); the scheme-1 fingerprint itself is unchanged."""
     from rosvd.preprocess import preprocess
-    variants = tuple(variants)
-    if variants[:1] != ("identity",):
-        raise ValueError(f"the first query variant must be 'identity' (the stored fingerprint), not {variants}")
+    variants = _query_variants(variants)
     return variant_fingerprints(params, preprocess(params, image), variants, decompose)[0]
 
 
@@ -286,9 +293,7 @@ def query_fingerprints_fast(params: SVDParams, image, variants=QUERY_VARIANTS) -
     """:func:`query_fingerprints` through the compiled bit-exact paths (same bytes)."""
     from rosvd.fast_model import decompose
     from rosvd.preprocess_fast import preprocess_fast
-    variants = tuple(variants)
-    if variants[:1] != ("identity",):
-        raise ValueError(f"the first query variant must be 'identity' (the stored fingerprint), not {variants}")
+    variants = _query_variants(variants)
     return variant_fingerprints(params, preprocess_fast(params, image), variants, decompose)[0]
 
 

@@ -117,7 +117,8 @@ def test_preprocessing_commutes_with_every_query_variant(images):
     for image in images:
         matrix = preprocess(P, image)
         for variant in VARIANTS:
-            assert np.array_equal(preprocess(P, transformed(variant, image)), transformed(variant, matrix)), variant
+            expected = transformed(variant, matrix)
+            assert np.array_equal(preprocess(P, transformed(variant, image)), expected), variant
 
 
 def test_query_fingerprints_hold_the_stored_fingerprint_and_the_mirrors(images):
@@ -172,3 +173,27 @@ def test_trim_removes_letterbox_and_screenshot_borders_and_leaves_others_alone(i
     assert trim_uniform_border(sky) is sky
     grey = np.concatenate([np.full((20,) + image.shape[1:], (130, 128, 126), np.uint8), image])
     assert np.array_equal(trim_uniform_border(grey), image)
+
+
+def test_fingerprint_command_lists_the_query_fingerprints(tmp_path, capsys):
+    import json
+
+    from PIL import Image
+
+    from rosvd.cli import main
+    image = family_images("scenes", 1)[0]
+    Image.fromarray(image).save(tmp_path / "a.png")
+    Image.fromarray(np.ascontiguousarray(image[:, ::-1])).save(tmp_path / "mirrored.png")
+    (tmp_path / "t.txt").write_text("hello")
+    code = main(["fingerprint", "--json", str(tmp_path / "a.png"), str(tmp_path / "mirrored.png"),
+                 str(tmp_path / "t.txt")])
+    records = json.loads(capsys.readouterr().out)
+    assert code == 0
+    original, mirrored, text = records
+    stored = fingerprint_images(P, [image])[0].hex()
+    assert original["query_fingerprints"][0] == original["fingerprint"] == stored
+    assert original["query_variants"] == ["identity", "mirror"]
+    assert mirrored["fingerprint"] in original["query_fingerprints"]
+    assert query_distance(bytes.fromhex(original["fingerprint"]),
+                          [bytes.fromhex(q) for q in mirrored["query_fingerprints"]]) == 0.0
+    assert text["fingerprint"] is None and text["query_fingerprints"] is None
