@@ -406,10 +406,13 @@ def pairwise_distances(bits: np.ndarray, rows: np.ndarray, cols: np.ndarray,
                        query: np.ndarray | None = None) -> np.ndarray:
     """Distances of the pairs (bits[rows[i]], query[cols[i]]) via a Gram product (fast for
     many pairs); ``query`` defaults to ``bits``."""
-    query = bits if query is None else query
+    return _gram_distances(bits, bits if query is None else query)[rows, cols]
+
+
+def _gram_distances(bits: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """(N, M) distances between every row of ``bits`` and every row of ``query``."""
     agree = (bits.astype(np.float32) * 2 - 1) @ (query.astype(np.float32) * 2 - 1).T
-    width = bits.shape[1]
-    return ((width - agree[rows, cols]) / (2 * width)).astype(np.float64)
+    return ((bits.shape[1] - agree) / (2 * bits.shape[1])).astype(np.float64)
 
 
 def min_distances(stored: np.ndarray, queries: list[np.ndarray]) -> np.ndarray:
@@ -559,9 +562,19 @@ def run(per_family: int = 150, photos: tuple[str, ...] = SKIMAGE_PHOTOS, quick: 
                                          for f, t in limits.items()},
                  "realised_fpr_held_out": {f: float((different[~tuning_pair] < t).mean())
                                            for f, t in limits.items()},
+                 "realised_fpr_attacked_queries": {},
                  "tuning": {}, "photos": {}, "held_out": {}}
+        everyone = np.arange(count)
+        unrelated = everyone[:, None] != everyone[None, :]
+        tuning_both = ~held[:, None] & ~held[None, :]
         for name in ATTACKS:
             same = min_distances(stored, [copies[name][key] for key in spec.queries])
+            # Unrelated content again, but the query is an attacked copy (a letterboxed query
+            # has distinct trimmed variants where an original has not): stored i, query j != i.
+            cross = np.min([_gram_distances(stored, copies[name][key]) for key in spec.queries], axis=0)
+            masks = (("tuning", unrelated & tuning_both), ("held_out", unrelated & ~tuning_both))
+            entry["realised_fpr_attacked_queries"][name] = {
+                part: {f: float((cross[mask] < t).mean()) for f, t in limits.items()} for part, mask in masks}
             for part, mask in (("tuning", ~held), ("photos", photo), ("held_out", held)):
                 entry[part][name] = {"same": summary(same[mask]),
                                      **{f"tpr@{f}": round(float((same[mask] < t).mean()), 4)

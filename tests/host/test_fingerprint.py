@@ -312,6 +312,9 @@ def test_quick_bench_has_the_documented_keys():
                 assert {"same", "tpr@0.001", "tpr@0.0001"} <= set(row)
                 assert 0.0 <= row["tpr@0.001"] <= 1.0
         assert entry["different_tuning"]["count"] == result["pairs"]["different_tuning"]
+        assert set(entry["realised_fpr_attacked_queries"]) == set(ATTACKS)
+        for row in entry["realised_fpr_attacked_queries"].values():
+            assert set(row) == {"tuning", "held_out"} and set(row["tuning"]) == {"0.001", "0.0001"}
     methods = result["methods"]
     assert methods["rosvd"]["bits"] == 256 and methods["phash"]["bits"] == 64
     assert methods["rosvd_mirror"]["query_variants"] == ["rosvd:identity", "rosvd:mirror"]

@@ -113,6 +113,16 @@ def test_pdq_dihedral_query_finds_a_mirror_that_plain_pdq_misses(images):
     assert (plain > 0.3).all(), plain
 
 
+def test_variant_names_say_what_they_do():
+    x = np.arange(12).reshape(3, 4)
+    expected = {"identity": x, "mirror": np.fliplr(x), "flip": np.flipud(x), "rot180": np.rot90(x, 2),
+                "transpose": x.T, "rot90": np.rot90(x), "rot270": np.rot90(x, -1),
+                "antitranspose": np.rot90(x, 2).T}
+    assert set(VARIANTS) == set(expected)
+    for name, value in expected.items():
+        assert np.array_equal(transformed(name, x), value), name
+
+
 def test_preprocessing_commutes_with_every_query_variant(images):
     for image in images:
         matrix = preprocess(P, image)
