@@ -612,11 +612,59 @@ def run(per_family: int = 150, photos: tuple[str, ...] = SKIMAGE_PHOTOS, quick: 
     }
 
 
+#: Columns of the documentation's TPR tables, in order.
+DOC_METHODS = ("rosvd", "rosvd_mirror", "rosvd_trim_query", "rosvd_trimmed", "rosvd_flips", "rosvd_dihedral",
+               "pdq", "pdq_dihedral", "phash")
+
+
+def attack_table() -> str:
+    """The documentation's attack table, from :data:`ATTACKS`."""
+    rows = [f"| {name} | {text} |" for name, text in ATTACKS.items()]
+    return "\n".join(["| name | attack |", "|---|---|"] + rows)
+
+
+def markdown(result: dict) -> str:
+    """docs/fingerprint.md's result tables from one run's JSON (``--markdown``)."""
+    methods = [m for m in DOC_METHODS if m in result["methods"]]
+    lines = []
+    for f in FPR_TARGETS:
+        key = f"{f:g}"
+        lines += [f"TPR at FPR {key} (thresholds from the tuning pairs):", "",
+                  "| attack | set | " + " | ".join(methods) + " |", "|---|---|" + "---|" * len(methods)]
+        for name in ATTACKS:
+            for part, label in (("tuning", "tuning"), ("photos", "photos"), ("held_out", "held out")):
+                row = result["tpr_table"][key][part][name]
+                lines.append(f"| {name} | {label} | " + " | ".join(f"{row[m]:.3f}" for m in methods) + " |")
+        lines.append("")
+    lines += ["| method | query tries | bits | t @1e-3 | t @1e-4 | mean | p1 | min"
+              " | FPR held out @1e-3 / @1e-4 | FPR, attacked queries, worst attack, tuning @1e-3 / @1e-4 |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    for method in methods:
+        entry = result["methods"][method]
+        bits, limits, diff = entry["bits"], entry["thresholds"], entry["different_tuning"]
+        worst = {f: max(row["tuning"][f] for row in entry["realised_fpr_attacked_queries"].values())
+                 for f in ("0.001", "0.0001")}
+        held = entry["realised_fpr_held_out"]
+        lines.append(f"| {method} | {len(entry['query_variants'])} | {bits}"
+                     f" | {limits['0.001']:.4f} ({round(limits['0.001'] * bits)}) "
+                     f"| {limits['0.0001']:.4f} ({round(limits['0.0001'] * bits)})"
+                     f" | {diff['mean']:.3f} | {diff['p1']:.3f} | {diff['min']:.3f}"
+                     f" | {held['0.001']:.1e} / {held['0.0001']:.1e}"
+                     f" | {worst['0.001']:.1e} / {worst['0.0001']:.1e} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a few images only (seconds)")
     parser.add_argument("--per-family", type=int, default=150, help="images per synthetic family")
+    parser.add_argument("--markdown", metavar="JSON",
+                        help="print the documentation's tables from a saved run's JSON instead of running")
     args = parser.parse_args(argv)
+    if args.markdown:
+        with open(args.markdown) as handle:
+            print(attack_table() + "\n\n" + markdown(json.load(handle)))
+        return
     print(json.dumps(run(per_family=args.per_family, quick=args.quick), indent=1))
 
 
