@@ -334,3 +334,6 @@ def test_quick_bench_has_the_documented_keys():
         assert methods[wider]["thresholds"]["0.001"] <= methods[narrower]["thresholds"]["0.001"]
     assert methods["rosvd"]["held_out"]["mirror"]["same"]["mean"] > 0.15
     assert methods["rosvd_mirror"]["held_out"]["mirror"]["same"]["max"] == 0.0
+    from rosvd.bench.fingerprint import markdown
+    tables = markdown(result)
+    assert all(f"| {name} | held out |" in tables for name in ATTACKS)

@@ -207,3 +207,11 @@ def test_fingerprint_command_lists_the_query_fingerprints(tmp_path, capsys):
     assert query_distance(bytes.fromhex(original["fingerprint"]),
                           [bytes.fromhex(q) for q in mirrored["query_fingerprints"]]) == 0.0
     assert text["fingerprint"] is None and text["query_fingerprints"] is None
+
+
+def test_the_docs_attack_table_is_generated_from_attacks():
+    from pathlib import Path
+
+    from rosvd.bench.fingerprint import attack_table
+    docs = (Path(__file__).parents[2] / "docs" / "fingerprint.md").read_text()
+    assert attack_table() in docs
