@@ -1,6 +1,7 @@
 """Robust-fingerprint benchmark: ours against PDQ and pHash on the same images and attacks.
 
-``.venv/bin/python -m rosvd.bench.fingerprint [--quick]`` prints one JSON object.
+``.venv/bin/python -m rosvd.bench.fingerprint [--quick]`` (or ``rosvd bench fingerprint --json``)
+prints one JSON object.
 
 Images: the photos shipped inside scikit-image (offline, no download) and seeded
 synthetic families. Candidate designs were compared on the photos and
@@ -14,6 +15,11 @@ let ``d_(a)`` be the ``a = floor(f P)``-th smallest different-pair distance (0-b
 a pair *matches* when its distance is strictly below ``d_(a)``, so at most ``a``
 different pairs match (the realised FPR is reported). TPR is the fraction of same
 pairs that match.
+
+A method (:data:`METHODS`) is what is stored for an original plus what a query tries: a
+query of several hashes (our mirror query, PDQ's dihedral query) scores the least distance
+over them, on the different-content pairs (so its thresholds are its own, lower) as on the
+copies. ``--markdown RUN.json`` prints docs/fingerprint.md's tables from a saved run.
 """
 from __future__ import annotations
 
