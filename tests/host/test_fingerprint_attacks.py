@@ -215,3 +215,12 @@ def test_the_docs_attack_table_is_generated_from_attacks():
     from rosvd.bench.fingerprint import attack_table
     docs = (Path(__file__).parents[2] / "docs" / "fingerprint.md").read_text()
     assert attack_table() in docs
+
+
+def test_known_answer_of_the_mirror_query():
+    """docs/fingerprint.md quotes it: the spec's known-answer image G and its mirror."""
+    y, x = np.mgrid[0:48, 0:40]
+    grey = ((x * x + 3 * x * y + 7 * y) % 256).astype(np.uint8)
+    assert [q.hex() for q in query_fingerprints(P, grey)] == [
+        "fe8c08f8ee888eecc0cfce880fc0f80fc0eeef0ce8cf8ce80fc0f00fe0efc08c",
+        "f88c0ffee88e88eccfc8c88e00cffe00cfe8e00ceec08cee00cfff00cfe08f8c"]
