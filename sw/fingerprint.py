@@ -224,3 +224,84 @@ def hamming_distance(a: bytes, b: bytes) -> float:
         raise ValueError(f"fingerprints must be non-empty and of equal length, not {len(a)} and {len(b)}")
     differing = np.unpackbits(np.frombuffer(bytes(a), np.uint8) ^ np.frombuffer(bytes(b), np.uint8)).sum()
     return float(differing) / (8 * len(a))
+
+
+# Query variants -------------------------------------------------------------------------
+#: The eight symmetries of the square, as transforms of the engine's input matrix (or of an
+#: ``(H, W, ...)`` image: preprocessing commutes with each of them exactly, every cell
+#: boundary and the window being symmetric, so ``preprocess(t(image)) == t(preprocess(image))``;
+#: tested). ``mirror`` is the horizontal mirror (columns reversed), ``flip`` the vertical one.
+VARIANTS = {
+    "identity": lambda x: x,
+    "mirror": lambda x: x[:, ::-1],
+    "flip": lambda x: x[::-1],
+    "rot180": lambda x: x[::-1, ::-1],
+    "transpose": lambda x: x.swapaxes(0, 1),
+    "rot90": lambda x: x.swapaxes(0, 1)[::-1],        # counter-clockwise
+    "rot270": lambda x: x.swapaxes(0, 1)[:, ::-1],    # clockwise
+    "antitranspose": lambda x: x.swapaxes(0, 1)[::-1, ::-1],
+}
+#: What a query tries by default: the content as given and its horizontal mirror.
+QUERY_VARIANTS = ("identity", "mirror")
+
+
+def transformed(variant: str, data: np.ndarray) -> np.ndarray:
+    """``data`` (an ``(n, n)`` matrix or an ``(H, W, ...)`` image) under one of :data:`VARIANTS`."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown query variant {variant!r}; known: {', '.join(VARIANTS)}")
+    return np.ascontiguousarray(VARIANTS[variant](np.asarray(data)))
+
+
+def variant_fingerprints(params: SVDParams, matrices, variants=QUERY_VARIANTS,
+                         decompose=None) -> list[list[bytes]]:
+    """For ``(B, n, n)`` engine inputs, ``[[fingerprint of variant v of item b for v in variants]
+    for b]``: each variant's matrix goes through the engine (``decompose``, default the
+    bit-exact model) and the scheme-1 fingerprint, exactly as the content so transformed would."""
+    if decompose is None:
+        from rosvd.hw.svd.model import decompose
+    x = np.asarray(matrices, dtype=np.int64)
+    if x.ndim == 2:
+        x = x[None]
+    variants = tuple(variants)
+    if not variants:
+        raise ValueError("at least one query variant is needed")
+    stacked = np.stack([transformed(v, m) for v in variants for m in x])
+    prints = robust_fingerprints(params, stacked, decompose(params, stacked))
+    batch = len(x)
+    return [[prints[i * batch + b] for i in range(len(variants))] for b in range(batch)]
+
+
+def _query_variants(variants) -> tuple[str, ...]:
+    variants = tuple(variants)
+    if variants[:1] != ("identity",):
+        raise ValueError(f"the first query variant must be 'identity' (the stored fingerprint),"
+                         f" not {variants}")
+    return variants
+
+
+def query_fingerprints(params: SVDParams, image, variants=QUERY_VARIANTS, decompose=None) -> list[bytes]:
+    """Fingerprints a query tries for ``image``: the first is :func:`fingerprint_images`'s
+    (what a certificate stores and signs), then one per further variant (by default the
+    horizontal mirror). The match distance to a stored fingerprint is the minimum over the
+    list (:func:`query_distance`); the scheme-1 fingerprint itself is unchanged."""
+    from rosvd.preprocess import preprocess
+    variants = _query_variants(variants)
+    return variant_fingerprints(params, preprocess(params, image), variants, decompose)[0]
+
+
+def query_fingerprints_fast(params: SVDParams, image, variants=QUERY_VARIANTS) -> list[bytes]:
+    """:func:`query_fingerprints` through the compiled bit-exact paths (same bytes)."""
+    from rosvd.fast_model import decompose
+    from rosvd.preprocess_fast import preprocess_fast
+    variants = _query_variants(variants)
+    return variant_fingerprints(params, preprocess_fast(params, image), variants, decompose)[0]
+
+
+def query_distance(stored: bytes, queries) -> float:
+    """Match distance of a query to a stored fingerprint: the least :func:`hamming_distance`
+    over the query's fingerprints (thresholds for it are in docs/fingerprint.md: a minimum
+    over several variants needs a lower threshold than one fingerprint for the same FPR)."""
+    queries = list(queries)
+    if not queries:
+        raise ValueError("a query needs at least one fingerprint")
+    return min(hamming_distance(stored, query) for query in queries)

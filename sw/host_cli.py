@@ -131,7 +131,7 @@ def _certify(args) -> int:
 
 def _fingerprint(args) -> int:
     from . import ingest
-    from .fingerprint import fingerprint_images
+    from .fingerprint import QUERY_VARIANTS, query_fingerprints
     from .hw.svd.params import SVDParams
     params = SVDParams()
     results, status = [], 0
@@ -144,9 +144,13 @@ def _fingerprint(args) -> int:
             status = 1
             continue
         record = {"file": path, "kind": content.kind, "blake3": content.blake3().hex(),
-                  "fingerprint": None}
+                  "fingerprint": None, "query_fingerprints": None, "query_variants": None}
         if content.pixels is not None:
-            record["fingerprint"] = fingerprint_images(params, [content.pixels])[0].hex()
+            # What a query tries (the match distance is the least over them); the first is
+            # the stored, signed scheme-1 fingerprint, the next its horizontal mirror's.
+            queries = [value.hex() for value in query_fingerprints(params, content.pixels)]
+            record["fingerprint"], record["query_fingerprints"] = queries[0], queries
+            record["query_variants"] = list(QUERY_VARIANTS)
         results.append(record)
     _report(results, args, lambda records: "\n".join(
         f"{r.get('blake3', '-')}  {r.get('fingerprint') or '-'}  {r['file']}" for r in records))

@@ -299,11 +299,11 @@ def test_preprocess_then_fingerprint_is_what_fingerprint_images_does():
 
 
 def test_quick_bench_has_the_documented_keys():
-    from rosvd.bench.fingerprint import ATTACKS, run
+    from rosvd.bench.fingerprint import ATTACKS, METHODS, REPOST_ATTACKS, run
     result = run(quick=True)
     assert set(result) >= {"engine", "params", "images", "pairs", "attacks", "methods", "rosvd_at_least_pdq",
-                           "seconds"}
-    assert set(result["methods"]) == {"rosvd", "pdq", "phash"}
+                           "tpr_table", "reaches_issue20_goal", "seconds"}
+    assert set(result["methods"]) == set(METHODS) >= {"rosvd", "rosvd_mirror", "pdq", "pdq_dihedral", "phash"}
     for entry in result["methods"].values():
         assert set(entry["thresholds"]) == {"0.001", "0.0001"}
         for part in ("tuning", "photos", "held_out"):
@@ -312,4 +312,28 @@ def test_quick_bench_has_the_documented_keys():
                 assert {"same", "tpr@0.001", "tpr@0.0001"} <= set(row)
                 assert 0.0 <= row["tpr@0.001"] <= 1.0
         assert entry["different_tuning"]["count"] == result["pairs"]["different_tuning"]
-    assert result["methods"]["rosvd"]["bits"] == 256 and result["methods"]["phash"]["bits"] == 64
+        assert set(entry["realised_fpr_attacked_queries"]) == set(ATTACKS)
+        for row in entry["realised_fpr_attacked_queries"].values():
+            assert set(row) == {"tuning", "held_out"} and set(row["tuning"]) == {"0.001", "0.0001"}
+    methods = result["methods"]
+    assert methods["rosvd"]["bits"] == 256 and methods["phash"]["bits"] == 64
+    assert methods["rosvd_mirror"]["query_variants"] == ["rosvd:identity", "rosvd:mirror"]
+    assert len(methods["pdq_dihedral"]["query_variants"]) == 8
+    for f in ("0.001", "0.0001"):
+        assert set(result["tpr_table"][f]) == {"tuning", "photos", "held_out"}
+        assert result["tpr_table"][f]["held_out"]["mirror"]["rosvd_mirror"] == methods["rosvd_mirror"][
+            "held_out"]["mirror"][f"tpr@{f}"]
+    for method, parts in result["reaches_issue20_goal"].items():
+        assert method.startswith("rosvd") and set(parts) == {"tuning", "held_out"}
+        assert set(parts["held_out"]) == set(REPOST_ATTACKS)
+    # A query that tries variants is matched as the minimum over them, on the different-content
+    # pairs (thresholds) as on the copies: unrelated pairs come closer, never farther.
+    for wider, narrower in (("rosvd_mirror", "rosvd"), ("rosvd_dihedral", "rosvd_mirror"),
+                            ("pdq_dihedral", "pdq")):
+        assert methods[wider]["different_tuning"]["mean"] < methods[narrower]["different_tuning"]["mean"]
+        assert methods[wider]["thresholds"]["0.001"] <= methods[narrower]["thresholds"]["0.001"]
+    assert methods["rosvd"]["held_out"]["mirror"]["same"]["mean"] > 0.15
+    assert methods["rosvd_mirror"]["held_out"]["mirror"]["same"]["max"] == 0.0
+    from rosvd.bench.fingerprint import markdown
+    tables = markdown(result)
+    assert all(f"| {name} | held out |" in tables for name in ATTACKS)
