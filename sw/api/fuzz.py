@@ -3,8 +3,9 @@ OpenAPI document, every response checked against that document.
 
 :func:`fuzz` runs ``schemathesis run`` (its command line: examples, coverage, fuzzing and
 stateful phases, positive and negative data) on the server's ``/openapi.json`` with the
-write token as a header, so writes get past authentication, while ``ignored_auth`` sends
-each secured request again without the token and with a wrong one. Runs repeat with the
+write token as a header (passed in the environment, never on a command line), so writes
+get past authentication, while ``ignored_auth`` sends each secured request again without
+the token and with a wrong one. Runs repeat with the
 next seed until ``cases`` test cases have been generated. Every response runs
 :data:`CHECKS`: no 5xx, a documented status code, content type and headers, a body that
 conforms to the schema of its status, requests the schema forbids refused, no write
@@ -18,6 +19,7 @@ from __future__ import annotations
 import collections
 import json
 import math
+import os
 import subprocess
 import sys
 import tempfile
@@ -31,7 +33,12 @@ CHECKS = ("not_a_server_error", "status_code_conformance", "content_type_conform
 #: 413 is a refusal too: a negative case over a limit (say 17 query files) is refused before
 #: it is validated. The rest is schemathesis' default list; a 5xx fails ``not_a_server_error``.
 REFUSALS = (400, 401, 403, 404, 405, 406, 409, 413, 415, 422, 428, 429)
-CONFIG = f"""[checks.negative_data_rejection]
+#: The token travels in the environment, never on a command line (``ps`` shows those).
+TOKEN_ENV = "ROSVD_FUZZ_TOKEN"
+CONFIG = f"""[headers]
+Authorization = "Bearer ${{{TOKEN_ENV}}}"
+
+[checks.negative_data_rejection]
 expected-statuses = {list(REFUSALS)}
 """
 #: Runs at most, each with the next seed, to reach the number of cases asked for.
@@ -43,12 +50,12 @@ class FuzzError(RuntimeError):
     """schemathesis could not run (not installed, no report)."""
 
 
-def _command(url: str, token: str, max_examples: int, seed: int, workers: int, scratch: Path) -> list[str]:
+def _command(url: str, max_examples: int, seed: int, workers: int, scratch: Path) -> list[str]:
     return [sys.executable, "-m", "schemathesis.cli", "--config-file", str(scratch / "schemathesis.toml"),
             "--no-color", "run", url + "/openapi.json", "--checks", ",".join(CHECKS),
             "--max-examples", str(max_examples), "--seed", str(seed), "--workers", str(workers),
             "--continue-on-failure", "--no-shrink", "--generation-database", "none",
-            "--request-timeout", str(REQUEST_TIMEOUT_S), "-H", f"Authorization: Bearer {token}",
+            "--request-timeout", str(REQUEST_TIMEOUT_S),
             "--report", "json,ndjson", "--report-dir", str(scratch),
             "--report-json-path", str(scratch / "report.json"),
             "--report-ndjson-path", str(scratch / "events.ndjson")]
@@ -126,8 +133,8 @@ def fuzz(url: str, token: str, cases: int, seed: int = 1, workers: int = 2,
             max_examples = max(1, math.ceil((cases - tally.cases) / per_example))
             run_seed = seed + len(runs)
             began = time.perf_counter()
-            done = subprocess.run(_command(url, token, max_examples, run_seed, workers, scratch), cwd=scratch,
-                                  capture_output=True, text=True)
+            done = subprocess.run(_command(url, max_examples, run_seed, workers, scratch), cwd=scratch,
+                                  capture_output=True, text=True, env={**os.environ, TOKEN_ENV: token})
             if log is not None:
                 with Path(log).open("a") as handle:
                     handle.write(done.stdout + done.stderr)
