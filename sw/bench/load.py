@@ -174,19 +174,24 @@ def summarise(load: Load, missing: list[str], store_check: dict, clients: int, s
             "ok": errors == 0 and not missing and bool(store_check.get("ok"))}
 
 
-def run(clients: int = 100, seconds: float = 60.0, seed: int = 0,
+def run(clients: int = 100, seconds: float = 60.0, seed: int = 0, work: Path | None = None,
         progress: Callable[[str], None] | None = None) -> dict:
-    """The figures of the module docstring, on a fresh home in a scratch directory."""
+    """The figures of the module docstring, on a fresh home in a scratch directory (or in
+    ``work``, a new directory kept afterwards with the home and the server's log)."""
     from ..api.process import ServerProcess, local_home
     from ..certify import STORE_FILE
     from ..store_maintenance import check
     if clients < 1 or not seconds > 0:
         raise ValueError("--clients and --seconds must be positive")
+    if work is not None and Path(work).exists():
+        raise ValueError(f"--work {work} exists; name a new directory")
     say = progress or (lambda text: None)
     with tempfile.TemporaryDirectory(prefix="rosvd-load-") as scratch:
-        home = Path(scratch) / "home"
+        root = Path(work or scratch)
+        root.mkdir(parents=True, exist_ok=True)
+        home = root / "home"
         token = local_home(home)
-        server = ServerProcess(home, Path(scratch) / "serve.log")
+        server = ServerProcess(home, root / "serve.log")
         say("starting rosvd serve")
         with server:
             say(f"{clients} clients for {seconds:g} s against {server.url}")
