@@ -1,6 +1,6 @@
 """Fuzz the HTTP API with schemathesis: a fresh home, a real `rosvd serve`, N generated cases.
 
-    .venv/bin/python scripts/api_fuzz.py [--cases 10000] [--seed 1] [--workers 2] [--keep DIR]
+    .venv/bin/python scripts/api_fuzz.py [--cases 10000] [--seed 1] [--workers 1] [--keep DIR]
 
 Prints one JSON report on stdout (cases, responses by operation and status, 5xx count,
 every failure once per operation and check); progress on stderr. Exit 0 when no response
@@ -26,7 +26,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", type=int, default=10_000, help="test cases to generate (default 10000)")
     parser.add_argument("--seed", type=int, default=1, help="schemathesis seed of the first run (default 1)")
-    parser.add_argument("--workers", type=int, default=2, help="schemathesis workers (default 2)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="schemathesis worker threads (default 1: see sw/api/fuzz.py on more)")
     parser.add_argument("--keep", metavar="DIR", help="make the home and logs in DIR (new) and keep them")
     args = parser.parse_args(argv)
     if args.cases < 1 or args.workers < 1:
