@@ -151,7 +151,7 @@ QUERY_BODY = {"requestBody": {"required": True, "content": {
         "limit": {"type": "integer", "minimum": 1}}}}}}}
 
 
-def _document_bodies(app: FastAPI) -> None:
+def _complete_openapi(app: FastAPI) -> None:
     """Complete the OpenAPI document FastAPI derives: error responses are problem documents
     (``application/problem+json``, :func:`.problems.document_problems`), and the JSON query
     body, which the route parses itself, gets its schema in the components."""
@@ -209,7 +209,7 @@ def create_app(home: Path, settings: Settings | None = None, writer: Writer | No
     app = FastAPI(title="RO-SVD appliance API", version=API_VERSION, lifespan=lifespan,
                   description="Who certified this content, and the proof: see docs/api.md.")
     problems.install(app)
-    _document_bodies(app)
+    _complete_openapi(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(RateLimit, rate_per_s=settings.rate_per_s, burst=settings.rate_burst)
     app.state.settings, app.state.metrics, app.state.readers = settings, metrics, readers
