@@ -348,6 +348,24 @@ def add_benches(bench) -> None:
                         help="skip the anchoring-service run (closed epochs on an interval-mining chain)")
     add_json_flag(anchor)
     anchor.set_defaults(handler=_bench_anchor)
+    load = bench.add_parser("load", help="concurrent clients against a real `rosvd serve`: throughput,"
+                            " latency, errors, acknowledged certificates missing from the store")
+    load.add_argument("--clients", type=int, default=100, help="concurrent clients (default 100)")
+    load.add_argument("--seconds", type=float, default=60.0, help="how long they run (default 60)")
+    load.add_argument("--seed", type=int, default=0, help="seed of the request mix and content (default 0)")
+    load.add_argument("--work", metavar="DIR", help="make the home and the server's log in DIR (new) and keep"
+                      " them (default: a scratch directory, removed)")
+    add_json_flag(load)
+    load.set_defaults(handler=_bench_load)
+
+
+def _bench_load(args) -> int:
+    from .bench.load import run
+    from .cli import _emit
+    result = run(clients=args.clients, seconds=args.seconds, seed=args.seed, work=args.work,
+                 progress=lambda text: print(f"[bench load] {text}", file=sys.stderr, flush=True))
+    _emit(lambda: result, args.json)
+    return 0 if result["ok"] else 1  # 1: errors, or acknowledged certificates missing
 
 
 def _bench_anchor(args):

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Query, Request, UploadFile
+from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -43,6 +44,8 @@ from .writer import Writer
 
 API_VERSION = "1"
 MAX_NAME = 255
+#: The largest integer SQLite stores: larger epoch numbers cannot exist (and cannot be bound).
+MAX_INT64 = 2**63 - 1
 ERRORS = {status: {"model": models.ProblemDetail, "description": problems.TITLES[status]}
           for status in (413, 422, 429, 500)}
 
@@ -160,6 +163,29 @@ QUERY_BODY = {"requestBody": {"required": True, "content": {
         "limit": {"type": "integer", "minimum": 1}}}}}}}
 
 
+def _complete_openapi(app: FastAPI) -> None:
+    """Complete the OpenAPI document FastAPI derives: error responses are problem documents
+    (``application/problem+json``, :func:`.problems.document_problems`), and the JSON query
+    body, which the route parses itself, gets its schema in the components."""
+    derive = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            spec = derive()
+            problems.document_problems(spec)
+            query = models.QueryRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+            schemas.update(query.pop("$defs", {}))
+            schemas["QueryRequest"] = query
+        return app.openapi_schema
+    app.openapi = openapi
+
+
+#: An id in a path, documented with the pattern the route checks itself (its 422 says what is wrong).
+CertificateId = Annotated[str, PathParam(description="the certificate id: 64 hex digits, `0x` optional",
+                                         json_schema_extra={"pattern": models.HEX32})]
+
+
 def create_app(home: Path, settings: Settings | None = None, writer: Writer | None = None) -> FastAPI:
     """The service for ``home``; ``writer`` (default: opened at start-up) is closed at shutdown."""
     home = Path(home)
@@ -196,6 +222,7 @@ def create_app(home: Path, settings: Settings | None = None, writer: Writer | No
     app = FastAPI(title="RO-SVD appliance API", version=API_VERSION, lifespan=lifespan,
                   description="Who certified this content, and the proof: see docs/api.md.")
     problems.install(app)
+    _complete_openapi(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(RateLimit, rate_per_s=settings.rate_per_s, burst=settings.rate_burst)
     app.state.settings, app.state.metrics, app.state.readers = settings, metrics, readers
@@ -222,7 +249,7 @@ def create_app(home: Path, settings: Settings | None = None, writer: Writer | No
 
     @app.get("/v1/certificates/{certificate_id}", response_model=models.CertificateRecord,
              tags=["certificates"], responses=_errors(404))
-    async def get_certificate(certificate_id: str):
+    async def get_certificate(certificate_id: CertificateId):
         with metrics.latency.labels("certificate").time():
             store = readers.store()
             stored = store.certificate_by_id(parse_hex32(certificate_id, "the certificate id"))
@@ -230,9 +257,11 @@ def create_app(home: Path, settings: Settings | None = None, writer: Writer | No
                 raise Problem(404, f"no certificate {certificate_id} in this store", slug="no-certificate")
             return records.certificate_record(store, stored)
 
-    @app.get("/v1/certificates", response_model=models.CertificateList, tags=["certificates"])
+    @app.get("/v1/certificates", response_model=models.CertificateList, tags=["certificates"],
+             responses=_errors())
     async def find_certificates(
-            blake3: Annotated[str, Query(description="BLAKE3-256 of the exact bytes (hex)")]):
+            blake3: Annotated[str, Query(description="BLAKE3-256 of the exact bytes (hex)",
+                                         json_schema_extra={"pattern": models.HEX32})]):
         with metrics.latency.labels("certificate").time():
             store = readers.store()
             rows = store.find_by_content(parse_hex32(blake3, "blake3"))
@@ -241,7 +270,8 @@ def create_app(home: Path, settings: Settings | None = None, writer: Writer | No
     # The token is checked before the body is read: the route declares no body parameter
     # (FastAPI would parse one before any dependency runs), its schema is given here instead.
     @app.post("/v1/certificates", response_model=models.IssuedList, status_code=201, tags=["certificates"],
-              dependencies=[Depends(require_token)], responses=_errors(401, 403), openapi_extra=CERTIFY_BODY)
+              dependencies=[Depends(require_token)], responses=_errors(400, 401, 403, 415),
+              openapi_extra=CERTIFY_BODY)
     async def certify(request: Request):
         """Certify uploaded files; answers once every certificate is committed (durable). A
         file refused (undecodable, too large, ...) refuses the whole upload: nothing is written."""
@@ -272,13 +302,13 @@ def create_app(home: Path, settings: Settings | None = None, writer: Writer | No
 
     @app.get("/v1/bundles/{certificate_id}", tags=["certificates"], responses=_errors(404, 409),
              response_model=dict, response_description="the proof bundle (sw/bundle.py format)")
-    def get_bundle(certificate_id: str):
+    def get_bundle(certificate_id: CertificateId):
         with metrics.latency.labels("bundle").time():
             return bundle_of(certificate_id)
 
     @app.get("/v1/bundles/{certificate_id}/verification", tags=["certificates"], responses=_errors(404, 409),
              response_model=models.ServerVerification)
-    async def verify_here(certificate_id: str):
+    async def verify_here(certificate_id: CertificateId):
         """The bundle's checks as this server makes them, against the chain node of the deployment
         its home joined (none: the chain checks are not made). The server's word, not a proof:
         re-check with `rosvd query` and a node you choose. Bounded: the chain checks are
@@ -288,14 +318,15 @@ def create_app(home: Path, settings: Settings | None = None, writer: Writer | No
             return {"certificate_id": parse_hex32(certificate_id, "the certificate id").hex(),
                     **await verifier.verify(bundle)}
 
-    @app.get("/v1/devices", response_model=models.DeviceList, tags=["devices"])
+    @app.get("/v1/devices", response_model=models.DeviceList, tags=["devices"], responses=_errors())
     async def devices():
         writer = state["writer"]
         checked = writer.cross_check() if writer is not None else None
         return {"devices": [records.device_record(config, readers.store(), checked)]}
 
-    @app.get("/v1/epochs", response_model=models.EpochPage, tags=["epochs"])
-    async def epochs(after: Annotated[int, Query(ge=0, description="list epochs numbered above this")] = 0,
+    @app.get("/v1/epochs", response_model=models.EpochPage, tags=["epochs"], responses=_errors())
+    async def epochs(after: Annotated[int, Query(ge=0, le=MAX_INT64,
+                                                 description="list epochs numbered above this")] = 0,
                limit: Annotated[int | None, Query(ge=1, description="epochs per page (default 100)")] = None):
         limit = min(limit or settings.page_size, settings.max_page_size)
         store = readers.store()
@@ -305,7 +336,7 @@ def create_app(home: Path, settings: Settings | None = None, writer: Writer | No
                 "next_after": page[-1].number if more else None}
 
     @app.post("/v1/query", response_model=models.QueryResponse, tags=["query"], openapi_extra=QUERY_BODY,
-              responses=_errors(415))
+              responses=_errors(400, 415))
     async def query(request: Request):
         """Who certified this: exact BLAKE3 matches first, then the nearest fingerprints within
         ``max_distance``, each with its certificate and its proof bundle (or why none exists yet)."""

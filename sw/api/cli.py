@@ -8,6 +8,11 @@ from ..home import add_home_option, home_of
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
+#: Seconds an idle keep-alive connection stays open. uvicorn's default (5) is httpx's pool
+#: expiry: a pooled client could send its next request as the server closes the connection
+#: (a reset, an error for a request it never saw). Above common clients' idle timeouts, the
+#: client is always the one that closes (nginx's default is 75 s too).
+KEEP_ALIVE_S = 75
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -67,7 +72,7 @@ def _serve(args) -> int:
            args, lambda r: f"serving {r['home']} (device {r['address']}) on {r['url']}")
     sys.stdout.flush()
     server = uvicorn.Server(uvicorn.Config(app, log_level="info", log_config=_log_config(),
-                                           timeout_graceful_shutdown=10))
+                                           timeout_graceful_shutdown=10, timeout_keep_alive=KEEP_ALIVE_S))
     server.run(sockets=[sock])
     return 0
 

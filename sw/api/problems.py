@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_PREFIX = "urn:rosvd:problem:"
@@ -58,6 +59,28 @@ def _validation_errors(error: RequestValidationError) -> list[dict]:
              "type": str(item.get("type", ""))} for item in error.errors()]
 
 
+def document_problems(spec: dict) -> None:
+    """Document every error response of an OpenAPI document ``spec`` (status 400 and up) as
+    ``application/problem+json``, the media type the service sends them with, in place."""
+    for operation in (op for path in spec.get("paths", {}).values() for op in path.values()):
+        for status, response in operation.get("responses", {}).items():
+            content = response.get("content", {})
+            if status >= "400" and "application/json" in content:
+                content[PROBLEM_JSON] = content.pop("application/json")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path: Starlette's own 405 names only the
+    first route that matched the path (``GET`` for ``/v1/certificates``, which takes
+    ``POST`` too)."""
+    methods = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match != Match.NONE and getattr(route, "methods", None):
+            methods |= route.methods
+    return sorted(methods)
+
+
 def install(app: FastAPI) -> None:
     """Route every error through :func:`problem_response`."""
 
@@ -70,10 +93,12 @@ def install(app: FastAPI) -> None:
         detail = error.detail if isinstance(error.detail, str) else TITLES.get(error.status_code, "Error")
         if error.status_code == 404 and detail == "Not Found":
             detail = f"no resource at {request.url.path}"
-        if error.status_code == 405 and detail == "Method Not Allowed":
-            detail = f"{request.method} is not allowed on {request.url.path}"
-        return problem_response(Problem(error.status_code, detail, headers=dict(error.headers or {})),
-                                request.url.path)
+        headers = dict(error.headers or {})
+        if error.status_code == 405:
+            headers["Allow"] = ", ".join(_allowed_methods(request))
+            if detail == "Method Not Allowed":
+                detail = f"{request.method} is not allowed on {request.url.path}"
+        return problem_response(Problem(error.status_code, detail, headers=headers), request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, error: RequestValidationError):

@@ -1,0 +1,115 @@
+"""``rosvd serve`` as a child process on a free port: for benches, the fuzzer and crash tests.
+
+:class:`ServerProcess` starts ``python -m rosvd.cli serve --home H --port 0 --json``, reads
+the start-up record from its stdout (the URL it listens on), waits until ``/healthz``
+answers, and stops it on leaving the block: SIGTERM (graceful: the writer closes the
+appliance) unless :meth:`ServerProcess.kill` already sent SIGKILL. uvicorn's log goes to
+``log`` (a file), never to the parent's terminal.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+#: Seconds to wait for the server to listen and answer ``/healthz``.
+START_TIMEOUT_S = 60.0
+#: Seconds a graceful shutdown may take before the process is killed.
+STOP_TIMEOUT_S = 30.0
+
+
+#: api.json of :func:`local_home`: every client of a local run is 127.0.0.1, one rate bucket.
+UNLIMITED_RATE = {"rate_per_s": 1e9, "rate_burst": 1_000_000_000}
+
+
+def local_home(home: Path, policy=None) -> str:
+    """Enroll a fresh dev-mode home (model device, ``policy`` or the default epochs) for a
+    local run against it, with the per-address rate limit lifted; returns its write token."""
+    from ..certify import ApplianceConfig, initialise
+    from ..epochs import EpochPolicy
+    from .settings import SETTINGS_FILE
+    from .tokens import rotate
+    initialise(home, ApplianceConfig(dev_mode=True, policy=policy or EpochPolicy()))
+    (Path(home) / SETTINGS_FILE).write_text(json.dumps(UNLIMITED_RATE))
+    return rotate(home)
+
+
+class ServerError(RuntimeError):
+    """The server did not start, or did not stop as it should."""
+
+
+class ServerProcess:
+    def __init__(self, home: Path, log: Path, env: dict[str, str] | None = None):
+        self.home, self.log = Path(home), Path(log)
+        self.env = {**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})}
+        self.process: subprocess.Popen | None = None
+        self.url: str | None = None
+        self.record: dict | None = None
+
+    def start(self) -> ServerProcess:
+        command = [sys.executable, "-m", "rosvd.cli", "serve", "--home", str(self.home), "--port", "0",
+                   "--json"]
+        with self.log.open("a") as log:
+            self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True,
+                                            env=self.env)
+        try:
+            lines: list[str] = []
+            while not lines or not lines[-1].startswith("}"):
+                line = self.process.stdout.readline()
+                if not line:
+                    raise ServerError(f"rosvd serve stopped before it listened: {self._log_tail()}")
+                lines.append(line)
+            self.record = json.loads("".join(lines))
+            self.url = self.record["url"]
+            deadline = time.monotonic() + START_TIMEOUT_S
+            while True:
+                try:
+                    httpx.get(self.url + "/healthz", timeout=2).raise_for_status()
+                    return self
+                except httpx.HTTPError:
+                    if self.process.poll() is not None or time.monotonic() > deadline:
+                        raise ServerError("rosvd serve never answered /healthz:"
+                                          f" {self._log_tail()}") from None
+                    time.sleep(0.05)
+        except BaseException:
+            self.kill()
+            raise
+
+    def _log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log.read_text().splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs (what a power cut or the OOM killer leaves)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> int:
+        """SIGTERM and wait for the graceful shutdown; returns the exit code."""
+        if self.process is None:
+            return 0
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                raise ServerError(f"rosvd serve did not stop within {STOP_TIMEOUT_S:g} s of SIGTERM;"
+                                  " killed") from None
+        self.process.stdout.close()
+        return self.process.returncode
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
