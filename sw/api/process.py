@@ -45,16 +45,25 @@ class ServerError(RuntimeError):
 
 
 class ServerProcess:
-    def __init__(self, home: Path, log: Path, env: dict[str, str] | None = None):
+    """``start_timeout_s``: how long it may take to answer (a large store's index loads, the
+    RTL device's simulator builds on first use). :attr:`start_s`, :meth:`cpu_s` and
+    :meth:`rss_mb` are what a bench reports about it."""
+
+    def __init__(self, home: Path, log: Path, env: dict[str, str] | None = None,
+                 start_timeout_s: float = START_TIMEOUT_S):
         self.home, self.log = Path(home), Path(log)
         self.env = {**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})}
+        self.start_timeout_s = start_timeout_s
         self.process: subprocess.Popen | None = None
         self.url: str | None = None
         self.record: dict | None = None
+        #: Seconds from the process start to its first healthy answer.
+        self.start_s: float | None = None
 
     def start(self) -> ServerProcess:
         command = [sys.executable, "-m", "rosvd.cli", "serve", "--home", str(self.home), "--port", "0",
                    "--json"]
+        started = time.monotonic()
         with self.log.open("a") as log:
             self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True,
                                             env=self.env)
@@ -67,10 +76,11 @@ class ServerProcess:
                 lines.append(line)
             self.record = json.loads("".join(lines))
             self.url = self.record["url"]
-            deadline = time.monotonic() + START_TIMEOUT_S
+            deadline = started + self.start_timeout_s
             while True:
                 try:
                     httpx.get(self.url + "/healthz", timeout=2).raise_for_status()
+                    self.start_s = time.monotonic() - started
                     return self
                 except httpx.HTTPError:
                     if self.process.poll() is not None or time.monotonic() > deadline:
@@ -86,6 +96,28 @@ class ServerProcess:
             return "\n".join(self.log.read_text().splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def cpu_s(self) -> float:
+        """CPU seconds the server has used (user and system, every thread), from /proc."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_mb(self) -> dict:
+        """Resident memory now and at its peak (MiB), from /proc."""
+        sizes = {}
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                sizes[key] = int(value.split()[0]) / 1024
+        return {"rss_mb": round(sizes["VmRSS"], 1), "peak_rss_mb": round(sizes["VmHWM"], 1)}
 
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs (what a power cut or the OOM killer leaves)."""

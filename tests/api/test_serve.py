@@ -1,14 +1,12 @@
 """`rosvd serve` as a real process on a free port, `rosvd query` against it over HTTP."""
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 
 import httpx
 import pytest
 
+from rosvd.api.process import ServerProcess
 from rosvd.cli import main
 
 from .conftest import bearer, enrolled, jpeg, png, scene
@@ -18,36 +16,16 @@ from .conftest import bearer, enrolled, jpeg, png, scene
 def server(tmp_path_factory):
     home, token = enrolled(tmp_path_factory.mktemp("serve") / "home")
     log = home.parent / "serve.log"
-    command = [sys.executable, "-m", "rosvd.cli", "serve", "--home", str(home), "--port", "0", "--json"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log.open("w"), text=True,
-                               env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    served = ServerProcess(home, log, start_timeout_s=30).start()
     try:
-        lines = []
-        while not lines or not lines[-1].startswith("}"):
-            line = process.stdout.readline()
-            assert line, f"rosvd serve stopped: {log.read_text()}"
-            lines.append(line)
-        url = json.loads("".join(lines))["url"]
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(url + "/healthz", timeout=1).raise_for_status()
-                break
-            except httpx.HTTPError:
-                assert time.monotonic() < deadline and process.poll() is None, "the server never answered"
-                time.sleep(0.05)
-        yield url, token, home
-        process.send_signal(signal.SIGTERM)
-        assert process.stdout.read() == "", "stdout carries only the start-up record (access log: stderr)"
+        yield served.url, token, home
+        served.process.send_signal(signal.SIGTERM)
+        assert served.process.stdout.read() == "", \
+            "stdout carries only the start-up record (access log: stderr)"
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            # uvicorn shuts down gracefully (lifespan: the writer closed), then re-raises the signal.
-            assert process.wait(timeout=20) in (0, -signal.SIGTERM)
-            assert "Application shutdown complete" in log.read_text()
-        finally:
-            if process.poll() is None:
-                process.kill()
+        # uvicorn shuts down gracefully (lifespan: the writer closed), then re-raises the signal.
+        assert served.stop() in (0, -signal.SIGTERM)
+        assert "Application shutdown complete" in log.read_text()
 
 
 def test_serve_certifies_and_query_verifies_locally(server, tmp_path, capsys):
