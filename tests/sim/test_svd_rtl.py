@@ -30,12 +30,13 @@ PARAM_SETS = {
 #: Random matrices per (parameter set, simulator) in the default suite. Measured on 2
 #: cores (random input): Verilator ~1 s per n=32 matrix (+~60 s build); Icarus about
 #: 80 s per random n=32 matrix and 1.3 s at n=8 (event-driven: random data toggles the
-#: whole datapath; edge cases toggle less). So Icarus carries 100 at n=8 (its 10,000 at
-#: n=8 are in `make test-long`), and at n=32 the edge cases and the cycle count; its random
+#: whole datapath; edge cases toggle less). So Icarus carries 50 at n=8 (its 10,000 at
+#: n=8 are in `make test-long`; 50 more went there when the API's tests joined the suite),
+#: and at n=32 the edge cases and the cycle count; its random
 #: n=32 matrices, and 10,000 n=32 matrices on Verilator, are in `make test-long` too.
 RANDOM_MATRICES = {
     "default": {"verilator": 200},
-    "n8u4": {"verilator": 40, "icarus": 100},
+    "n8u4": {"verilator": 40, "icarus": 50},
     "n8u2-skip": {"verilator": 40, "icarus": 40},
 }
 #: Runs the edge cases are split into, where one run of them all would be the suite's
