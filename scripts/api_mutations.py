@@ -27,10 +27,10 @@ M = [
  ("query batch (json)", "sw/api/app.py", "if len(body.queries) > settings.max_query_batch:", "if False:", "tests/api/test_query.py::test_query_limits_and_validation_are_problems"),
  ("query batch (multipart)", "sw/api/app.py", "form = await _form(request, settings.max_query_batch, \"batch-too-large\", \"in one query\")", "form = await _form(request, 1000, \"batch-too-large\", \"in one query\")", "tests/api/test_query.py::test_query_limits_and_validation_are_problems"),
  ("max distance cap", "sw/api/app.py", "if max_distance > settings.max_distance:", "if False:", "tests/api/test_query.py::test_query_limits_and_validation_are_problems"),
- ("search threshold", "sw/search.py", "if distances[index] > max_distance:", "if False:", "tests/api/test_query.py::test_a_near_fingerprint_is_found_at_its_distance_and_a_far_one_is_not"),
- ("search limit", "sw/search.py", "for index in order[:limit]:", "for index in order:", "tests/api/test_search.py"),
+ ("search threshold", "sw/fingerprint_index.py", "        bits = radius_bits(max_distance)\n        snapshot = self._snapshot", "        bits = radius_bits(max_distance) + 64\n        snapshot = self._snapshot", "tests/api/test_query.py::test_a_near_fingerprint_is_found_at_its_distance_and_a_far_one_is_not"),
+ ("search limit", "sw/fingerprint_index.py", "order = np.lexsort((snapshot.sequences[rows], distances))[:limit]", "order = np.lexsort((snapshot.sequences[rows], distances))", "tests/api/test_search.py"),
  ("lookup limit", "sw/api/records.py", "for row, exact, distance in found[:limit]:", "for row, exact, distance in found:", "tests/api/test_query.py::test_matches_are_ranked_and_limited"),
- ("search tie order", "sw/search.py", 'order = np.argsort(bits, kind="stable")', 'order = np.argsort(-bits, kind="stable")[::-1]', "tests/api/test_search.py"),
+ ("search tie order", "sw/fingerprint_index.py", "order = np.lexsort((snapshot.sequences[rows], distances))[:limit]", "order = np.lexsort((-snapshot.sequences[rows], distances))[:limit]", "tests/api/test_search.py"),
  ("exact first", "sw/api/records.py", "found += [(row, True, 0.0) for row in store.find_by_content(blake3)]", "pass", "tests/api/test_query.py::test_json_query_by_hash_and_fingerprint_and_an_open_epoch"),
  ("bundle 409", "sw/api/app.py", "            if bundle is None:\n                raise Problem(409", "            if False:\n                raise Problem(409", "tests/api/test_read.py::test_bundle_of_an_open_epoch_is_a_409_saying_why"),
  ("status anchored/open", "sw/api/records.py", "    return epoch.state\n", "    return 'closed'\n", "tests/api/test_read.py::test_certificate_by_id_has_fields_and_status"),
@@ -43,6 +43,10 @@ M = [
  ("token before body", "sw/api/app.py", "    async def certify(request: Request):", "    async def certify(request: Request, _body: Annotated[list[UploadFile], File()]):", "tests/api/test_write.py::test_token_required_refused_and_rotated"),
  ("access log off stdout", "sw/api/cli.py", 'log_config=_log_config(),', '', "tests/api/test_serve.py"),
  ("epochs paging", "sw/api/app.py", 'more = len(page) == limit and store.epochs_page(page[-1].number, 1)', 'more = False', "tests/api/test_read.py::test_epochs_are_paged"),
+ ("socket says TCP (nodelay)", "sw/api/cli.py", "    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)\n", "", "tests/api/test_serve.py::test_listening_socket_is_tcp_with_nodelay"),
+ ("devices: cross-check counts", "sw/api/app.py", "checked = writer.cross_check() if writer is not None else None", "checked = None", "tests/api/test_read.py::test_devices_report_the_cross_check_of_a_device_behind_the_driver"),
+ ("kept tree: root checked", "sw/verify.py", "if nodes is not None and nodes[:HASH_BYTES] == epoch.merkle_root:", "if nodes is not None:", "tests/host/test_verify.py::test_bundles_read_the_tree_kept_at_sealing_or_rebuild_it"),
+ ("upload fingerprint: the specification's bits", "sw/api/app.py", "return fingerprint_images_fast(SVDParams(), [content.pixels])[0]", "return fingerprint_images_fast(SVDParams(n=16), [content.pixels])[0]", "tests/api/test_query.py"),
 ]
 only = sys.argv[1:]
 failed = []
