@@ -40,6 +40,8 @@ SCHEMA_VERSION = 3
 UPGRADABLE_SCHEMAS = (1, 2)
 #: Waiting for another writer (a second `rosvd certify`) before giving up, in seconds.
 BUSY_TIMEOUT_S = 30
+#: Query parameters of a PostgreSQL URL that messages never show.
+SECRET_PARAMETERS = frozenset({"password", "sslpassword"})
 #: URL schemes that select the PostgreSQL backend.
 POSTGRES_SCHEMES = ("postgresql", "postgres")
 #: First key of the advisory lock a PostgreSQL write transaction takes (the second is the
@@ -196,7 +198,11 @@ class PostgresTarget:
         netloc = parts.netloc
         if parts.password is not None:
             netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
-        return cls(conninfo, schema, urllib.parse.urlunsplit(parts._replace(netloc=netloc)))
+        # libpq takes secrets as query parameters too (?password=, ?sslpassword=): masked alike.
+        shown_query = urllib.parse.urlencode(
+            [(key, "***" if key in SECRET_PARAMETERS else value) for key, value in query], safe="*")
+        shown = urllib.parse.urlunsplit(parts._replace(netloc=netloc, query=shown_query))
+        return cls(conninfo, schema, shown)
 
 
 def connect_postgres(url: str, *, read_only: bool = False) -> _PostgresConnection:

@@ -76,3 +76,4 @@ def test_healthz_says_503_when_the_store_is_gone(tmp_path):
         client.app.state.readers._local = threading.local()
         response = client.get("/healthz")
     assert response.status_code == 503 and response.json()["type"] == "urn:rosvd:problem:store-unavailable"
+    assert str(home) not in response.text, "the public detail must not say where the store is"

@@ -64,6 +64,9 @@ def test_query_limits_and_validation_are_problems(served, tmp_path):
     too_many = client.post("/v1/query", files=[upload(f"{i}.bin", b"x", "file") for i in range(17)])
     assert too_many.status_code == 413 and too_many.json()["type"] == "urn:rosvd:problem:batch-too-large"
     assert client.post("/v1/query", data={"limit": "3"}, files=[upload("x", b"", "other")]).status_code == 422
+    for value in ("nan", "inf", "-0.5", "2"):   # NaN passes < and > tests: it must still be refused
+        response = client.post("/v1/query", data={"max_distance": value}, files=[upload("x", b"x", "file")])
+        assert response.status_code == 422 and "out of range" in response.json()["detail"], value
 
 
 def test_a_near_fingerprint_is_found_at_its_distance_and_a_far_one_is_not(served):

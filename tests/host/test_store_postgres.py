@@ -312,6 +312,15 @@ def test_refusals_name_the_store_without_its_password(postgres, tmp_path):
         ApplianceConfig(store_url="mysql://x/y")
 
 
+def test_secrets_in_the_query_of_a_url_are_masked_too():
+    """libpq also takes a password as ?password= (or ?sslpassword=): never shown."""
+    from rosvd.store import PostgresTarget
+    target = PostgresTarget.parse("postgresql://u@h/db?password=hunter2&sslpassword=s3&sslmode=require&schema=a")
+    assert "hunter2" not in target.shown and "s3" not in target.shown
+    assert "password=***" in target.shown and "sslmode=require" in target.shown
+    assert "password=hunter2" in target.conninfo and target.schema == "a"
+
+
 def test_an_older_schema_is_upgraded_on_postgresql_too(postgres, tmp_path):
     url = postgres()
     store = Store(tmp_path / "s", create=True, url=url)
