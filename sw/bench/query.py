@@ -255,6 +255,9 @@ def run(stored: int = DEFAULT_STORED, clients: int = DEFAULT_CLIENTS, seconds: f
         home = Path(work) / "home"
         built = query_store.reuse(home, stored, seed)
         if built is None:
+            if home.exists() and not query_store.is_bench_home(home):
+                raise ValueError(f"{home} exists and was not made by rosvd bench query: give --work a"
+                                 " directory of its own (nothing was removed)")
             if home.exists():
                 shutil.rmtree(home)
             say(f"building a store of {stored:,} certificates in {home}")

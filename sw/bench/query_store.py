@@ -142,6 +142,9 @@ def build(home: Path, stored: int, seed: int, progress=None) -> BuiltStore:
         raise ValueError(f"--stored must be at least {REAL_IMAGES} (the certified pictures)")
     policy = EpochPolicy(max_certificates=EPOCH_SIZE, max_age_s=365 * 86400,
                          vdf_iterations=FILLER_VDF_ITERATIONS)
+    home.mkdir(parents=True, exist_ok=True)
+    # Marks the directory as the bench's from the start, so an interrupted build may be removed.
+    (home / BUILT_FILE).write_text(json.dumps({"layout": LAYOUT_VERSION, "complete": False}))
     address = initialise(home, ApplianceConfig(dev_mode=True, policy=policy))
     rng = np.random.default_rng(seed)
     filler = stored - REAL_IMAGES
@@ -177,10 +180,16 @@ def build(home: Path, stored: int, seed: int, progress=None) -> BuiltStore:
     if progress is not None:
         progress(stored, stored)
     built = BuiltStore(home, stored, seed, time.monotonic() - started, images)
-    (home / BUILT_FILE).write_text(json.dumps({"layout": LAYOUT_VERSION, "stored": stored, "seed": seed,
+    (home / BUILT_FILE).write_text(json.dumps({"layout": LAYOUT_VERSION, "complete": True,
+                                               "stored": stored, "seed": seed,
                                                "build_s": built.build_s,
                                                "images": [str(p) for p in images]}))
     return built
+
+
+def is_bench_home(home: Path) -> bool:
+    """True when ``home`` was made by :func:`build` (complete or not): safe to remove."""
+    return (home / BUILT_FILE).is_file()
 
 
 def reuse(home: Path, stored: int, seed: int) -> BuiltStore | None:
@@ -189,7 +198,8 @@ def reuse(home: Path, stored: int, seed: int) -> BuiltStore | None:
         record = json.loads((home / BUILT_FILE).read_text())
     except (OSError, ValueError):
         return None
-    if record.get("layout") != LAYOUT_VERSION or record.get("stored") != stored or record.get("seed") != seed:
+    if record.get("layout") != LAYOUT_VERSION or not record.get("complete") or (
+            record.get("stored"), record.get("seed")) != (stored, seed):
         return None
     images = [Path(p) for p in record["images"]]
     if not all(path.is_file() for path in images):

@@ -27,8 +27,20 @@ def test_small_run_reports_every_figure(tmp_path, capfd):
         for loop in ("loaded", "saturated"):
             assert result["phases"][loop][kind]["requests"] > 0, (loop, kind)
     assert result["phases"]["loaded"]["by_id"]["offered_per_s"] > 0
-    # A second run reuses the store it built.
-    assert (tmp_path / "home" / "bench-query-store.json").is_file()
+    # The store it built is marked complete, so a second run of the same size and seed reuses it.
+    from rosvd.bench.query import DEFAULT_SEED
+    from rosvd.bench.query_store import reuse
+    assert reuse(tmp_path / "home", 3000, DEFAULT_SEED) is not None
+    assert reuse(tmp_path / "home", 3001, DEFAULT_SEED) is None
+
+
+def test_a_work_directory_it_did_not_make_is_refused_and_left_alone(tmp_path, capfd):
+    precious = tmp_path / "home" / "rosvd.sqlite"
+    precious.parent.mkdir()
+    precious.write_bytes(b"someone's store")
+    assert main(["bench", "query", "--stored", "100", "--work", str(tmp_path)]) == 2
+    assert "was not made by rosvd bench query" in capfd.readouterr().err
+    assert precious.read_bytes() == b"someone's store"
 
 
 def test_exact_answer_is_a_brute_force_scan():
