@@ -351,6 +351,13 @@ class Store:
     def close(self) -> None:
         self.db.close()
 
+    def lost(self) -> bool:
+        """True once the PostgreSQL server has ended this store's session (never for SQLite)."""
+        if self.url is None:
+            return False
+        connection = self.db.connection
+        return bool(connection.closed or connection.broken)
+
     def transaction(self):
         return _Transaction(self.db) if self.url is None else _PostgresTransaction(self.db)
 

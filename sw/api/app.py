@@ -86,6 +86,12 @@ class Readers:
 
     def store(self) -> Store:
         store = getattr(self._local, "store", None)
+        if store is not None and store.lost():
+            # The server ended this session (restart, failover, idle timeout): the failed
+            # request answered 503; this one opens a new session instead of failing forever.
+            with contextlib.suppress(Exception):
+                store.close()
+            store = None
         if store is None:
             store = self._local.store = Store(self.path, url=self.url)
         return store

@@ -388,3 +388,22 @@ def test_two_appliances_enrolled_on_one_server_certify_and_serve(postgres, tmp_p
         assert client.get(f"/v1/certificates/{target.id.hex()}").status_code == 404
     assert main(["store", "check", "--home", str(homes[0])]) == 0
     assert main(["store", "backup", "--home", str(homes[0]), str(tmp_path / "copy")]) == 2
+
+
+def test_the_service_opens_a_new_session_when_the_server_ended_its_own(postgres, tmp_path):
+    """pg_terminate_backend (a restart, a failover, an idle timeout): the request that meets
+    the dead session answers 503, the next one opens a new session and answers 200."""
+    import psycopg
+
+    from rosvd.cli import main
+    from rosvd.store import PostgresTarget
+    url = postgres("terminated")
+    home = tmp_path / "h"
+    assert main(["enroll", "--home", str(home), "--dev", "--store-url", url, "--json"]) == 0
+    with client_of(home) as client:
+        assert client.get("/healthz").status_code == 200
+        with psycopg.connect(PostgresTarget.parse(url).conninfo, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                          " WHERE pid <> pg_backend_pid() AND datname = current_database()")
+        statuses = [client.get("/healthz").status_code for _ in range(3)]
+    assert statuses[-1] == 200 and set(statuses) <= {200, 503}, statuses
