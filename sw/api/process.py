@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -60,23 +62,19 @@ class ServerProcess:
         #: Seconds from the process start to its first healthy answer.
         self.start_s: float | None = None
 
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "rosvd.cli", "serve", "--home", str(self.home), "--port", "0", "--json"]
+
     def start(self) -> ServerProcess:
-        command = [sys.executable, "-m", "rosvd.cli", "serve", "--home", str(self.home), "--port", "0",
-                   "--json"]
         started = time.monotonic()
         with self.log.open("a") as log:
-            self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True,
+            self.process = subprocess.Popen(self.command(), stdout=subprocess.PIPE, stderr=log, text=True,
                                             env=self.env)
+        deadline = started + self.start_timeout_s
         try:
-            lines: list[str] = []
-            while not lines or not lines[-1].startswith("}"):
-                line = self.process.stdout.readline()
-                if not line:
-                    raise ServerError(f"rosvd serve stopped before it listened: {self._log_tail()}")
-                lines.append(line)
+            lines = self._read_record(deadline)
             self.record = json.loads("".join(lines))
             self.url = self.record["url"]
-            deadline = started + self.start_timeout_s
             while True:
                 try:
                     httpx.get(self.url + "/healthz", timeout=2).raise_for_status()
@@ -90,6 +88,31 @@ class ServerProcess:
         except BaseException:
             self.kill()
             raise
+
+    def _read_record(self, deadline: float) -> list[str]:
+        """The start-up record's lines, read on a thread so that a server stuck before it
+        listens (a device that never opens, a store that never answers) meets the deadline.
+        The thread stops at the record's end: stdout carries nothing else."""
+        queued: queue.Queue = queue.Queue()
+
+        def read():
+            while True:
+                line = self.process.stdout.readline()
+                queued.put(line)
+                if not line or line.startswith("}"):
+                    return
+        threading.Thread(target=read, daemon=True, name="rosvd-serve-record").start()
+        lines: list[str] = []
+        while not lines or not lines[-1].startswith("}"):
+            try:
+                line = queued.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise ServerError(f"rosvd serve did not listen within {self.start_timeout_s:g} s:"
+                                  f" {self._log_tail()}") from None
+            if not line:
+                raise ServerError(f"rosvd serve stopped before it listened: {self._log_tail()}")
+            lines.append(line)
+        return lines
 
     def _log_tail(self, lines: int = 20) -> str:
         try:

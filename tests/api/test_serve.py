@@ -105,3 +105,21 @@ def test_keep_alive_answers_do_not_wait_for_delayed_acks(server):
             client.get("/healthz").raise_for_status()
             took.append(time.perf_counter() - started)
     assert sorted(took)[len(took) // 2] < 0.025, took
+
+
+def test_a_server_that_never_listens_meets_the_start_deadline(tmp_path):
+    """ServerProcess waits for the start-up record with a deadline, not forever: here the
+    'server' is a process that prints nothing and sleeps."""
+    import sys
+
+    from rosvd.api.process import ServerError
+
+    class Silent(ServerProcess):
+        def command(self):
+            return [sys.executable, "-c", "import time; time.sleep(60)"]
+    home, _ = enrolled(tmp_path / "home")
+    served = Silent(home, tmp_path / "serve.log", start_timeout_s=1.5)
+    started = time.monotonic()
+    with pytest.raises(ServerError, match="did not listen within 1.5 s"):
+        served.start()
+    assert time.monotonic() - started < 10 and not served.running
