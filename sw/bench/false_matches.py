@@ -90,8 +90,12 @@ def fit_lower_tail(counts, tail_fraction: float = TAIL_FRACTION) -> TailFit | No
     above = total - cumulative[threshold]
     support = np.arange(threshold + 1)
 
+    def parameters(theta):          # (logit of the mean rate, log of alpha + beta): well conditioned
+        mean_rate, scale = 1 / (1 + np.exp(-theta[0])), np.exp(theta[1])
+        return mean_rate * scale, (1 - mean_rate) * scale
+
     def negative_log_likelihood(theta):
-        alpha, beta = np.exp(theta)
+        alpha, beta = parameters(theta)
         log_pmf = betabinom.logpmf(support, bits, alpha, beta)
         log_above = betabinom.logsf(threshold, bits, alpha, beta)
         value = -(tail @ log_pmf + above * log_above)
@@ -105,10 +109,9 @@ def fit_lower_tail(counts, tail_fraction: float = TAIL_FRACTION) -> TailFit | No
     binomial = bits * p * (1 - p)
     rho = min(max((variance / binomial - 1) / (bits - 1), 1e-4), 0.5)   # intra-class correlation
     scale = 1 / rho - 1                                                  # alpha + beta
-    start = np.log([p * scale, (1 - p) * scale])
-    best = minimize(negative_log_likelihood, start, method="Nelder-Mead",
-                    options={"xatol": 1e-6, "fatol": 1e-6, "maxiter": 4000})
-    alpha, beta = (float(v) for v in np.exp(best.x))
+    best = minimize(negative_log_likelihood, [np.log(p / (1 - p)), np.log(scale)], method="Nelder-Mead",
+                    options={"xatol": 1e-5, "fatol": 1e-4, "maxiter": 2000})
+    alpha, beta = (float(v) for v in parameters(best.x))
     return TailFit(bits, alpha, beta, threshold, int(tail.sum()), int(total))
 
 
