@@ -702,7 +702,11 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.markdown:
         with open(args.markdown) as handle:
-            print(attack_table() + "\n\n" + markdown(json.load(handle)))
+            result = json.load(handle)
+        tables = attack_table() + "\n\n" + markdown(result)
+        if "false_matches" in result:
+            tables += "\n\n" + false_matches.markdown(result["false_matches"])
+        print(tables)
         return
     print(json.dumps(run(per_family=args.per_family, quick=args.quick), indent=1))
 
