@@ -16,8 +16,9 @@ discrete distances (``d = k`` is ``y`` in ``[u - k, u - k + 1)``), and
 pairs are look-alikes (two gratings, two smooth gradients), a population of its own, so
 the lower tail is heavier than any binomial-like law of the whole distribution; a
 beta-binomial (:func:`fit_beta_binomial`, a beta mixture of binomials on 256 bits, fitted
-the same censored way) is kept for contrast and falls 2-20 times below the empirical
-rates at 30-42 bits, while the GPD assumes only a smooth tail and follows them. On a
+the same censored way) is kept for contrast and gives 0.36-0.85 of the empirical rates
+at 38-52 bits and 1/30-1/8 of the few pairs at 28-32, while the GPD assumes only a
+smooth tail and follows them (0.83-1.41 at 38-52 bits). On a
 light tail (a binomial) the GPD errs high, so the false matches it reports are an
 over-estimate, not an under-estimate (tests/host/test_false_matches.py).
 """
