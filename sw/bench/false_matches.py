@@ -197,8 +197,9 @@ def rows(different_tuning, different_held_out, same: dict, stored: int = STORED,
 
     ``different_*``: the unrelated pairs' distances (normalised); ``same``: part -> attack ->
     the copies' distances; ``fit``: ``True`` to fit the tuning tail here (and the
-    beta-binomial for contrast), ``False`` to skip both, or a :class:`TailFit`; ``attacked_queries``: attack -> distances of unrelated pairs whose
-    query is an attacked copy (tuning), reported as the worst attack's empirical rate."""
+    beta-binomial for contrast), ``False`` to skip both, or a :class:`TailFit`;
+    ``attacked_queries``: attack -> distances of unrelated pairs whose query is an attacked
+    copy (tuning), reported as the worst attack's empirical rate."""
     tuning, held = histogram(different_tuning, bits), histogram(different_held_out, bits)
     contrast = fit_beta_binomial(tuning) if fit is not False else None
     if fit is True:
@@ -226,7 +227,8 @@ def rows(different_tuning, different_held_out, same: dict, stored: int = STORED,
                "model_fpr_upper95": float(upper[index]) if upper is not None else None,
                "beta_binomial_fpr": float(beta_binomial[index]) if beta_binomial is not None else None}
         if cum_attacked:
-            worst = max(cum_attacked, key=lambda name: cum_attacked[name][0][radius] / max(1, cum_attacked[name][1]))
+            worst = max(cum_attacked,
+                        key=lambda name: cum_attacked[name][0][radius] / max(1, cum_attacked[name][1]))
             row["empirical_attacked_queries_worst"] = {
                 "attack": worst, "pairs": int(cum_attacked[worst][0][radius]),
                 "fpr": float(cum_attacked[worst][0][radius] / max(1, cum_attacked[worst][1]))}
@@ -241,7 +243,7 @@ def rows(different_tuning, different_held_out, same: dict, stored: int = STORED,
         out.append(row)
     # Where the model hands over to the empirical rate the two may cross by a little; the
     # reported rate is made non-decreasing in r by capping a model value at the next row's.
-    for below, above in zip(reversed(out[:-1]), reversed(out[1:])):
+    for below, above in zip(reversed(out[:-1]), reversed(out[1:]), strict=True):
         if below["fpr"] > above["fpr"]:
             below["fpr"] = above["fpr"]
             below["source"] += " (capped)"
@@ -254,7 +256,8 @@ def rows(different_tuning, different_held_out, same: dict, stored: int = STORED,
             "histogram_tuning": tuning.tolist(), "histogram_held_out": held.tolist(), "rows": out}
 
 
-def largest_radius(method_rows: list[dict], budget: float, key: str = "false_matches_per_query") -> int | None:
+def largest_radius(method_rows: list[dict], budget: float,
+                   key: str = "false_matches_per_query") -> int | None:
     """The largest radius whose false matches per query (``key``: the estimate, or
     ``false_matches_per_query_upper95``) stay at or below ``budget`` (rows resting
     on fewer than :data:`MIN_EMPIRICAL_PAIRS` pairs without a model do not count)."""
@@ -285,7 +288,8 @@ def markdown(false_matches: dict, radii=(16, 20, 24, 28, 32, 36, 39, 40),
                          f" | {rate(held['fpr'])} ({held['pairs']})"
                          f" | {rate(row['model_fpr'])} ({rate(row['model_fpr_upper95'])})"
                          f" | {rate(row['beta_binomial_fpr'])}"
-                         f" | {row['false_matches_per_query']:.2g} ({row['false_matches_per_query_upper95']:.2g}) |")
+                         f" | {row['false_matches_per_query']:.2g}"
+                         f" ({row['false_matches_per_query_upper95']:.2g}) |")
         lines += ["", f"TPR at d <= r, `{method}` (held out / tuning):", "",
                   "| r (bits) | " + " | ".join(attacks) + " |", "|---|" + "---|" * len(attacks)]
         for radius in radii:

@@ -3,16 +3,26 @@ import numpy as np
 import pytest
 from scipy.stats import betabinom, binom, genpareto
 
-from rosvd.bench.false_matches import (MIN_EMPIRICAL_PAIRS, RADII, STORED, bootstrap_upper, fit_beta_binomial, fit_lower_tail,
-                                       histogram,
-                                       largest_radius, markdown, rows)
+from rosvd.bench.false_matches import (
+    MIN_EMPIRICAL_PAIRS,
+    RADII,
+    STORED,
+    bootstrap_upper,
+    fit_beta_binomial,
+    fit_lower_tail,
+    histogram,
+    largest_radius,
+    markdown,
+    rows,
+)
 
 PAIRS = 200_000
 
 
 def _exceedance_sample(rng, shape=0.02, scale=4.0, centre=120):
     """``d = centre - ceil(Y)``, ``Y`` GPD: a lower tail the fit's family holds exactly."""
-    values = np.clip(centre - np.ceil(genpareto.rvs(shape, scale=scale, size=PAIRS, random_state=rng)), 0, 256)
+    draws = genpareto.rvs(shape, scale=scale, size=PAIRS, random_state=rng)
+    values = np.clip(centre - np.ceil(draws), 0, 256)
     return values.astype(np.int64), lambda r: genpareto.sf(centre - 1 - r, shape, scale=scale)
 
 
@@ -26,7 +36,7 @@ def test_the_tail_fit_recovers_a_known_tail_decades_below_the_data(shape):
     radii = [r for r in range(5, int(values.min())) if exact(r) < 1e-2 / PAIRS]
     assert len(radii) >= 10, radii
     upper = bootstrap_upper(counts, radii)
-    for radius, bound in zip(radii, upper):
+    for radius, bound in zip(radii, upper, strict=True):
         truth = exact(radius)
         # The bootstrap's 95% bound covers the truth and stays within a few times it.
         assert truth <= bound < 6 * truth, (shape, radius, bound / truth)
@@ -140,5 +150,6 @@ def test_quick_bench_emits_the_false_match_keys():
         # The per-radius TPR agrees with the bench's own at its threshold (d < t, t in bits).
         threshold = round(result["methods"][method]["thresholds"]["0.0001"] * 256)
         row = entry["rows"][min(threshold - 1, 52)]
-        assert row["tpr"]["held_out"]["jpeg50"] == result["methods"][method]["held_out"]["jpeg50"]["tpr@0.0001"]
+        expected = result["methods"][method]["held_out"]["jpeg50"]["tpr@0.0001"]
+        assert row["tpr"]["held_out"]["jpeg50"] == expected
     assert "| 39 |" in markdown(false_matches)
