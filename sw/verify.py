@@ -19,7 +19,7 @@ from .certificate import LEAF_TYPES
 from .epochs import epoch_tree
 from .fingerprint_index import FingerprintIndex
 from .ingest import Content
-from .merkle import HASH_BYTES, leaf_hash, proof_from_nodes
+from .merkle import HASH_BYTES, leaf_hash, process_proof, proof_from_nodes
 from .search import FingerprintSearch
 from .store import Store, StoredCertificate
 
@@ -103,8 +103,10 @@ def _merkle_proof(store: Store, epoch, certificate_id: bytes, trees: EpochTrees 
     certificate ids (``trees`` keeps rebuilt trees between calls)."""
     nodes = store.epoch_tree_nodes(epoch.number)
     if nodes is not None and nodes[:HASH_BYTES] == epoch.merkle_root:
-        proof = proof_from_nodes(nodes, leaf_hash(LEAF_TYPES, (certificate_id,)))
-        if proof is not None:
+        leaf = leaf_hash(LEAF_TYPES, (certificate_id,))
+        proof = proof_from_nodes(nodes, leaf)
+        # The path must lead to the root (a dozen hashes): a damaged row is rebuilt, not served.
+        if proof is not None and process_proof(leaf, proof) == epoch.merkle_root:
             return proof
     if trees is None:
         ids = store.certificate_ids(epoch.number)

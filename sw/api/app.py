@@ -207,17 +207,21 @@ def create_app(home: Path, settings: Settings | None = None, writer: Writer | No
     async def lifespan(app: FastAPI):
         if state["writer"] is None:
             state["writer"] = await run_in_threadpool(Writer, home)
-        await run_in_threadpool(readers.open_index)
-        await run_in_threadpool(_warm_up_fingerprint)
-        sealer = asyncio.create_task(_seal_when_due())
-        try:
+        sealer = None
+        try:   # the writer is closed and the index saved even when start-up fails half-way
+            await run_in_threadpool(readers.open_index)
+            await run_in_threadpool(_warm_up_fingerprint)
+            sealer = asyncio.create_task(_seal_when_due())
             yield
         finally:
-            sealer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sealer
-            await run_in_threadpool(state["writer"].close)
-            await run_in_threadpool(readers.close_index)
+            if sealer is not None:
+                sealer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sealer
+            try:
+                await run_in_threadpool(state["writer"].close)
+            finally:
+                await run_in_threadpool(readers.close_index)
 
     async def _seal_when_due():
         while True:

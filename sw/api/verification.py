@@ -136,7 +136,8 @@ def _hide(message: str, url: str, node: str) -> str:
     """``message`` without the node URL's secret-bearing parts (an error may quote the URL or its path)."""
     message = message.replace(url, node)
     parts = urlsplit(url)
-    for secret in (parts.path if parts.path not in ("", "/") else "", parts.query, parts.password or ""):
+    for secret in (parts.path if parts.path not in ("", "/") else "", parts.query, parts.password or "",
+                   parts.username or ""):   # keys travel as user names too (https://KEY@host)
         if secret:
             message = message.replace(secret, "/...")
     return message

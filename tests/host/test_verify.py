@@ -244,6 +244,11 @@ def test_bundles_read_the_tree_kept_at_sealing_or_rebuild_it(tmp_path):
         with store.transaction():
             store.db.execute("UPDATE epoch_trees SET nodes=? WHERE epoch=1", (b"".join(other.tree),))
         assert proof_bundle(store, ids[0]) == _reference_bundle(store, ids[0])
+        nodes = bytearray(store.epoch_tree_nodes(2))   # its root kept, an inner node damaged
+        nodes[32:64] = bytes(32)
+        with store.transaction():
+            store.db.execute("UPDATE epoch_trees SET nodes=? WHERE epoch=2", (bytes(nodes),))
+        assert all(proof_bundle(store, cid) == _reference_bundle(store, cid) for cid in ids[3:6])
 
         (fresh,) = appliance.certify([ingest.from_bytes(b"new", "n")])
         with pytest.raises(ValueError, match="no proof yet"):
