@@ -44,13 +44,17 @@ class Connection:
         head = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}", f"Content-Length: {len(body)}"]
         if content_type is not None:
             head.append(f"Content-Type: {content_type}")
-        self._writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
         try:
+            self._writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+            await self._writer.drain()
             status, headers = await self._read_head()
             payload = await self._read_body(headers)
         except (asyncio.IncompleteReadError, ConnectionError) as error:
             self.close()
             raise HttpError(f"connection lost: {error}") from None
+        except (HttpError, asyncio.LimitOverrunError, ValueError) as error:
+            self.close()   # whatever is left on this connection cannot be trusted to frame an answer
+            raise HttpError(f"not an HTTP/1.1 answer this client reads: {error}") from None
         if headers.get("connection", "").lower() == "close":
             self.close()
         return status, payload

@@ -140,7 +140,10 @@ class Phase:
 
         async def worker(gaps):
             connection = Connection(url)
-            await request(connection, next(counter))  # connect and warm up, untimed
+            try:
+                await request(connection, next(counter))  # connect and warm up, untimed
+            except (HttpError, OSError) as error:
+                self.errors.append(f"warm-up: {type(error).__name__}: {error}")
             deadline = time.perf_counter() + seconds
             due = time.perf_counter()
             while True:

@@ -61,6 +61,8 @@ def test_client_reads_chunked_and_sized_answers_and_reports_a_lost_connection():
         if b"/chunked" in request:
             writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
                          b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+        elif b"/garbage" in request:
+            writer.write(b"SSH-2.0-OpenSSH\r\n\r\n")
         elif b"/sized" in request:
             writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\n\r\nnope")
         else:
@@ -78,6 +80,10 @@ def test_client_reads_chunked_and_sized_answers_and_reports_a_lost_connection():
             assert await Connection(url).request("GET", "/sized") == (404, b"nope")
             with pytest.raises(HttpError, match="connection lost"):
                 await Connection(url).request("GET", "/truncated")
+            garbled = Connection(url)
+            with pytest.raises(HttpError, match="not an HTTP"):
+                await garbled.request("GET", "/garbage")
+            assert garbled._writer is None, "a connection that answered garbage is closed"
         finally:
             server.close()
     asyncio.run(run())
