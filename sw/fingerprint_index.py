@@ -35,6 +35,7 @@ certificate the store committed is found even if ``add`` was never called.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import math
@@ -531,6 +532,10 @@ class FingerprintIndex:
     # -- store access --------------------------------------------------------------------
     def _db(self) -> CertificateReader:
         db = getattr(self._local, "db", None)
+        if db is not None and db.lost():   # the server ended the session: a new one
+            with contextlib.suppress(Exception):
+                db.close()
+            db = None
         if db is None:
             db = self._local.db = CertificateReader(self.store_path, self.store_url)
         return db

@@ -580,6 +580,10 @@ class CertificateReader:
         else:
             self.db = connect_postgres(url, read_only=True)
 
+    def lost(self) -> bool:
+        """True once the PostgreSQL server has ended this reader's session (never for SQLite)."""
+        return self.url is not None and bool(self.db.connection.closed or self.db.connection.broken)
+
     def top(self) -> int:
         """The highest sequence stored (0 if none)."""
         return self.db.execute("SELECT MAX(sequence) FROM certificates").fetchone()[0] or 0

@@ -16,6 +16,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from ..store import StoreUnavailable
+
 PROBLEM_JSON = "application/problem+json"
 TYPE_PREFIX = "urn:rosvd:problem:"
 
@@ -106,6 +108,14 @@ def install(app: FastAPI) -> None:
         where = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors[:5])
         return problem_response(Problem(422, f"the request is not valid: {where}", errors=errors),
                                 request.url.path)
+
+    @app.exception_handler(StoreUnavailable)
+    async def _store_unavailable(request: Request, error: StoreUnavailable):
+        # PostgreSQL went away (restart, failover): a 503 to retry, not a 500. The detail is
+        # public, so where the store is stays in the log.
+        log.error("the store is unavailable on %s %s: %s", request.method, request.url.path, error)
+        return problem_response(Problem(503, "the store cannot be reached just now; retry (the service's"
+                                        " log says why)", slug="store-unavailable"), request.url.path)
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, error: Exception):
