@@ -165,7 +165,14 @@ async function verify(match, card, mine) {
     box.replaceChildren(el('p', { class: 'problem' }, `Not verified: ${problem.title} (${problem.status}): ${problem.detail}`));
     return null;
   }
-  const result = await response.json();
+  let result;
+  try {
+    result = await response.json();
+    if (!Array.isArray(result.checks)) throw new Error('no list of checks');
+  } catch (error) {
+    if (mine === generation) box.replaceChildren(el('p', { class: 'problem' }, `Not verified: the server's answer is not a verification (${error.message})`));
+    return null;
+  }
   if (mine !== generation) return null;
   renderChecks(box, result);
   card.dataset.verdict = verdictOf(result);
@@ -222,7 +229,8 @@ function showTrust(file, result) {
   const node = result && result.node && !result.node_redacted ? result.node : 'NODE_URL';
   const registry = result && result.registry ? result.registry : 'REGISTRY_ADDRESS';
   document.getElementById('command').textContent =
-    `rosvd query ${shellQuote(file.name)} --url ${origin} --rpc ${node} --registry ${registry}`;
+    `rosvd query ${shellQuote(file.name.startsWith('-') ? `./${file.name}` : file.name)} --url ${shellQuote(origin)}`
+    + ` --rpc ${shellQuote(node)} --registry ${shellQuote(registry)}`;
   document.getElementById('trust-note').textContent = result
     ? (result.node
       ? `The checks above were made by this server against the chain node ${result.node}; it trusts the registry`
