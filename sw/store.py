@@ -205,6 +205,11 @@ class PostgresTarget:
         return cls(conninfo, schema, shown)
 
 
+def _session_lost(db: _PostgresConnection) -> bool:
+    """The server ended this session (restart, failover, idle timeout): psycopg marks it."""
+    return bool(db.connection.closed or db.connection.broken)
+
+
 def connect_postgres(url: str, *, read_only: bool = False) -> _PostgresConnection:
     """A session on the store's schema: ``search_path`` set to it, ``synchronous_commit=on``
     (a commit returns once its WAL is flushed), lock waits bounded by BUSY_TIMEOUT_S.
@@ -353,10 +358,7 @@ class Store:
 
     def lost(self) -> bool:
         """True once the PostgreSQL server has ended this store's session (never for SQLite)."""
-        if self.url is None:
-            return False
-        connection = self.db.connection
-        return bool(connection.closed or connection.broken)
+        return self.url is not None and _session_lost(self.db)
 
     def transaction(self):
         return _Transaction(self.db) if self.url is None else _PostgresTransaction(self.db)
@@ -582,7 +584,7 @@ class CertificateReader:
 
     def lost(self) -> bool:
         """True once the PostgreSQL server has ended this reader's session (never for SQLite)."""
-        return self.url is not None and bool(self.db.connection.closed or self.db.connection.broken)
+        return self.url is not None and _session_lost(self.db)
 
     def top(self) -> int:
         """The highest sequence stored (0 if none)."""
