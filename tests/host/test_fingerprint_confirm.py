@@ -1,0 +1,90 @@
+"""The confirmation descriptor of the two-stage fingerprint match (rosvd.fingerprint_confirm):
+interface, blob format, determinism, the mirror, and a related / unrelated pair on bench images."""
+import numpy as np
+import pytest
+
+from rosvd import fingerprint_confirm as fc
+from rosvd.bench.fingerprint import attack, family_images
+from rosvd.fast_model import decompose
+from rosvd.fingerprint import transformed
+from rosvd.hw.svd.params import SVDParams
+from rosvd.preprocess_fast import preprocess_fast
+
+P = SVDParams()
+
+
+@pytest.fixture(scope="module")
+def images():
+    """Tuning-family originals of odd sizes (uint8 RGB)."""
+    return family_images("blobs", 2) + family_images("shapes", 2) + family_images("clouds", 2)
+
+
+@pytest.fixture(scope="module")
+def matrices(images):
+    return np.stack([preprocess_fast(P, image) for image in images])
+
+
+def test_blobs_have_the_version_byte_the_size_and_fit_512_bytes(matrices):
+    blobs = fc.descriptors(P, matrices)
+    assert len(blobs) == len(matrices)
+    sizes = {len(blob) for blob in blobs}
+    assert len(sizes) == 1 and sizes.pop() <= 512
+    assert all(isinstance(blob, bytes) and blob[0] == fc.DESCRIPTOR_VERSION for blob in blobs)
+    assert 0 < fc.CANDIDATE_RADIUS_BITS <= 256
+    assert isinstance(fc.CONFIRM_THRESHOLD, float)
+
+
+def test_descriptors_are_deterministic_and_accept_a_decomposition(matrices):
+    first = fc.descriptors(P, matrices)
+    assert fc.descriptors(P, matrices.copy()) == first
+    assert fc.descriptors(P, matrices, decompose(P, matrices)) == first
+    assert [fc.descriptors(P, m)[0] for m in matrices] == first      # one (n, n) matrix at a time
+
+
+def test_scores_are_float64_symmetric_and_one_on_itself(matrices):
+    blobs = fc.descriptors(P, matrices)
+    scores = fc.confirmation_scores(blobs, blobs[0])
+    assert scores.dtype == np.float64 and scores.shape == (len(blobs),)
+    assert scores[0] == pytest.approx(1.0, abs=1e-12)
+    assert np.all(scores[1:] < 1.0)
+    for stored in blobs:
+        forth, back = fc.confirmation_score(stored, blobs[1]), fc.confirmation_score(blobs[1], stored)
+        assert forth == pytest.approx(back)
+        assert fc.confirmation_score(stored, blobs[1]) == fc.confirmation_scores([stored], blobs[1])[0]
+    assert fc.confirmation_scores([], blobs[0]).shape == (0,)
+
+
+def test_the_mirror_of_x_is_the_mirrored_images_descriptor(images, matrices):
+    for image, matrix in zip(images, matrices, strict=True):
+        mirrored = preprocess_fast(P, np.ascontiguousarray(image[:, ::-1]))
+        assert np.array_equal(mirrored, transformed("mirror", matrix))
+        blob, = fc.descriptors(P, mirrored)
+        assert blob == fc.descriptors(P, transformed("mirror", matrix))[0]
+        assert fc.confirmation_score(blob, blob) == pytest.approx(1.0, abs=1e-12)
+        # the stored descriptor and the mirrored copy's differ unless the image is symmetric
+        assert blob != fc.descriptors(P, matrix)[0]
+
+
+def test_malformed_blobs_are_refused(matrices):
+    good, = fc.descriptors(P, matrices[:1])
+    for bad, message in ((good[:-1], "bytes"), (good + b"\0", "bytes"),
+                         (bytes([fc.DESCRIPTOR_VERSION + 1]) + good[1:], "version"), (b"", "bytes")):
+        with pytest.raises(ValueError, match=message):
+            fc.confirmation_score(bad, good)
+        with pytest.raises(ValueError, match=message):
+            fc.confirmation_scores([good, bad], good)
+    with pytest.raises(ValueError):
+        fc.confirmation_score(good, "not bytes")
+    with pytest.raises(ValueError):
+        fc.descriptors(P, np.zeros((2, 16, 16), dtype=np.int64))
+
+
+def test_a_copy_confirms_and_unrelated_content_does_not(images, matrices):
+    blobs = fc.descriptors(P, matrices)
+    rng = np.random.default_rng(0)
+    for name in ("jpeg50", "rotate2", "crop90"):
+        copies = np.stack([preprocess_fast(P, attack(name, image, rng)) for image in images])
+        for index, query in enumerate(fc.descriptors(P, copies)):
+            scores = fc.confirmation_scores(blobs, query)
+            assert scores[index] >= fc.CONFIRM_THRESHOLD, (name, index, scores)
+            assert np.all(np.delete(scores, index) < fc.CONFIRM_THRESHOLD), (name, index, scores)
