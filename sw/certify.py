@@ -252,18 +252,24 @@ class Appliance:
         """Start hashing and preprocessing in the thread pool (both release the GIL)."""
         return [self._executor().submit(self._prepare, content) for content in contents]
 
-    def _fingerprints(self, prepared: list[tuple[bytes, np.ndarray | None]]) -> list[bytes]:
-        """One device batch for every item that has a matrix; zero for plain files."""
+    def _fingerprints(self, prepared: list[tuple[bytes, np.ndarray | None]]
+                      ) -> tuple[list[bytes], list[bytes | None]]:
+        """One device batch for every item that has a matrix: its fingerprint (zero for
+        plain files) and its match descriptor (None for plain files), both from the
+        engine's input and outputs."""
         from .fingerprint import robust_fingerprints
-        fingerprints = [bytes(32)] * len(prepared)
+        from .fingerprint_confirm import descriptors
+        fingerprints: list[bytes] = [bytes(32)] * len(prepared)
+        kept: list[bytes | None] = [None] * len(prepared)
         indices = [i for i, (_, matrix) in enumerate(prepared) if matrix is not None]
         if indices:
             matrices = np.stack([prepared[i][1] for i in indices])
             decomposition = self.device.decompose(matrices)
             computed = robust_fingerprints(self.device.params, matrices, decomposition)
-            for i, fingerprint in zip(indices, computed, strict=True):
-                fingerprints[i] = fingerprint
-        return fingerprints
+            described = descriptors(self.device.params, matrices, decomposition)
+            for i, fingerprint, descriptor in zip(indices, computed, described, strict=True):
+                fingerprints[i], kept[i] = fingerprint, descriptor
+        return fingerprints, kept
 
     def warm_up(self) -> None:
         """Compile and load the JIT kernels (PNG decoding, preprocessing, the fingerprint
@@ -332,7 +338,7 @@ class Appliance:
             block_number, block_hash = self.blocks.recent_block()
             self.store.set_opening_block(epoch.number, block_number, block_hash)
             epoch = self.store.open_epoch()
-        fingerprints = self._fingerprints(prepared)
+        fingerprints, kept = self._fingerprints(prepared)
         entropy = fresh_entropy(self.device, NONCE_BYTES * len(contents), self.config.dev_mode)
         sequence = self.store.next_sequence()
         timestamp = now_ms()
@@ -352,7 +358,8 @@ class Appliance:
             issued.append(Issued(cert, signature, nonce, content.name))
             rows.append((cert.sequence, cert.id, cert.encode(), signature, nonce, content_hash,
                          fingerprint, epoch.number, content.name))
-        self.store.insert_certificates(rows)
+        self.store.insert_certificates(rows, [(sequence + offset, descriptor) for offset, descriptor
+                                              in enumerate(kept) if descriptor is not None])
         return issued
 
     def certify_all(self, contents: Iterable[ingest.Content], batch: int = 256, again: bool = False):

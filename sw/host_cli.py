@@ -131,8 +131,8 @@ def _certify(args) -> int:
 
 def _fingerprint(args) -> int:
     from . import ingest
-    from .fingerprint import QUERY_VARIANTS, query_fingerprints
     from .hw.svd.params import SVDParams
+    from .match import query_views
     params = SVDParams()
     results, status = [], 0
     for path in args.paths:
@@ -144,13 +144,16 @@ def _fingerprint(args) -> int:
             status = 1
             continue
         record = {"file": path, "kind": content.kind, "blake3": content.blake3().hex(),
-                  "fingerprint": None, "query_fingerprints": None, "query_variants": None}
+                  "fingerprint": None, "query_fingerprints": None, "query_variants": None,
+                  "query_descriptors": None}
         if content.pixels is not None:
-            # What a query tries (the match distance is the least over them); the first is
-            # the stored, signed scheme-1 fingerprint, the next its horizontal mirror's.
-            queries = [value.hex() for value in query_fingerprints(params, content.pixels)]
-            record["fingerprint"], record["query_fingerprints"] = queries[0], queries
-            record["query_variants"] = list(QUERY_VARIANTS)
+            # What a query tries (rosvd.match: the match distance is the least over them, and
+            # the descriptors confirm); the first is the stored, signed scheme-1 fingerprint.
+            views = query_views(params, content.pixels, fast=False)
+            record["fingerprint"] = views.fingerprints[0].hex()
+            record["query_fingerprints"] = [value.hex() for value in views.fingerprints]
+            record["query_variants"] = list(views.names)
+            record["query_descriptors"] = [value.hex() for value in views.descriptors]
         results.append(record)
     _report(results, args, lambda records: "\n".join(
         f"{r.get('blake3', '-')}  {r.get('fingerprint') or '-'}  {r['file']}" for r in records))

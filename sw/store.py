@@ -112,6 +112,10 @@ CREATE TABLE IF NOT EXISTS epoch_trees (
     epoch        INTEGER PRIMARY KEY REFERENCES epochs(number),
     nodes        BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS match_descriptors (
+    sequence     INTEGER PRIMARY KEY REFERENCES certificates(sequence),
+    descriptor   BLOB NOT NULL
+);
 """
 
 
@@ -377,14 +381,32 @@ class Store:
     def next_sequence(self) -> int:
         return (self.db.execute("SELECT MAX(sequence) FROM certificates").fetchone()[0] or 0) + 1
 
-    def insert_certificates(self, rows: list[tuple]) -> None:
+    def insert_certificates(self, rows: list[tuple], descriptors: list[tuple[int, bytes]] = ()) -> None:
         """Rows of (sequence, id, encoding, signature, nonce, content_hash, fingerprint,
-        epoch, name), durable when this returns. Refuses rows for an epoch not open."""
+        epoch, name), durable when this returns, with the match descriptors (sequence,
+        descriptor) of those that have one in the same transaction. Refuses rows for an
+        epoch not open, and descriptors of certificates not in ``rows``."""
         with self.transaction():
             open_epoch = self.open_epoch()
             if any(row[7] != open_epoch.number for row in rows):
                 raise StoreError("certificates must belong to the open epoch")
+            if not {sequence for sequence, _ in descriptors} <= {row[0] for row in rows}:
+                raise StoreError("a match descriptor must come with its certificate")
             self.db.executemany("INSERT INTO certificates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            if descriptors:
+                self.db.executemany("INSERT INTO match_descriptors VALUES (?, ?)", list(descriptors))
+
+    def match_descriptors(self, sequences: list[int]) -> dict[int, bytes]:
+        """The match descriptors kept for these certificates (sequence -> descriptor); a
+        certificate without one (a plain file, or issued before they were kept) is absent.
+        Host data, not signed: the service's confirmation stage reads it (rosvd.match)."""
+        found = {}
+        for start in range(0, len(sequences), 500):  # SQLite's bound-parameter limit
+            chunk = sequences[start:start + 500]
+            found.update((row[0], bytes(row[1])) for row in self.db.execute(
+                "SELECT sequence, descriptor FROM match_descriptors WHERE sequence IN"
+                f" ({', '.join('?' * len(chunk))})", chunk))
+        return found
 
     def certificates_of(self, epoch: int) -> list[StoredCertificate]:
         rows = self.db.execute(

@@ -29,7 +29,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .. import certificate, ingest
+from .. import certificate, ingest, match
 from ..certify import load_config, store_location
 from ..fingerprint_index import FingerprintIndex
 from ..search import FingerprintSearch
@@ -142,20 +142,19 @@ async def _read_upload(upload: UploadFile, index: int, settings: Settings) -> in
         raise Problem(422, str(error), slug="refused-content", error=type(error).__name__) from None
 
 
-def _fingerprint(content: ingest.Content) -> bytes | None:
-    """The robust fingerprint of uploaded content (the bit-exact model: the same bits the
-    device computes), None for content that has none."""
+def _views(content: ingest.Content) -> match.QueryViews | None:
+    """The query views of uploaded content (rosvd.match: the bit-exact model, the same bits
+    the device computes), None for content that has none."""
     if content.pixels is None:
         return None
-    from ..fingerprint import fingerprint_images_fast
     from ..hw.svd.params import SVDParams
-    return fingerprint_images_fast(SVDParams(), [content.pixels])[0]
+    return match.query_views(SVDParams(), content.pixels)
 
 
 def _warm_up_fingerprint() -> None:
     """Load the compiled fingerprint path now, so the first upload query is not slow."""
     import numpy as np
-    _fingerprint(ingest.from_array(np.full((32, 32), 128, np.uint8), "warm-up"))
+    _views(ingest.from_array(np.full((32, 32), 128, np.uint8), "warm-up"))
 
 
 CERTIFY_BODY = {"requestBody": {"required": True, "content": {
@@ -369,8 +368,9 @@ def create_app(home: Path, settings: Settings | None = None, writer: Writer | No
         """Who certified this: exact BLAKE3 matches first, then the nearest fingerprints within
         ``max_distance``, each with its certificate and its proof bundle (or why none exists yet)."""
         with metrics.latency.labels("query").time():
-            queries, max_distance, limit = await _parse_query(request)
-            max_distance = settings.match_distance if max_distance is None else max_distance
+            queries, rule, max_distance, limit = await _parse_query(request)
+            if max_distance is None:
+                max_distance = match.CANDIDATE_DISTANCE if rule == "confirmed" else settings.match_distance
             if max_distance > settings.max_distance:
                 raise Problem(422, f"max_distance {max_distance} is over this service's limit of"
                               f" {settings.max_distance}")
@@ -379,11 +379,14 @@ def create_app(home: Path, settings: Settings | None = None, writer: Writer | No
             def answer():
                 store, search = readers.store(), readers.search()
                 return [{"name": name, "blake3": None if blake3 is None else blake3.hex(),
-                         "fingerprint": None if fingerprint is None else fingerprint.hex(),
-                         "matches": records.lookup(store, search, blake3, fingerprint, max_distance, limit,
+                         "fingerprint": None if views is None else views.fingerprints[0].hex(),
+                         "views": None if views is None else list(views.names),
+                         "matches": records.lookup(store, search, blake3, views, rule, max_distance, limit,
                                                   readers.trees)}
-                        for name, blake3, fingerprint in queries]
-            return {"max_distance": max_distance, "limit": limit, "results": await run_in_threadpool(answer)}
+                        for name, blake3, views in queries]
+            return {"match_rule": rule, "max_distance": max_distance,
+                    "confirm_threshold": match.CONFIRM_THRESHOLD if rule == "confirmed" else None,
+                    "limit": limit, "results": await run_in_threadpool(answer)}
 
     async def _parse_query(request: Request):
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -396,14 +399,8 @@ def create_app(home: Path, settings: Settings | None = None, writer: Writer | No
             if len(body.queries) > settings.max_query_batch:
                 raise Problem(413, f"{len(body.queries)} queries in one request, over this service's limit of"
                               f" {settings.max_query_batch}", slug="batch-too-large")
-            queries = []
-            for item in body.queries:
-                if item.blake3 is None and item.fingerprint is None:
-                    raise Problem(422, "each query needs blake3, fingerprint or both")
-                blake3, fingerprint = (None if value is None else parse_hex32(value, key) for key, value
-                                       in (("blake3", item.blake3), ("fingerprint", item.fingerprint)))
-                queries.append((None, blake3, fingerprint))
-            return queries, body.max_distance, body.limit
+            queries = [(None, *_query_item(item)) for item in body.queries]
+            return queries, body.match_rule, body.max_distance, body.limit
         if kind == "multipart/form-data":
             form = await _form(request, settings.max_query_batch, "batch-too-large", "in one query")
             uploads = [item for item in form.getlist("file") if not isinstance(item, str)]
@@ -412,11 +409,38 @@ def create_app(home: Path, settings: Settings | None = None, writer: Writer | No
             queries = []
             for index, upload in enumerate(uploads):
                 content = await _read_upload(upload, index, settings)
-                fingerprint = await run_in_threadpool(_fingerprint, content)
-                queries.append((content.name, content.blake3(), fingerprint))
-            return queries, _form_number(form, "max_distance", float), _form_number(form, "limit", int)
+                views = await run_in_threadpool(_views, content)
+                queries.append((content.name, content.blake3(), views))
+            rule = form.get("match_rule", "confirmed")
+            if rule not in match.RULES:
+                raise Problem(422, f"match_rule must be one of {', '.join(match.RULES)},"
+                              f" not {str(rule)[:40]!r}")
+            return (queries, rule, _form_number(form, "max_distance", float),
+                    _form_number(form, "limit", int))
         raise Problem(415, "send the query as application/json or multipart/form-data,"
                       f" not {kind or 'nothing'}")
+
+    def _query_item(item: models.QueryItem):
+        """(blake3, views) of one JSON query."""
+        if item.fingerprint is not None and item.fingerprints is not None:
+            raise Problem(422, "send fingerprint or fingerprints, not both")
+        sent = [item.fingerprint] if item.fingerprint is not None else item.fingerprints or []
+        if item.blake3 is None and not sent:
+            raise Problem(422, "each query needs blake3, a fingerprint or both")
+        if item.descriptors is not None and len(item.descriptors) != len(sent):
+            raise Problem(422, f"{len(item.descriptors)} descriptors for {len(sent)} fingerprints:"
+                          " send one per fingerprint")
+        blake3 = None if item.blake3 is None else parse_hex32(item.blake3, "blake3")
+        if not sent:
+            return blake3, None
+        fingerprints = tuple(parse_hex32(value, "fingerprints") for value in sent)
+        descriptors = None if item.descriptors is None else tuple(
+            bytes.fromhex(value.removeprefix("0x")) for value in item.descriptors)
+        for index, descriptor in enumerate(descriptors or ()):
+            if (problem := match.descriptor_problem(descriptor)) is not None:
+                raise Problem(422, f"descriptors[{index}]: {problem}")
+        names = ("identity",) + tuple(f"view{index}" for index in range(1, len(fingerprints)))
+        return blake3, match.QueryViews(names, fingerprints, descriptors)
 
     async def _form(request: Request, max_files: int, slug: str, where: str):
         if request.headers.get("content-type", "").split(";")[0].strip().lower() != "multipart/form-data":

@@ -97,17 +97,19 @@ def _query(args) -> int:
         raise QueryError("--rpc needs --registry ADDR: the registry address you trust")
     if args.registry is not None and args.rpc is None:
         raise QueryError("--registry needs --rpc URL: a chain node you choose")
-    _, blake3, fingerprint = local_query(args.file)
+    _, blake3, views = local_query(args.file)
     try:
         registry = registry_client(args.rpc, args.registry) if args.rpc else None
     except VerifyInputError as error:
         raise QueryError(str(error)) from None
-    result = ask(args.url, args.file, blake3, fingerprint, args.upload, args.max_distance, args.limit,
-                 args.timeout)
-    matches = [check(match, blake3, fingerprint, registry) for match in result.get("matches") or []]
+    result = ask(args.url, args.file, blake3, views, args.upload, args.max_distance, args.limit,
+                 args.timeout, args.match_rule)
+    matches = [check(match, blake3, views, registry) for match in result.get("matches") or []]
     record = {"url": args.url, "file": args.file, "blake3": blake3.hex(),
-              "fingerprint": None if fingerprint is None else fingerprint.hex(),
-              "max_distance": result["max_distance"], "chain": registry is not None, "matches": matches,
+              "fingerprint": None if views is None else views.fingerprints[0].hex(),
+              "views": None if views is None else list(views.names),
+              "match_rule": result["match_rule"], "max_distance": result["max_distance"],
+              "chain": registry is not None, "matches": matches,
               "verified": any(match["verified"] for match in matches)}
     report(record, args, summary)
     return 0 if record["verified"] else 1
@@ -166,9 +168,14 @@ def add_commands(commands) -> None:
                        " (with --registry)")
     query.add_argument("--registry", metavar="ADDR", help="the consortium registry address you trust")
     query.add_argument("--upload", action="store_true",
-                       help="send the file itself (default: only its BLAKE3 and fingerprint, computed here)")
+                       help="send the file itself (default: only its BLAKE3 and its views' fingerprints"
+                       " and descriptors, computed here)")
+    query.add_argument("--match-rule", choices=("confirmed", "distance"), default=None,
+                       help="confirmed (the server's default): fingerprint candidates its descriptors"
+                       " confirm; distance: the fingerprint distance alone")
     query.add_argument("--max-distance", type=_distance, default=None, metavar="D",
-                       help="largest fingerprint distance, 0..1 (default: the server's, 39/256)")
+                       help="largest fingerprint distance, 0..1 (default: the rule's, which the"
+                       " answer reports)")
     query.add_argument("--limit", type=_positive, default=None, metavar="N",
                        help="matches to ask for (default: the server's, 10)")
     query.add_argument("--timeout", type=float, default=60.0, metavar="S",

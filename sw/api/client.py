@@ -21,37 +21,42 @@ class QueryError(ValueError):
     """Bad input, an unreachable server or an answer that is not this API's (exit 2)."""
 
 
-def local_query(path: str) -> tuple[ingest.Content, bytes, bytes | None]:
-    """The file's content, its BLAKE3 and its robust fingerprint (None for plain files)."""
+def local_query(path: str):
+    """The file's content, its BLAKE3 and its query views (:class:`rosvd.match.QueryViews`,
+    computed here with the bit-exact model; None for plain files)."""
     try:
         content = ingest.from_path(path)
     except ingest.ContentError as error:
         raise QueryError(str(error)) from None
-    fingerprint = None
+    views = None
     if content.pixels is not None:
-        from ..fingerprint import fingerprint_images
         from ..hw.svd.params import SVDParams
-        fingerprint = fingerprint_images(SVDParams(), [content.pixels])[0]
-    return content, content.blake3(), fingerprint
+        from ..match import query_views
+        views = query_views(SVDParams(), content.pixels, fast=False)
+    return content, content.blake3(), views
 
 
-def ask(url: str, path: str, blake3: bytes, fingerprint: bytes | None, upload: bool,
-        max_distance: float | None, limit: int | None, timeout: float = DEFAULT_TIMEOUT_S) -> dict:
-    """POST the query (the hashes, or with ``upload`` the file itself); the first result."""
+def ask(url: str, path: str, blake3: bytes, views, upload: bool, max_distance: float | None,
+        limit: int | None, timeout: float = DEFAULT_TIMEOUT_S, rule: str | None = None) -> dict:
+    """POST the query (the hash and the views' fingerprints and descriptors, or with
+    ``upload`` the file itself); the first result."""
     import httpx
     endpoint = url.rstrip("/") + "/v1/query"
     try:
         if upload:
-            data = {key: str(value) for key, value in (("max_distance", max_distance), ("limit", limit))
-                    if value is not None}
+            data = {key: str(value) for key, value in (("max_distance", max_distance), ("limit", limit),
+                                                       ("match_rule", rule)) if value is not None}
             with open(path, "rb") as handle:
                 response = httpx.post(endpoint, files={"file": (Path(path).name, handle)}, data=data,
                                       timeout=timeout)
         else:
             item = {"blake3": blake3.hex()}
-            if fingerprint is not None:
-                item["fingerprint"] = fingerprint.hex()
+            if views is not None:
+                item["fingerprints"] = [value.hex() for value in views.fingerprints]
+                item["descriptors"] = [value.hex() for value in views.descriptors]
             body = {"queries": [item]}
+            if rule is not None:
+                body["match_rule"] = rule
             if max_distance is not None:
                 body["max_distance"] = max_distance
             if limit is not None:
@@ -74,22 +79,27 @@ def ask(url: str, path: str, blake3: bytes, fingerprint: bytes | None, upload: b
                              f" {record['detail']}")
         raise QueryError(f"{endpoint} answered {response.status_code}")
     try:
-        return {"max_distance": record["max_distance"], **record["results"][0]}
+        return {"max_distance": record["max_distance"], "match_rule": record.get("match_rule"),
+                **record["results"][0]}
     except (KeyError, IndexError, TypeError):
         raise QueryError(f"{endpoint} answered with a document that is not a query result") from None
 
 
-def check(match: dict, blake3: bytes, fingerprint: bytes | None, registry) -> dict:
-    """One match, re-derived from its bundle here and verified (``registry``: None offline)."""
+def check(match: dict, blake3: bytes, views, registry) -> dict:
+    """One match, re-derived from its bundle here and verified (``registry``: None offline).
+    The distance is recomputed here: the least over this file's views (``views``, None for
+    plain files) to the fingerprint the bundle's certificate signs. The server's
+    confirmation is reported as its word: the descriptor it scored is not signed."""
     from ..bundle import BundleError, parse
     from ..certificate import CertificateError, decode
-    from ..fingerprint import hamming_distance
+    from ..fingerprint import query_distance
     from ..verifier import verify_bundle
     claimed = match.get("certificate") or {}
     record = {"certificate_id": match.get("certificate_id"), "status": claimed.get("status"),
               "epoch": (claimed.get("certificate") or {}).get("epoch"),
               "sequence": (claimed.get("certificate") or {}).get("sequence"),
               "server_exact": match.get("exact"), "server_distance": match.get("distance"),
+              "server_confirmed": match.get("confirmed"), "server_confirmation": match.get("confirmation"),
               "exact": None, "distance": None, "verified": False, "checks": None,
               "bundle_unavailable": match.get("bundle_unavailable"), "problems": []}
     bundle = match.get("bundle")
@@ -103,8 +113,11 @@ def check(match: dict, blake3: bytes, fingerprint: bytes | None, registry) -> di
         record["problems"].append(f"the bundle is malformed: {error}")
         return record
     record["exact"] = certificate.content_hash == blake3
-    if fingerprint is not None and any(certificate.fingerprint):
-        record["distance"] = hamming_distance(certificate.fingerprint, fingerprint)
+    if views is not None and any(certificate.fingerprint):
+        record["distance"] = query_distance(certificate.fingerprint, views.fingerprints)
+        if match.get("distance") is not None and record["distance"] != match.get("distance"):
+            record["problems"].append(f"the server's distance {match.get('distance')} is not this file's"
+                                      f" {record['distance']} to the signed fingerprint")
     if certificate.id.hex() != str(record["certificate_id"]).removeprefix("0x"):
         record["problems"].append("the bundle is for another certificate than the server named")
     if record["exact"] != bool(match.get("exact")):

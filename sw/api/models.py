@@ -6,6 +6,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 HEX32 = r"^(0x)?[0-9a-fA-F]{64}$"
+#: A match descriptor (rosvd.fingerprint_confirm): at most 512 bytes, as hex.
+HEX_DESCRIPTOR = r"^(0x)?([0-9a-fA-F]{2}){1,512}$"
+#: Views one query may send (rosvd.match.MAX_VIEWS).
+MAX_VIEWS = 8
+MatchRule = Literal["confirmed", "distance"]
 Status = Literal["open", "sealed", "closed", "anchored"]
 
 
@@ -122,14 +127,30 @@ class Health(BaseModel):
 
 class QueryItem(BaseModel):
     blake3: str | None = Field(default=None, pattern=HEX32, description="BLAKE3-256 of the exact bytes")
-    fingerprint: str | None = Field(default=None, pattern=HEX32, description="the robust fingerprint")
+    fingerprint: str | None = Field(default=None, pattern=HEX32, description="the robust fingerprint (one"
+                                    " view; or send `fingerprints`)")
+    fingerprints: list[str] | None = Field(
+        default=None, min_length=1, max_length=MAX_VIEWS,
+        description="the fingerprints of the query's views (`rosvd fingerprint --json` gives them as"
+                    " query_fingerprints, the content's own first): the distance is the least over them",
+        json_schema_extra={"items": {"type": "string", "pattern": HEX32}})
+    descriptors: list[str] | None = Field(
+        default=None, min_length=1, max_length=MAX_VIEWS,
+        description="the views' match descriptors, one per fingerprint (`query_descriptors`): needed for"
+                    " the confirmed rule's second stage",
+        json_schema_extra={"items": {"type": "string", "pattern": HEX_DESCRIPTOR}})
     model_config = ConfigDict(extra="forbid")
 
 
 class QueryRequest(BaseModel):
     queries: list[QueryItem] = Field(min_length=1)
+    match_rule: MatchRule = Field(
+        default="confirmed", description="confirmed: fingerprint candidates within max_distance (default the"
+        " candidate radius), confirmed by the descriptors; distance: the fingerprint distance alone"
+        " (docs/fingerprint.md gives both rules' false matches)")
     max_distance: float | None = Field(default=None, ge=0, le=1,
-                                       description="largest normalised fingerprint distance (default 39/256)")
+                                       description="largest normalised fingerprint distance (default: the"
+                                                   " rule's, in the response)")
     limit: int | None = Field(default=None, ge=1, description="matches per query (default 10)")
     model_config = ConfigDict(extra="forbid")
 
@@ -137,7 +158,13 @@ class QueryRequest(BaseModel):
 class Match(BaseModel):
     certificate_id: str
     exact: bool = Field(description="the same exact bytes (BLAKE3)")
-    distance: float = Field(description="normalised Hamming distance of the fingerprints (0 when exact)")
+    distance: float = Field(description="normalised Hamming distance of the fingerprints (0 when exact), the"
+                                        " least over the query's views")
+    view: str | None = Field(description="the query's view at that distance (null for an exact match)")
+    confirmation: float | None = Field(description="the confirmation score (the server's word: the stored"
+                                       " descriptor is host data, not signed); null when not confirmed")
+    confirmed: bool | None = Field(description="whether the confirmation passed; null when it could not be"
+                                   " made (exact match, distance rule, or no descriptor on a side)")
     certificate: CertificateRecord
     bundle: dict[str, Any] | None = Field(description="the proof bundle (sw/bundle.py format): verify it"
                                           " yourself")
@@ -147,12 +174,16 @@ class Match(BaseModel):
 class QueryResult(BaseModel):
     name: str | None = Field(description="the uploaded file's name")
     blake3: str | None
-    fingerprint: str | None
+    fingerprint: str | None = Field(description="the content's own fingerprint (the first view's)")
+    views: list[str] | None = Field(description="the views tried (identity, mirror, trimmed, trimmed+mirror"
+                                    " for an upload; view1.. for further sent fingerprints)")
     matches: list[Match]
 
 
 class QueryResponse(BaseModel):
+    match_rule: MatchRule
     max_distance: float
+    confirm_threshold: float | None = Field(description="the confirmed rule's score threshold")
     limit: int
     results: list[QueryResult]
 

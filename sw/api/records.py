@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .. import match
 from ..certificate import decode
 from ..certify import ApplianceConfig
+from ..match import Judgement, QueryViews
 from ..search import FingerprintSearch
 from ..store import Anchor, Epoch, Store, StoredCertificate
-from ..verify import EpochTrees, nearby, proof_bundle
+from ..verify import EpochTrees, proof_bundle
 
 
 def epoch_status(epoch: Epoch, anchor: Anchor | None) -> str:
@@ -70,22 +72,28 @@ def device_record(config: ApplianceConfig, store: Store, cross_check: dict | Non
             "dev_mode": config.dev_mode, "certificates": store.certificate_count(), "registry": registry}
 
 
-def lookup(store: Store, search: FingerprintSearch, blake3: bytes | None, fingerprint: bytes | None,
-           max_distance: float, limit: int, trees: EpochTrees | None = None) -> list[dict]:
+def lookup(store: Store, search: FingerprintSearch, blake3: bytes | None, views: QueryViews | None,
+           rule: str, max_distance: float, limit: int, trees: EpochTrees | None = None) -> list[dict]:
     """Matches of one query: certificates of the exact bytes first (distance 0), then the
-    nearest fingerprints within ``max_distance``, nearest first; at most ``limit`` in all,
-    each with its certificate and its bundle (or why none exists yet)."""
-    found: list[tuple[StoredCertificate, bool, float]] = []
+    matches of its views under ``rule`` (:func:`rosvd.match.find`), nearest first; at most
+    ``limit`` in all, each with its certificate and its bundle (or why none exists yet)."""
+    found: list[tuple[StoredCertificate, bool, Judgement | None]] = []
     if blake3 is not None:
-        found += [(row, True, 0.0) for row in store.find_by_content(blake3)]
-    if fingerprint is not None and any(fingerprint) and len(found) < limit:
+        found += [(row, True, None) for row in store.find_by_content(blake3)]
+    if views is not None and any(views.fingerprints[0]) and len(found) < limit:
         seen = {row.sequence for row, _, _ in found}
-        found += [(row, False, distance)
-                  for row, distance in nearby(store, search, fingerprint, max_distance, limit, seen)]
+        near = match.find(store, search, views, rule, max_distance, limit - len(found), seen)
+        rows = {row.sequence: row
+                for row in store.certificates_by_sequence([sequence for sequence, _ in near])}
+        found += [(rows[sequence], False, judgement) for sequence, judgement in near if sequence in rows]
     matches = []
-    for row, exact, distance in found[:limit]:
+    for row, exact, judgement in found[:limit]:
         bundle, reason = bundle_or_reason(store, row.id, trees)
-        matches.append({"certificate_id": row.id.hex(), "exact": exact, "distance": distance,
+        matches.append({"certificate_id": row.id.hex(), "exact": exact,
+                        "distance": 0.0 if judgement is None else judgement.distance,
+                        "view": None if judgement is None else judgement.view,
+                        "confirmation": None if judgement is None else judgement.confirmation,
+                        "confirmed": None if judgement is None else judgement.confirmed,
                         "certificate": certificate_record(store, row), "bundle": bundle,
                         "bundle_unavailable": reason})
     return matches

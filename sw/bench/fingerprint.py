@@ -33,6 +33,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from rosvd.bench import false_matches
+from rosvd.border import trim_uniform_border
 from rosvd.fingerprint import QUERY_VARIANTS, VARIANTS, variant_fingerprints
 from rosvd.hw.svd.params import SVDParams
 from rosvd.preprocess import preprocess_batch
@@ -279,50 +280,6 @@ def attack(name: str, image: np.ndarray, rng) -> np.ndarray:
     if name not in simple:
         raise ValueError(f"unknown attack {name!r}; known: {sorted(ATTACKS)}")
     return simple[name]()
-
-
-# Candidate preprocessing (not scheme 1) ------------------------------------------------
-_LUMA = np.array([0.299, 0.587, 0.114])
-
-
-def trim_uniform_border(image: np.ndarray, tolerance: int = 16, share: float = 0.98,
-                        neutral: int = 24, max_fraction: float = 0.3) -> np.ndarray:
-    """CANDIDATE, not part of scheme 1: strip uniform borders (letterbox bars, a screenshot's
-    frame) from a uint8 RGB image before fingerprinting.
-
-    From each side inwards, a row (then, on what is left, a column) is border while at
-    least ``share`` of its pixels have a luma within ``tolerance`` of the median luma of
-    the outermost line on that side and every channel within ``3 tolerance`` of its median
-    colour (looser, because JPEG blurs chroma into a frame), and that
-    line's median colour is neutral (black, grey or white: channels within ``neutral`` of
-    one another; a uniform blue sky is content); at most ``max_fraction`` of the height
-    (width) goes from each side. An image with no such border comes back unchanged (the
-    same array).
-    """
-    def run_length(lines: np.ndarray) -> int:
-        # lines: (L, M, 3) from the outside inwards; most images stop at the first line
-        limit = int(max_fraction * len(lines))
-        colour = np.median(lines[0], axis=0)
-        if float(colour.max() - colour.min()) > neutral:
-            return 0
-        level = float(colour @ _LUMA)
-        for index in range(limit):
-            line = lines[index].astype(np.float64)
-            near = (np.abs(line @ _LUMA - level) <= tolerance) & (np.abs(line - colour).max(axis=-1)
-                                                                  <= 3 * tolerance)
-            if near.mean() < share:
-                return index
-        return limit
-
-    top = run_length(image)
-    bottom = run_length(image[::-1])
-    rows = image[top:image.shape[0] - bottom] if top + bottom else image
-    columns = rows.swapaxes(0, 1)
-    left = run_length(columns)
-    right = run_length(columns[::-1])
-    if not (top or bottom or left or right):
-        return image
-    return np.ascontiguousarray(rows[:, left:rows.shape[1] - right])
 
 
 # Hashes ---------------------------------------------------------------------------------

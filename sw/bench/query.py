@@ -15,12 +15,14 @@
    than the server spends); every request is timed to the last byte of its answer, and
    every answer is checked for status 200:
 
-   - ``content``: ``POST /v1/query`` with one fingerprint (JSON), half of them planted
+   - ``content``: ``POST /v1/query`` with one fingerprint (JSON, ``match_rule`` distance), half
+     of them planted
      near-duplicates of stored certificates at known distances up to the match distance
      (answered with the match, its certificate and its bundle), half unrelated codes;
    - ``by_id``: ``GET /v1/certificates/{id}`` of random stored certificates;
    - ``upload``: ``POST /v1/query`` uploading a 512x512 PNG (the server decodes it,
-     fingerprints it on the model and looks it up; it is one of the certified pictures).
+     fingerprints its views on the model and looks them up under the default rule; it is
+     one of the certified pictures).
 
 4. Recall: :data:`RECALL_SAMPLE` planted and unrelated queries again, one at a time (httpx),
    their answers compared with an exact scan of every stored fingerprint in this process
@@ -62,6 +64,9 @@ DEFAULT_SEED = 20261203
 DEFAULT_LOAD_FRACTION = 0.5
 #: Distances (bits) of the planted near-duplicates: from a copy to the edge of 39/256.
 PLANTED_BITS = (0, 2, 6, 12, 24, 38)
+#: The content queries and the recall check ask for the fingerprint-distance rule at its
+#: default threshold (the index's exact search); uploads use the service's default rule.
+DISTANCE_RULE = "distance"
 #: Planted near-duplicate queries, and as many unrelated ones.
 PLANTED_QUERIES = 600
 BY_ID_SAMPLE = 4096
@@ -190,7 +195,8 @@ class Phase:
 
 async def _measure(server, clients: int, seconds: float, content_queries: list[bytes], ids: list[bytes],
                    images: list[bytes], load_fraction: float) -> dict[str, dict[str, Phase]]:
-    content_bodies = [json_body({"queries": [{"fingerprint": q.hex()}]}) for q in content_queries]
+    content_bodies = [json_body({"queries": [{"fingerprint": q.hex()}], "match_rule": DISTANCE_RULE})
+                      for q in content_queries]
     upload_bodies = [multipart_body("file", f"picture{k}.png", image, "image/png")
                      for k, image in enumerate(images)]
 
@@ -228,7 +234,8 @@ def _recall(url: str, codes: np.ndarray, queries: list[bytes], max_distance: flo
     misses = []
     with httpx.Client(base_url=url, timeout=120) as client:
         for fingerprint in queries:
-            answer = client.post("/v1/query", json={"queries": [{"fingerprint": fingerprint.hex()}]})
+            answer = client.post("/v1/query", json={"queries": [{"fingerprint": fingerprint.hex()}],
+                                                    "match_rule": DISTANCE_RULE})
             answer.raise_for_status()
             body = answer.json()
             got = [m["certificate"]["certificate"]["sequence"] for m in body["results"][0]["matches"]]

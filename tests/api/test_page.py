@@ -33,6 +33,7 @@ from rosvd.certify import ApplianceConfig, initialise, join_chain
 from rosvd.chain.deployment import Deployment
 from rosvd.cli import main
 from rosvd.epochs import EpochPolicy
+from rosvd.match import CANDIDATE_DISTANCE, CONFIRM_THRESHOLD
 from rosvd.verifier import CHAIN_CHECKS, OFFLINE_CHECKS
 
 from .conftest import bearer, client_of, enrolled, jpeg, png, scene, upload
@@ -45,7 +46,7 @@ POLICY = EpochPolicy(max_certificates=6, max_age_s=3600, vdf_iterations=1000)
 MAX_FILE_BYTES = 256 * 1024
 #: Seconds per devnet block: anchoring waits for its confirmations.
 BLOCK_TIME_S = 0.25
-THRESHOLD = 39 / 256
+THRESHOLD = CANDIDATE_DISTANCE      # the default rule's candidate radius
 
 
 def browser_or_skip() -> None:
@@ -173,6 +174,8 @@ def test_a_reencoded_copy_matches_and_every_check_is_shown(appliance, report):
     assert facts["chain id"] == str(appliance["chain_id"]) and facts["registry"] == appliance["registry"]
     assert int(facts["block"]) > 0 and len(facts["tx hash"]) == 66
     assert facts["distance"].startswith(f"{match['distance']:.4f}")
+    confirmation = facts["confirmation"]
+    assert confirmation.startswith("score ") and f" >= {CONFIRM_THRESHOLD} on the " in confirmation
     # The plot: one point for the match, left of the threshold line, on an axis from 0 to 0.5.
     plot = seen["plot"]
     assert plot["shown"] and plot["threshold"] == THRESHOLD

@@ -2,7 +2,8 @@
 import blake3 as blake3_module
 
 from rosvd.api.settings import Settings
-from rosvd.search import MATCH_DISTANCE
+from rosvd.hw.svd.params import SVDParams
+from rosvd.match import CANDIDATE_DISTANCE, CONFIRM_THRESHOLD, DISTANCE_THRESHOLD, query_views
 
 from .conftest import client_of, jpeg, png, scene, upload
 
@@ -18,15 +19,20 @@ def test_upload_finds_the_exact_item_and_a_jpeg_copy(served):
                                                upload("copy.jpg", jpeg(scene(2)), "file")])
     assert response.status_code == 200
     body = response.json()
-    assert body["max_distance"] == MATCH_DISTANCE and body["limit"] == 10
+    assert body["match_rule"] == "confirmed" and body["confirm_threshold"] == CONFIRM_THRESHOLD
+    assert body["max_distance"] == CANDIDATE_DISTANCE and body["limit"] == 10
     exact, copy = body["results"]
+    assert exact["views"][:2] == copy["views"][:2] == ["identity", "mirror"]
     first = exact["matches"][0]
     assert first["certificate_id"] == target and first["exact"] and first["distance"] == 0.0
+    assert first["confirmed"] is None and first["view"] is None
     assert first["bundle"]["certificate"] == issued[2]["encoding"] and first["bundle_unavailable"] is None
     assert all(not m["exact"] for m in exact["matches"][1:])  # the rest: other pictures, if any are near
     nearest = copy["matches"][0]
     assert nearest["certificate_id"] == target and not nearest["exact"]
-    assert nearest["distance"] <= MATCH_DISTANCE  # this scene's JPEG keeps every fingerprint bit
+    assert nearest["distance"] <= CANDIDATE_DISTANCE
+    assert nearest["confirmed"] is True and nearest["confirmation"] >= CONFIRM_THRESHOLD
+    assert nearest["view"] == "identity"
     distances = [m["distance"] for m in copy["matches"]]
     assert distances == sorted(distances)
     assert copy["blake3"] == blake3_module.blake3(jpeg(scene(2))).hexdigest()
@@ -78,6 +84,8 @@ def test_a_near_fingerprint_is_found_at_its_distance_and_a_far_one_is_not(served
     found, missed = client.post("/v1/query", json=body).json()["results"]
     assert [(m["certificate_id"], m["distance"]) for m in found["matches"]] == [
         (issued[4]["certificate"]["id"], 5 / 256)]
+    # no descriptor sent: not confirmable, so the distance threshold decides
+    assert found["matches"][0]["confirmed"] is None and 5 / 256 <= DISTANCE_THRESHOLD
     assert issued[4]["certificate"]["id"] not in ids(missed)
 
 
@@ -87,10 +95,61 @@ def test_matches_are_ranked_and_limited(served):
     record = issued[0]["certificate"]
     with client_of(home, Settings(max_distance=1.0)) as wide:
         body = {"queries": [{"blake3": record["content_hash"], "fingerprint": record["fingerprint"]}],
-                "max_distance": 1.0}
+                "max_distance": 1.0, "match_rule": "distance"}
         (every,) = wide.post("/v1/query", json=body).json()["results"]
         (three,) = wide.post("/v1/query", json={**body, "limit": 3}).json()["results"]
     assert len(every["matches"]) == 7 and ids(every)[0] == record["id"] and every["matches"][0]["exact"]
     distances = [m["distance"] for m in every["matches"]]
     assert distances == sorted(distances) and distances[1] > 0.25
     assert three["matches"] == every["matches"][:3]
+
+
+def views_body(views, descriptors=None, **extra) -> dict:
+    return {"queries": [{"fingerprints": [f.hex() for f in views.fingerprints],
+                         "descriptors": [d.hex() for d in (descriptors or views.descriptors)]}], **extra}
+
+
+def test_sent_views_are_confirmed_and_a_wrong_descriptor_is_refused(served):
+    """The second stage decides: the same candidate (the mirrored copy's mirror view is the
+    stored fingerprint) is confirmed with the copy's own descriptors, and refused with an
+    unrelated picture's, which the distance rule would still accept."""
+    client, _, issued = served
+    target = issued[3]["certificate"]["id"]
+    mirrored = query_views(SVDParams(), scene(3)[:, ::-1])
+    other = query_views(SVDParams(), scene(5))
+    (found,) = client.post("/v1/query", json=views_body(mirrored)).json()["results"]
+    best = found["matches"][0]
+    assert best["certificate_id"] == target and best["distance"] == 0.0 and best["view"] == "view1"
+    assert best["confirmed"] is True and best["confirmation"] >= CONFIRM_THRESHOLD
+    assert found["views"] == ["identity"] + [f"view{i}" for i in range(1, len(mirrored.names))]
+    swapped = views_body(mirrored, other.descriptors[:1] * len(mirrored.names))
+    (refused,) = client.post("/v1/query", json=swapped).json()["results"]
+    assert target not in ids(refused)
+    (by_distance,) = client.post("/v1/query", json={**swapped, "match_rule": "distance"}).json()["results"]
+    assert ids(by_distance)[0] == target and by_distance["matches"][0]["confirmed"] is None
+
+
+def test_malformed_views_are_problems(served):
+    client, _, issued = served
+    views = query_views(SVDParams(), scene(1))
+    good = views_body(views)["queries"][0]
+    fingerprint = good["fingerprints"][0]
+    cases = [
+        ({**good, "descriptors": good["descriptors"][:1]},
+         f"1 descriptors for {len(views.names)} fingerprints"),
+        ({**good, "fingerprint": fingerprint}, "fingerprint or fingerprints, not both"),
+        ({**good, "descriptors": ["ff" + good["descriptors"][0][2:], *good["descriptors"][1:]]},
+         "descriptors[0]"),
+        ({**good, "descriptors": ["00ff", *good["descriptors"][1:]]}, "descriptors[0]"),
+    ]
+    for item, detail in cases:
+        response = client.post("/v1/query", json={"queries": [item]})
+        assert response.status_code == 422 and detail in response.json()["detail"], (item, response.json())
+    for body in ({"queries": [{"fingerprints": [fingerprint] * 9}]},
+                 {"queries": [good], "match_rule": "nearest"},
+                 {"queries": [{"fingerprints": []}]}):
+        response = client.post("/v1/query", json=body)
+        assert response.status_code == 422 and response.json()["type"] == "urn:rosvd:problem:invalid-request"
+    refused = client.post("/v1/query", data={"match_rule": "nearest"},
+                          files=[upload("x.png", png(scene(1)), "file")])
+    assert refused.status_code == 422 and "match_rule must be one of" in refused.json()["detail"]

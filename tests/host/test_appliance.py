@@ -71,6 +71,20 @@ def test_same_content_same_fingerprint_and_hash(home):
     assert not a.existing and not b.existing
 
 
+def test_images_keep_their_match_descriptor_and_plain_files_none(home):
+    """The confirmation stage's descriptor is computed from the same engine input as the
+    fingerprint and stored with the certificate, in the same transaction."""
+    from rosvd.fingerprint_confirm import descriptors
+    from rosvd.preprocess import preprocess
+    picture, plain = arrays(1, seed=4)[0], ingest.from_bytes(b"just bytes", "notes.txt")
+    with Appliance(home) as appliance:
+        image, text = appliance.certify([picture, plain])
+        kept = appliance.store.match_descriptors([image.certificate.sequence, text.certificate.sequence])
+        params = appliance.device.params
+    expected = descriptors(params, preprocess(params, picture.pixels)[None])[0]
+    assert kept == {image.certificate.sequence: expected}
+
+
 def test_certifying_the_same_bytes_again_returns_the_existing_certificate(home):
     """Re-running a killed job must not double its certificates: the same bytes on the same
     device get the certificate they already have, unless asked for a new one."""

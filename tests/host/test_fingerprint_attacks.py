@@ -194,12 +194,14 @@ def test_fingerprint_command_lists_the_query_fingerprints(tmp_path, capsys):
     image = family_images("scenes", 1)[0]
     Image.fromarray(image).save(tmp_path / "a.png")
     Image.fromarray(np.ascontiguousarray(image[:, ::-1])).save(tmp_path / "mirrored.png")
+    bar = np.zeros((20,) + image.shape[1:], np.uint8)
+    Image.fromarray(np.concatenate([bar, image, bar])).save(tmp_path / "boxed.png")
     (tmp_path / "t.txt").write_text("hello")
     code = main(["fingerprint", "--json", str(tmp_path / "a.png"), str(tmp_path / "mirrored.png"),
-                 str(tmp_path / "t.txt")])
+                 str(tmp_path / "t.txt"), str(tmp_path / "boxed.png")])
     records = json.loads(capsys.readouterr().out)
     assert code == 0
-    original, mirrored, text = records
+    original, mirrored, text, letterboxed = records
     stored = fingerprint_images(P, [image])[0].hex()
     assert original["query_fingerprints"][0] == original["fingerprint"] == stored
     assert original["query_variants"] == ["identity", "mirror"]
@@ -207,6 +209,11 @@ def test_fingerprint_command_lists_the_query_fingerprints(tmp_path, capsys):
     assert query_distance(bytes.fromhex(original["fingerprint"]),
                           [bytes.fromhex(q) for q in mirrored["query_fingerprints"]]) == 0.0
     assert text["fingerprint"] is None and text["query_fingerprints"] is None
+    # a letterboxed copy: the trimmed view is the original's stored fingerprint exactly
+    assert letterboxed["query_variants"] == ["identity", "mirror", "trimmed", "trimmed+mirror"]
+    assert letterboxed["query_fingerprints"][2] == stored != letterboxed["fingerprint"]
+    assert len(letterboxed["query_descriptors"]) == 4
+    assert letterboxed["query_descriptors"][2] == original["query_descriptors"][0]
 
 
 def test_the_docs_attack_table_is_generated_from_attacks():

@@ -89,15 +89,17 @@ async function lookUp(file) {
   }
   if (mine !== generation) return;
   const result = (answer.results || [])[0] || { matches: [] };
-  render(file, answer.max_distance, result.matches || [], mine);
+  render(file, answer, result.matches || [], mine);
 }
 
-function render(file, threshold, matches, mine) {
+function render(file, answer, matches, mine) {
+  const threshold = answer.max_distance;
   drawPlot(threshold, matches);
   const list = document.getElementById('matches');
   if (matches.length === 0) {
+    const confirmed = answer.match_rule === 'confirmed' ? ' confirmed by its match descriptor' : '';
     setVerdict('none', `No certificate matched ${file.name}: nothing this appliance certified has these`
-      + ` exact bytes or a fingerprint within ${threshold.toFixed(4)} of it.`);
+      + ` exact bytes or a fingerprint within ${threshold.toFixed(4)} of it${confirmed}.`);
     showTrust(file, null);
     return;
   }
@@ -105,7 +107,7 @@ function render(file, threshold, matches, mine) {
     + ' verifying...');
   const pending = [];
   matches.forEach((match, index) => {
-    const card = matchCard(match, index, threshold);
+    const card = matchCard(match, index, threshold, answer.confirm_threshold);
     list.append(card);
     if (match.bundle) pending.push(verify(match, card, mine));
     else card.querySelector('.checks').replaceChildren(
@@ -119,7 +121,14 @@ function field(name, value, cls) {
   return [el('dt', {}, name), el('dd', cls ? { class: cls } : {}, value === null || value === undefined ? '-' : String(value))];
 }
 
-function matchCard(match, index, threshold) {
+function confirmation(match, confirmThreshold) {
+  if (match.exact) return 'exact bytes: none needed';
+  if (match.confirmed === null) return 'not made (no descriptor on one side): matched by distance alone';
+  return `score ${match.confirmation.toFixed(3)} ${match.confirmed ? '>=' : '<'} ${confirmThreshold}`
+    + ` on the ${match.view} view (the server's word: descriptors are not signed)`;
+}
+
+function matchCard(match, index, threshold, confirmThreshold) {
   const cert = match.certificate.certificate;
   const status = match.certificate.status;
   const anchor = match.bundle ? match.bundle.anchor : null;
@@ -134,6 +143,7 @@ function matchCard(match, index, threshold) {
   const claimed = new Date(cert.timestamp_ms).toISOString();
   facts.append(
     ...field('distance', `${match.distance.toFixed(4)} (threshold ${threshold.toFixed(4)})`, 'distance'),
+    ...field('confirmation', confirmation(match, confirmThreshold), 'confirmation'),
     ...field('certificate', hex(match.certificate_id), 'hash'),
     ...field('device', cert.device, 'hash device'),
     ...field('epoch', cert.epoch, 'epoch'),
