@@ -27,3 +27,22 @@ def test_a_servers_false_claims_are_caught(served):
     broken["bundle"]["merkle_proof"] = ["00" * 32]
     report = check(broken, digest, None, None)
     assert {c["name"]: c["ok"] for c in report["checks"]["checks"]}["merkle_path"] is False
+
+
+def test_the_distance_is_recomputed_over_this_files_views(served):
+    """A mirrored copy matches through its mirror view: the client finds distance 0 itself,
+    and a server claiming another distance is caught."""
+    from rosvd.hw.svd.params import SVDParams
+    from rosvd.match import query_views
+    client, _, issued = served
+    views = query_views(SVDParams(), scene(3)[:, ::-1])
+    body = {"queries": [{"fingerprints": [f.hex() for f in views.fingerprints],
+                         "descriptors": [d.hex() for d in views.descriptors]}]}
+    (result,) = client.post("/v1/query", json=body).json()["results"]
+    honest = result["matches"][0]
+    assert honest["certificate_id"] == issued[3]["certificate"]["id"]
+    report = check(honest, bytes(32), views, None)
+    assert report["distance"] == 0.0 and report["problems"] == [] and report["server_confirmed"] is True
+    inflated = copy.deepcopy(honest)
+    inflated["distance"] = 0.01
+    assert "is not this file's" in " ".join(check(inflated, bytes(32), views, None)["problems"])
