@@ -51,8 +51,8 @@ from ..api.process import UNLIMITED_RATE
 from ..api.settings import SETTINGS_FILE
 from ..certify import STORE_FILE
 from ..fingerprint_index import FingerprintIndex, radius_bits
-from ..search import MATCH_DISTANCE
-from . import query_store
+from ..match import CANDIDATE_DISTANCE, CANDIDATE_RADIUS_BITS
+from . import query_candidates, query_store
 from .fingerprint_index import plant, rank_codes
 from .http_client import Connection, HttpError, json_body, multipart_body
 
@@ -63,10 +63,8 @@ DEFAULT_SEED = 20261203
 #: The latency figures are taken at this share of the capacity the closed loop measured.
 DEFAULT_LOAD_FRACTION = 0.5
 #: Distances (bits) of the planted near-duplicates: from a copy to the edge of 39/256.
-PLANTED_BITS = (0, 2, 6, 12, 24, 38)
-#: The content queries and the recall check ask for the fingerprint-distance rule at its
-#: default threshold (the index's exact search); uploads use the service's default rule.
-DISTANCE_RULE = "distance"
+#: Distances of the planted near-duplicates from their targets: up to the candidate radius.
+PLANTED_BITS = tuple(sorted({0, 2, 6, 12, min(24, CANDIDATE_RADIUS_BITS), CANDIDATE_RADIUS_BITS}))
 #: Planted near-duplicate queries, and as many unrelated ones.
 PLANTED_QUERIES = 600
 BY_ID_SAMPLE = 4096
@@ -110,6 +108,57 @@ def load_codes(store_path: Path) -> np.ndarray:
         return out
     finally:
         db.close()
+
+
+def read_codes(store_path: Path, sequences: list[int]) -> np.ndarray:
+    """The fingerprints of these certificates ((N, 4) uint64), read straight from SQLite."""
+    import sqlite3
+    with contextlib.closing(sqlite3.connect(f"file:{store_path}?mode=ro", uri=True)) as db:
+        found = dict(db.execute(f"SELECT sequence, fingerprint FROM certificates WHERE sequence IN"
+                                f" ({', '.join('?' * len(sequences))})", sequences).fetchall())
+    return np.frombuffer(b"".join(found[s] for s in sequences), np.uint64).reshape(-1, 4)
+
+
+def confirmed_answer(store_path: Path, codes: np.ndarray, fingerprint: bytes, descriptor: bytes,
+                     max_distance: float, limit: int) -> list[int]:
+    """The confirmed rule's answer, found without the index: every code within
+    ``max_distance`` (:func:`exact_answer`), kept when its stored descriptor (read straight
+    from SQLite) confirms against ``descriptor``, nearest first, cut at ``limit``."""
+    import sqlite3
+
+    from ..fingerprint_confirm import CONFIRM_THRESHOLD, confirmation_scores
+    within = exact_answer(codes, fingerprint, max_distance, len(codes))
+    if not within:
+        return []
+    with contextlib.closing(sqlite3.connect(f"file:{store_path}?mode=ro", uri=True)) as db:
+        kept = {}
+        for start in range(0, len(within), 500):
+            chunk = within[start:start + 500]
+            kept.update(db.execute(f"SELECT sequence, descriptor FROM match_descriptors WHERE sequence IN"
+                                   f" ({', '.join('?' * len(chunk))})", chunk).fetchall())
+    held = [s for s in within if s in kept]
+    scores = confirmation_scores([kept[s] for s in held], descriptor)
+    confirmed = {s for s, score in zip(held, scores, strict=True) if score >= CONFIRM_THRESHOLD}
+    return [s for s in within if s in confirmed][:limit]
+
+
+def lookalikes_at(home: Path, stored: int, centres: list[bytes], avoid: list[int], rng) -> int:
+    """Make sure the store holds the look-alikes of these content queries at today's candidate
+    radius (query_candidates); how many each query has."""
+    per_query = query_candidates.lookalikes_per_query(stored, CANDIDATE_RADIUS_BITS)
+    wanted = {"queries": len(centres), "per_query": per_query, "radius_bits": CANDIDATE_RADIUS_BITS}
+    have = query_store.marker(home).get("lookalikes")
+    if have == wanted:
+        return per_query
+    if have is not None:
+        raise ValueError(f"the store in {home} holds look-alikes for {have}, not {wanted} (the candidate"
+                         " radius changed?): give --work a new directory")
+    say(f"adding {per_query} look-alike certificates within {CANDIDATE_RADIUS_BITS} bits of each of the"
+        f" {len(centres)} content queries")
+    built = query_store.BuiltStore(home, stored, 0, 0.0, [])
+    query_candidates.add_lookalikes(built, centres, avoid, per_query, CANDIDATE_RADIUS_BITS, rng)
+    query_store.update_marker(home, lookalikes=wanted)
+    return per_query
 
 
 def exact_answer(codes: np.ndarray, fingerprint: bytes, max_distance: float, limit: int) -> list[int]:
@@ -193,10 +242,16 @@ class Phase:
         return record
 
 
-async def _measure(server, clients: int, seconds: float, content_queries: list[bytes], ids: list[bytes],
-                   images: list[bytes], load_fraction: float) -> dict[str, dict[str, Phase]]:
-    content_bodies = [json_body({"queries": [{"fingerprint": q.hex()}], "match_rule": DISTANCE_RULE})
-                      for q in content_queries]
+def content_body(fingerprint: bytes, descriptor: bytes) -> dict:
+    """A content query under the service's default (confirmed) rule: one view."""
+    return {"queries": [{"fingerprint": fingerprint.hex(), "descriptors": [descriptor.hex()]}]}
+
+
+async def _measure(server, clients: int, seconds: float, content_queries: list[bytes],
+                   query_descriptors: list[bytes], ids: list[bytes], images: list[bytes],
+                   load_fraction: float) -> dict[str, dict[str, Phase]]:
+    content_bodies = [json_body(content_body(q, d)) for q, d in zip(content_queries, query_descriptors,
+                                                                     strict=True)]
     upload_bodies = [multipart_body("file", f"picture{k}.png", image, "image/png")
                      for k, image in enumerate(images)]
 
@@ -228,24 +283,27 @@ async def _measure(server, clients: int, seconds: float, content_queries: list[b
     return phases
 
 
-def _recall(url: str, codes: np.ndarray, queries: list[bytes], max_distance: float) -> dict:
+def _recall(url: str, store_path: Path, codes: np.ndarray, queries: list[bytes],
+            query_descriptors: list[bytes]) -> dict:
     import httpx
-    expected_total = found_total = 0
+    expected_total = found_total = unexpected_total = 0
     misses = []
     with httpx.Client(base_url=url, timeout=120) as client:
-        for fingerprint in queries:
-            answer = client.post("/v1/query", json={"queries": [{"fingerprint": fingerprint.hex()}],
-                                                    "match_rule": DISTANCE_RULE})
+        for fingerprint, descriptor in zip(queries, query_descriptors, strict=True):
+            answer = client.post("/v1/query", json=content_body(fingerprint, descriptor))
             answer.raise_for_status()
             body = answer.json()
             got = [m["certificate"]["certificate"]["sequence"] for m in body["results"][0]["matches"]]
-            expected = exact_answer(codes, fingerprint, body["max_distance"], body["limit"])
+            expected = confirmed_answer(store_path, codes, fingerprint, descriptor, body["max_distance"],
+                                        body["limit"])
             expected_total += len(expected)
             found_total += len(set(got) & set(expected))
+            unexpected_total += len(set(got) - set(expected))
             if got != expected:
                 misses.append({"fingerprint": fingerprint.hex(), "expected": expected[:5], "got": got[:5]})
     return {"recall_at_threshold": round(found_total / expected_total, 6) if expected_total else None,
             "recall_expected_matches": expected_total, "recall_queries": len(queries),
+            "recall_unexpected_matches": unexpected_total,
             "recall_answers_differing": len(misses), "recall_first_differences": misses[:3]}
 
 
@@ -282,6 +340,28 @@ def run(stored: int = DEFAULT_STORED, clients: int = DEFAULT_CLIENTS, seconds: f
             kept = keep_epoch_trees(store)   # a store built before the store kept epoch trees
         if kept:
             say(f"kept the Merkle trees of {kept:,} epochs sealed without them")
+        if not query_store.marker(home).get("descriptors"):
+            say("giving every certificate a match descriptor")
+            added = query_candidates.fill_descriptors(built, _progress())
+            query_store.update_marker(home, descriptors=True)
+            say(f"{added:,} match descriptors added")
+
+        rng = np.random.default_rng(seed + 1)
+        filler = stored - query_store.REAL_IMAGES
+        targets = rng.choice(filler, min(PLANTED_QUERIES, filler), replace=False)
+        target_codes = read_codes(store_path, [int(t) + 1 for t in targets])
+        planted = [plant(rng, target_codes[k].view(np.uint8), PLANTED_BITS[k % len(PLANTED_BITS)]).tobytes()
+                   for k in range(len(targets))]
+        unrelated = [code.tobytes() for code in rank_codes(rng, len(planted))]
+        content_queries = [q for pair in zip(planted, unrelated, strict=True) for q in pair]
+        # A planted query carries its target's descriptor (a copy confirms); an unrelated one a
+        # pool descriptor that no certificate near it holds.
+        query_pool = [index for pair in zip([query_candidates.pool_index(int(t) + 1) for t in targets],
+                                            rng.integers(0, query_candidates.POOL, len(planted)).tolist(),
+                                            strict=True) for index in pair]
+        per_query = lookalikes_at(home, stored, content_queries, query_pool, rng)
+        query_descriptors = [query_candidates.pool()[index] for index in query_pool]
+
         for old in home.glob(STORE_FILE + ".fpindex*"):
             old.unlink()
         say("building the fingerprint index from the store")
@@ -290,14 +370,6 @@ def run(stored: int = DEFAULT_STORED, clients: int = DEFAULT_CLIENTS, seconds: f
         index_build_s = time.monotonic() - started
         say(f"index built in {index_build_s:.1f} s; reading every fingerprint for the exact scan")
         codes = load_codes(store_path)
-
-        rng = np.random.default_rng(seed + 1)
-        filler = stored - query_store.REAL_IMAGES
-        targets = rng.choice(filler, min(PLANTED_QUERIES, filler), replace=False)
-        planted = [plant(rng, codes[t].view(np.uint8), PLANTED_BITS[k % len(PLANTED_BITS)]).tobytes()
-                   for k, t in enumerate(targets)]
-        unrelated = [code.tobytes() for code in rank_codes(rng, len(planted))]
-        content_queries = [q for pair in zip(planted, unrelated, strict=True) for q in pair]
         store = Store(store_path)
         try:
             sample = rng.choice(stored, min(BY_ID_SAMPLE, stored), replace=False) + 1
@@ -310,15 +382,18 @@ def run(stored: int = DEFAULT_STORED, clients: int = DEFAULT_CLIENTS, seconds: f
         server = stack.enter_context(ServerProcess(home, Path(work) / "serve.log",
                                                    start_timeout_s=SERVER_START_TIMEOUT_S))
         say(f"server up at {server.url} in {server.start_s:.1f} s")
-        phases = asyncio.run(_measure(server, clients, seconds, content_queries, ids, images, load_fraction))
+        phases = asyncio.run(_measure(server, clients, seconds, content_queries, query_descriptors, ids,
+                                      images, load_fraction))
         memory = server.rss_mb()
-        half = RECALL_SAMPLE // 2
-        recall = _recall(server.url, codes, planted[:half] + unrelated[:half], MATCH_DISTANCE)
+        recall = _recall(server.url, store_path, codes, content_queries[:RECALL_SAMPLE],
+                         query_descriptors[:RECALL_SAMPLE])
         server.stop()
     loaded = {name: phase.record() for name, phase in phases["loaded"].items()}
     saturated = {name: phase.record() for name, phase in phases["saturated"].items()}
     result = {
-        "stored": stored, "clients": clients, "seconds_per_phase": seconds, "match_distance": MATCH_DISTANCE,
+        "stored": stored, "lookalikes_per_query": per_query,
+        "lookalikes": per_query * len(content_queries), "clients": clients, "seconds_per_phase": seconds,
+        "match_rule": "confirmed", "candidate_distance": CANDIDATE_DISTANCE,
         "load_fraction": load_fraction,
         "content_p50_ms": loaded["content"]["p50_ms"], "content_p99_ms": loaded["content"]["p99_ms"],
         "upload_query_p50_ms": loaded["upload"]["p50_ms"], "upload_query_p99_ms": loaded["upload"]["p99_ms"],
@@ -335,7 +410,9 @@ def run(stored: int = DEFAULT_STORED, clients: int = DEFAULT_CLIENTS, seconds: f
         "phases": {"loaded": loaded, "saturated": saturated},
         "planted_bits": list(PLANTED_BITS),
         "synthetic": "fingerprints of the filler are synthetic scheme-1 codes; the filler is unsigned;"
-                     " see rosvd.bench.query_store",
+                     " its descriptors are real ones of random pictures; every content query has"
+                     " lookalikes_per_query certificates within the candidate radius; see"
+                     " rosvd.bench.query_store and rosvd.bench.query_candidates",
     }
     result["goals"] = GOALS
     result["meets_goals"] = {key: meets(key, result[key]) for key in GOALS}

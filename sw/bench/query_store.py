@@ -112,7 +112,7 @@ def encodings(device: str, content_hashes: np.ndarray, fingerprints: np.ndarray,
     return np.ascontiguousarray(np.concatenate(fields, axis=1))
 
 
-def _filler_rows(rng: np.random.Generator, device: str, epoch: int, first_sequence: int,
+def filler_rows(rng: np.random.Generator, device: str, epoch: int, first_sequence: int,
                  codes: np.ndarray) -> list[tuple]:
     count = len(codes)
     sequences = np.arange(first_sequence, first_sequence + count, dtype=np.uint64)
@@ -155,7 +155,7 @@ def build(home: Path, stored: int, seed: int, progress=None) -> BuiltStore:
         while done < filler:
             count = min(EPOCH_SIZE, filler - done)
             epoch = store.open_epoch().number
-            rows = _filler_rows(rng, address, epoch, done + 1, rank_codes(rng, count))
+            rows = filler_rows(rng, address, epoch, done + 1, rank_codes(rng, count))
             if done == 0:
                 _check_canonical(rows[0])
             store.insert_certificates(rows)
@@ -185,6 +185,22 @@ def build(home: Path, stored: int, seed: int, progress=None) -> BuiltStore:
                                                "build_s": built.build_s,
                                                "images": [str(p) for p in images]}))
     return built
+
+
+def marker(home: Path) -> dict:
+    """What :data:`BUILT_FILE` records of the store in ``home`` ({} if nothing)."""
+    try:
+        return json.loads((home / BUILT_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def update_marker(home: Path, **fields) -> None:
+    """Record further facts of a complete store (atomically: a torn file would read as none)."""
+    record = {**marker(home), **fields}
+    temporary = home / (BUILT_FILE + ".tmp")
+    temporary.write_text(json.dumps(record))
+    temporary.replace(home / BUILT_FILE)
 
 
 def is_bench_home(home: Path) -> bool:

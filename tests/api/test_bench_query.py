@@ -23,6 +23,9 @@ def test_small_run_reports_every_figure(tmp_path, capfd):
     assert all(result[key] is not None for key in KEYS), result
     assert result["stored"] == 3000 and result["recall_at_threshold"] == 1.0
     assert result["recall_expected_matches"] >= 48  # every planted query has its target within reach
+    # the confirmed rule, with look-alikes it must turn down: none returned, none missed
+    assert result["match_rule"] == "confirmed" and result["lookalikes_per_query"] >= 1
+    assert result["recall_unexpected_matches"] == 0 and result["recall_answers_differing"] == 0
     for kind in ("content", "by_id", "upload"):
         for loop in ("loaded", "saturated"):
             assert result["phases"][loop][kind]["requests"] > 0, (loop, kind)
