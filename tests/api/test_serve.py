@@ -123,3 +123,31 @@ def test_a_server_that_never_listens_meets_the_start_deadline(tmp_path):
     with pytest.raises(ServerError, match="did not listen within 1.5 s"):
         served.start()
     assert time.monotonic() - started < 10 and not served.running
+
+
+def test_a_start_up_failing_half_way_still_closes_the_writer_and_saves_the_index(tmp_path, monkeypatch):
+    """The lifespan's cleanup: the index was opened, then warming up fails; the writer and
+    the index are closed (closing saves the index), and the failure reaches the caller."""
+    import warnings
+
+    from rosvd.api import app as app_module
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # starlette's note on httpx, as in conftest.client_of
+        from fastapi.testclient import TestClient
+
+    class FakeWriter:
+        closed = False
+
+        def close(self):
+            FakeWriter.closed = True
+
+    def broken_warm_up():
+        raise RuntimeError("warm-up failed")
+
+    home, _ = enrolled(tmp_path / "home")
+    monkeypatch.setattr(app_module, "_warm_up_fingerprint", broken_warm_up)
+    service = app_module.create_app(home, writer=FakeWriter())
+    with pytest.raises(RuntimeError, match="warm-up failed"):
+        with TestClient(service):
+            pass
+    assert FakeWriter.closed and service.state.readers.index is None
