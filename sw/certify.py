@@ -15,6 +15,7 @@ proved. Opening an appliance first finishes any epoch a crash left sealed but un
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -237,6 +238,15 @@ class Appliance:
     def address(self) -> str:
         return self.identity.address
 
+    def _reconnect_if_lost(self) -> None:
+        """A PostgreSQL server that ended this appliance's session (restart, failover, idle
+        timeout): the call that met it failed; this one opens a new session instead of
+        failing until the process restarts."""
+        if self.store.lost():
+            with contextlib.suppress(Exception):
+                self.store.close()
+            self.store = open_store(self.home, self.config)
+
     def _prepare(self, content: ingest.Content) -> tuple[bytes, np.ndarray | None]:
         """BLAKE3 of the exact bytes and the engine matrix (None for plain files)."""
         from .preprocess_fast import preprocess_fast
@@ -285,6 +295,7 @@ class Appliance:
         """Certify a batch (at most the room left in the open epoch); durable on return.
         Content this device certified before gets its existing certificate back (marked
         ``existing``), unless ``again``; the result keeps the order of ``contents``."""
+        self._reconnect_if_lost()
         if len(contents) > 1:
             prepared = [future.result() for future in self._submit(contents)]
         else:
@@ -373,6 +384,7 @@ class Appliance:
         """
         if batch < 1:
             raise ValueError("batch must be at least 1")
+        self._reconnect_if_lost()
         source = iter(contents)
 
         def next_chunk():
@@ -401,6 +413,7 @@ class Appliance:
 
     def maybe_seal(self) -> int | None:
         """Seal the open epoch if the policy says it is due; prove it in the background."""
+        self._reconnect_if_lost()
         epoch = self.store.open_epoch()
         count = self.store.count_in(epoch.number)
         full = count >= self.policy.max_certificates

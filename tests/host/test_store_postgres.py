@@ -396,7 +396,8 @@ def test_two_appliances_enrolled_on_one_server_certify_and_serve(postgres, tmp_p
 
 def test_the_service_opens_a_new_session_when_the_server_ended_its_own(postgres, tmp_path):
     """pg_terminate_backend (a restart, a failover, an idle timeout): the request that meets
-    the dead session answers 503, the next one opens a new session and answers 200."""
+    the dead session answers 503, the next one opens a new session and answers 200: the
+    readers, the fingerprint index's reader and the writer."""
     import psycopg
 
     from rosvd.cli import main
@@ -404,6 +405,8 @@ def test_the_service_opens_a_new_session_when_the_server_ended_its_own(postgres,
     url = postgres("terminated")
     home = tmp_path / "h"
     assert main(["enroll", "--home", str(home), "--dev", "--store-url", url, "--json"]) == 0
+    from rosvd.api import tokens
+    token = tokens.rotate(home)
     with client_of(home) as client:
         assert client.get("/healthz").status_code == 200
         with psycopg.connect(PostgresTarget.parse(url).conninfo, autocommit=True) as admin:
@@ -413,5 +416,9 @@ def test_the_service_opens_a_new_session_when_the_server_ended_its_own(postgres,
         # The fingerprint index's own read session (it catches up before every search) too.
         body = {"queries": [{"fingerprint": "0f" * 32}]}
         searched = [client.post("/v1/query", json=body).status_code for _ in range(3)]
+        # And the writer's: certifying opens a new session too.
+        written = [client.post("/v1/certificates", headers=bearer(token),
+                               files=[upload(f"after{k}.png", png(scene(k)))]).status_code for k in range(3)]
     assert statuses[-1] == 200 and set(statuses) <= {200, 503}, statuses
     assert searched[-1] == 200 and set(searched) <= {200, 503}, searched
+    assert written[-1] == 201 and set(written) <= {201, 503}, written
