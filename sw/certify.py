@@ -45,6 +45,7 @@ from .epochs import (
     EpochPolicy,
     NoChain,
     close_sealed_epochs,
+    keep_epoch_trees,
     seal_open_epoch,
     verify_chain,
 )
@@ -205,6 +206,9 @@ class Appliance:
             raise ApplianceError(f"{self.home}: the store belongs to another device key")
         self._pool: ThreadPoolExecutor | None = None
         self.recovered_epochs = close_sealed_epochs(self.store)
+        #: Trees of epochs sealed before the store kept them, added now (once per store):
+        #: every bundle then reads its Merkle path from one row.
+        self.kept_trees = keep_epoch_trees(self.store)
         #: Seconds sealing (Merkle root), proving (VDF, in the background) and waiting for
         #: a proof, and epochs sealed, by this instance.
         self.timings = {"seal_s": 0.0, "vdf_s": 0.0, "vdf_wait_s": 0.0, "epochs": 0}

@@ -111,9 +111,8 @@ def keep_epoch_trees(store: Store) -> int:
     before the store kept trees); returns how many were added. Each is checked against
     the epoch's root first."""
     added = 0
-    for epoch in store.epochs("sealed") + store.epochs("closed"):
-        if store.epoch_tree_nodes(epoch.number) is not None:
-            continue
+    for number in store.epochs_without_tree():
+        epoch = store.epoch(number)
         tree = epoch_tree(store.certificate_ids(epoch.number))
         if tree.root != epoch.merkle_root:
             raise StoreError(f"epoch {epoch.number}: its certificates do not give its Merkle root")

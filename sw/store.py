@@ -494,6 +494,13 @@ class Store:
             if tree_nodes is not None:
                 self.db.execute("INSERT INTO epoch_trees VALUES (?, ?)", (number, tree_nodes))
 
+    def epochs_without_tree(self) -> list[int]:
+        """Sealed or closed epochs whose Merkle tree the store does not keep (sealed before
+        it kept trees)."""
+        return [row[0] for row in self.db.execute(
+            "SELECT number FROM epochs WHERE state IN ('sealed', 'closed') AND number NOT IN"
+            " (SELECT epoch FROM epoch_trees) ORDER BY number")]
+
     def epoch_tree_nodes(self, number: int) -> bytes | None:
         """Every node of a sealed epoch's Merkle tree (``StandardMerkleTree.tree``, joined),
         if the store keeps it (epochs sealed before it did have none)."""

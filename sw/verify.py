@@ -10,8 +10,6 @@ anchored with the device's signature of the anchor (``anchor`` is null before th
 from __future__ import annotations
 
 import sys
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from .bundle import BUNDLE_VERSION
@@ -65,42 +63,11 @@ def find(store: Store, content: Content, fingerprint: bytes | None, max_distance
     return matches + [Match(row.sequence, row.id, False, distance, row.name) for row, distance in near]
 
 
-class EpochTrees:
-    """The Merkle trees of the last ``capacity`` closed epochs a service handed bundles for.
-
-    A closed epoch's membership never changes, so its tree can be kept instead of rebuilt
-    (reading an epoch's ids and hashing its tree is most of a bundle's cost). Keyed by the
-    epoch's number and root: a tree is used only for the root the store names. Thread-safe.
-    """
-
-    def __init__(self, capacity: int = 256):
-        self.capacity = capacity
-        self._trees: OrderedDict = OrderedDict()
-        self._lock = threading.Lock()
-        self.hits = self.misses = 0
-
-    def tree(self, store: Store, number: int, merkle_root: bytes):
-        key = (number, merkle_root)
-        with self._lock:
-            found = self._trees.get(key)
-            if found is not None:
-                self._trees.move_to_end(key)
-                self.hits += 1
-                return found
-            self.misses += 1
-        ids = store.certificate_ids(number)
-        built = (epoch_tree(ids), {certificate_id: index for index, certificate_id in enumerate(ids)})
-        with self._lock:
-            self._trees[key] = built
-            while len(self._trees) > self.capacity:
-                self._trees.popitem(last=False)
-        return built
-
-
-def _merkle_proof(store: Store, epoch, certificate_id: bytes, trees: EpochTrees | None) -> list[bytes]:
+def _merkle_proof(store: Store, epoch, certificate_id: bytes) -> list[bytes]:
     """The certificate's path to its epoch's root: read from the tree the store kept when it
     sealed the epoch (one row, no hashing but the leaf's), else rebuilt from the epoch's
-    certificate ids (``trees`` keeps rebuilt trees between calls)."""
+    certificate ids (a tree damaged in the store; an appliance keeps the trees of epochs
+    sealed before trees were kept when it opens the store, :func:`rosvd.epochs.keep_epoch_trees`)."""
     nodes = store.epoch_tree_nodes(epoch.number)
     if nodes is not None and nodes[:HASH_BYTES] == epoch.merkle_root:
         leaf = leaf_hash(LEAF_TYPES, (certificate_id,))
@@ -108,17 +75,12 @@ def _merkle_proof(store: Store, epoch, certificate_id: bytes, trees: EpochTrees 
         # The path must lead to the root (a dozen hashes): a damaged row is rebuilt, not served.
         if proof is not None and process_proof(leaf, proof) == epoch.merkle_root:
             return proof
-    if trees is None:
-        ids = store.certificate_ids(epoch.number)
-        return epoch_tree(ids).proof(ids.index(certificate_id))
-    tree, positions = trees.tree(store, epoch.number, epoch.merkle_root)
-    return tree.proof(positions[certificate_id])
+    ids = store.certificate_ids(epoch.number)
+    return epoch_tree(ids).proof(ids.index(certificate_id))
 
 
-def proof_bundle(store: Store, certificate_id: bytes, trees: EpochTrees | None = None) -> dict:
-    """The bundle for one certificate; its epoch must be closed (VDF proved). ``trees``
-    keeps rebuilt epoch trees between calls (a service's cache, for epochs whose tree the
-    store does not keep)."""
+def proof_bundle(store: Store, certificate_id: bytes) -> dict:
+    """The bundle for one certificate; its epoch must be closed (VDF proved)."""
     row = store.db.execute("SELECT sequence, encoding, signature, nonce, epoch FROM certificates WHERE id=?",
                            (certificate_id,)).fetchone()
     if row is None:
@@ -127,7 +89,7 @@ def proof_bundle(store: Store, certificate_id: bytes, trees: EpochTrees | None =
     epoch = store.epoch(number)
     if epoch.state != "closed":
         raise ValueError(f"certificate {sequence} is in epoch {number}, which is {epoch.state}: no proof yet")
-    proof = _merkle_proof(store, epoch, certificate_id, trees)
+    proof = _merkle_proof(store, epoch, certificate_id)
     return {
         "version": BUNDLE_VERSION,
         "certificate": encoding.hex(),

@@ -34,7 +34,6 @@ from ..certify import load_config, store_location
 from ..fingerprint_index import FingerprintIndex
 from ..search import FingerprintSearch
 from ..store import Store, StoreError
-from ..verify import EpochTrees
 from . import models, page, problems, records
 from .limits import BodyLimit, RateLimit
 from .metrics import Metrics
@@ -74,7 +73,6 @@ class Readers:
         self.path, self.url = path, url
         self._local = threading.local()
         self.index: FingerprintIndex | None = None
-        self.trees = EpochTrees()
 
     def open_index(self) -> None:
         self.index = FingerprintIndex(self.path, store_url=self.url)
@@ -319,7 +317,7 @@ def create_app(home: Path, settings: Settings | None = None, writer: Writer | No
         wanted = parse_hex32(certificate_id, "the certificate id")
         if store.certificate_by_id(wanted) is None:
             raise Problem(404, f"no certificate {certificate_id} in this store", slug="no-certificate")
-        bundle, reason = records.bundle_or_reason(store, wanted, readers.trees)
+        bundle, reason = records.bundle_or_reason(store, wanted)
         if bundle is None:
             raise Problem(409, reason, slug="no-bundle-yet")
         return bundle
@@ -381,8 +379,8 @@ def create_app(home: Path, settings: Settings | None = None, writer: Writer | No
                 return [{"name": name, "blake3": None if blake3 is None else blake3.hex(),
                          "fingerprint": None if views is None else views.fingerprints[0].hex(),
                          "views": None if views is None else list(views.names),
-                         "matches": records.lookup(store, search, blake3, views, rule, max_distance, limit,
-                                                  readers.trees)}
+                         "matches": records.lookup(store, search, blake3, views, rule, max_distance,
+                                                  limit)}
                         for name, blake3, views in queries]
             return {"match_rule": rule, "max_distance": max_distance,
                     "confirm_threshold": match.CONFIRM_THRESHOLD if rule == "confirmed" else None,

@@ -17,7 +17,7 @@ from ..certify import ApplianceConfig
 from ..match import Judgement, QueryViews
 from ..search import FingerprintSearch
 from ..store import Anchor, Epoch, Store, StoredCertificate
-from ..verify import EpochTrees, proof_bundle
+from ..verify import proof_bundle
 
 
 def epoch_status(epoch: Epoch, anchor: Anchor | None) -> str:
@@ -51,11 +51,10 @@ def certificate_record(store: Store, stored: StoredCertificate) -> dict:
             "bundle_available": status in ("closed", "anchored")}
 
 
-def bundle_or_reason(store: Store, certificate_id: bytes,
-                     trees: EpochTrees | None = None) -> tuple[dict | None, str | None]:
+def bundle_or_reason(store: Store, certificate_id: bytes) -> tuple[dict | None, str | None]:
     """The proof bundle, or (None, why there is none yet)."""
     try:
-        return proof_bundle(store, certificate_id, trees), None
+        return proof_bundle(store, certificate_id), None
     except ValueError as error:
         return None, str(error)
 
@@ -73,7 +72,7 @@ def device_record(config: ApplianceConfig, store: Store, cross_check: dict | Non
 
 
 def lookup(store: Store, search: FingerprintSearch, blake3: bytes | None, views: QueryViews | None,
-           rule: str, max_distance: float, limit: int, trees: EpochTrees | None = None) -> list[dict]:
+           rule: str, max_distance: float, limit: int) -> list[dict]:
     """Matches of one query: certificates of the exact bytes first (distance 0), then the
     matches of its views under ``rule`` (:func:`rosvd.match.find`), nearest first; at most
     ``limit`` in all, each with its certificate and its bundle (or why none exists yet)."""
@@ -88,7 +87,7 @@ def lookup(store: Store, search: FingerprintSearch, blake3: bytes | None, views:
         found += [(rows[sequence], False, judgement) for sequence, judgement in near if sequence in rows]
     matches = []
     for row, exact, judgement in found[:limit]:
-        bundle, reason = bundle_or_reason(store, row.id, trees)
+        bundle, reason = bundle_or_reason(store, row.id)
         matches.append({"certificate_id": row.id.hex(), "exact": exact,
                         "distance": 0.0 if judgement is None else judgement.distance,
                         "view": None if judgement is None else judgement.view,

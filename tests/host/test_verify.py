@@ -212,11 +212,10 @@ def _reference_bundle(store, certificate_id):
 
 def test_bundles_read_the_tree_kept_at_sealing_or_rebuild_it(tmp_path):
     """Sealing keeps the epoch's tree; bundles read their path from it. An epoch sealed
-    before trees were kept (row deleted here) is rebuilt, through the service's EpochTrees
-    cache when given one, and keep_epoch_trees adds its tree back. A kept tree that does not
+    before trees were kept (row deleted here) is rebuilt, and keep_epoch_trees (which an
+    appliance runs when it opens the store) adds its tree back. A kept tree that does not
     give the epoch's root is never used."""
     from rosvd.epochs import keep_epoch_trees
-    from rosvd.verify import EpochTrees
     initialise(tmp_path / "h", ApplianceConfig(dev_mode=True, policy=EpochPolicy(3, 3600, 50)))
     with Appliance(tmp_path / "h") as appliance:
         store = appliance.store
@@ -227,17 +226,16 @@ def test_bundles_read_the_tree_kept_at_sealing_or_rebuild_it(tmp_path):
         ids = [item.certificate.id for item in issued]
         assert all(store.epoch_tree_nodes(n) is not None for n in (1, 2, 3))
         assert all(proof_bundle(store, cid) == _reference_bundle(store, cid) for cid in ids)
+        assert store.epochs_without_tree() == [] and keep_epoch_trees(store) == 0
 
         with store.transaction():
             store.db.execute("DELETE FROM epoch_trees WHERE epoch IN (1, 2)")
-        trees = EpochTrees(capacity=1)
-        for _ in range(2):
-            for cid in ids:
-                assert proof_bundle(store, cid, trees) == _reference_bundle(store, cid)
-        assert trees.misses == 4 and trees.hits == 8   # epochs 1, 2, 1, 2: three each, one miss
-        assert keep_epoch_trees(store) == 2 and keep_epoch_trees(store) == 0
-        assert all(proof_bundle(store, cid, trees) == _reference_bundle(store, cid) for cid in ids)
-        assert trees.misses == 4
+        assert store.epochs_without_tree() == [1, 2]
+        assert all(proof_bundle(store, cid) == _reference_bundle(store, cid) for cid in ids)
+    with Appliance(tmp_path / "h") as appliance:        # opening the store keeps them again
+        assert appliance.kept_trees == 2 and appliance.store.epochs_without_tree() == []
+        store = appliance.store
+        assert all(proof_bundle(store, cid) == _reference_bundle(store, cid) for cid in ids)
 
         from rosvd.epochs import epoch_tree
         other = epoch_tree(store.certificate_ids(1) + [bytes(range(32))])   # holds ids[0], wrong root
@@ -252,4 +250,4 @@ def test_bundles_read_the_tree_kept_at_sealing_or_rebuild_it(tmp_path):
 
         (fresh,) = appliance.certify([ingest.from_bytes(b"new", "n")])
         with pytest.raises(ValueError, match="no proof yet"):
-            proof_bundle(store, fresh.certificate.id, trees)
+            proof_bundle(store, fresh.certificate.id)
