@@ -51,7 +51,7 @@ from numba import njit, types
 from numba.extending import intrinsic
 
 from .fingerprint import FINGERPRINT_BYTES, LEVELS
-from .store import CertificateReader
+from .store import CODE_TABLES, CertificateReader
 
 log = logging.getLogger(__name__)
 
@@ -505,15 +505,22 @@ class FingerprintIndex:
     """
 
     def __init__(self, store_path: Path, *, store_url: str | None = None, index_path: Path | None = None,
-                 persist: bool = True, tail_limit: int = TAIL_LIMIT, background: bool = True):
+                 persist: bool = True, tail_limit: int = TAIL_LIMIT, background: bool = True,
+                 table: str = "certificates"):
         """``store_path`` and ``store_url`` as :class:`~.store.Store` takes them: with a
-        PostgreSQL URL, ``store_path`` only names the index file (``<store_path>.fpindex``)."""
+        PostgreSQL URL, ``store_path`` only names the index file (``<store_path>.fpindex``).
+        ``table`` is the store's table of codes served (:data:`rosvd.store.CODE_TABLES`): the
+        certificates' fingerprints, or their regions' (file ``<store_path>.<table>.fpindex``)."""
+        if table not in CODE_TABLES:
+            raise ValueError(f"no fingerprint table {table!r}; known: {', '.join(CODE_TABLES)}")
         self.store_path = Path(store_path)
         self.store_url = store_url
+        self.table = table
         if store_url is None and not self.store_path.is_file():
             raise FileNotFoundError(f"the store {self.store_path} is missing")
+        suffix = INDEX_SUFFIX if table == "certificates" else f".{table}{INDEX_SUFFIX}"
         self.index_path = Path(index_path) if index_path else self.store_path.with_name(
-            self.store_path.name + INDEX_SUFFIX)
+            self.store_path.name + suffix)
         self.persist = persist
         self.background = background
         self.rebuilt_because: str | None = None    #: why the file was not used (None if it was)
@@ -583,7 +590,7 @@ class FingerprintIndex:
             if top <= watermark:
                 return 0
             added = 0
-            for rows in self._db().fingerprints(watermark, top, 1 << 16, FINGERPRINT_BYTES):
+            for rows in self._db().fingerprints(watermark, top, 1 << 16, FINGERPRINT_BYTES, self.table):
                 sequences = np.fromiter((row[0] for row in rows), np.int64, len(rows))
                 codes = np.frombuffer(b"".join(row[1] for row in rows), np.uint8)
                 added += self.fingerprints.append(sequences, codes)

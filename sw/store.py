@@ -116,7 +116,16 @@ CREATE TABLE IF NOT EXISTS match_descriptors (
     sequence     INTEGER PRIMARY KEY REFERENCES certificates(sequence),
     descriptor   BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS region_fingerprints (
+    sequence     INTEGER PRIMARY KEY REFERENCES certificates(sequence),
+    fingerprint  BLOB NOT NULL,
+    descriptor   BLOB NOT NULL
+);
 """
+#: Tables of fingerprint codes a :class:`~rosvd.fingerprint_index.FingerprintIndex` serves
+#: (keyed by certificate sequence, written with the certificate): the content's own, and
+#: its central region's (rosvd.fingerprint_regions).
+CODE_TABLES = ("certificates", "region_fingerprints")
 
 
 class StoreError(RuntimeError):
@@ -381,30 +390,37 @@ class Store:
     def next_sequence(self) -> int:
         return (self.db.execute("SELECT MAX(sequence) FROM certificates").fetchone()[0] or 0) + 1
 
-    def insert_certificates(self, rows: list[tuple], descriptors: list[tuple[int, bytes]] = ()) -> None:
+    def insert_certificates(self, rows: list[tuple], descriptors: list[tuple[int, bytes]] = (),
+                            regions: list[tuple[int, bytes, bytes]] = ()) -> None:
         """Rows of (sequence, id, encoding, signature, nonce, content_hash, fingerprint,
-        epoch, name), durable when this returns, with the match descriptors (sequence,
-        descriptor) of those that have one in the same transaction. Refuses rows for an
-        epoch not open, and descriptors of certificates not in ``rows``."""
+        epoch, name), durable when this returns, in the same transaction as the match
+        descriptors (sequence, descriptor) and the region fingerprints (sequence,
+        fingerprint, descriptor) of those that have them. Refuses rows for an epoch not
+        open, and descriptors or regions of certificates not in ``rows``."""
         with self.transaction():
             open_epoch = self.open_epoch()
             if any(row[7] != open_epoch.number for row in rows):
                 raise StoreError("certificates must belong to the open epoch")
-            if not {sequence for sequence, _ in descriptors} <= {row[0] for row in rows}:
-                raise StoreError("a match descriptor must come with its certificate")
+            sequences = {row[0] for row in rows}
+            if not {item[0] for item in [*descriptors, *regions]} <= sequences:
+                raise StoreError("a match descriptor or region must come with its certificate")
             self.db.executemany("INSERT INTO certificates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
             if descriptors:
                 self.db.executemany("INSERT INTO match_descriptors VALUES (?, ?)", list(descriptors))
+            if regions:
+                self.db.executemany("INSERT INTO region_fingerprints VALUES (?, ?, ?)", list(regions))
 
-    def match_descriptors(self, sequences: list[int]) -> dict[int, bytes]:
-        """The match descriptors kept for these certificates (sequence -> descriptor); a
-        certificate without one (a plain file, or issued before they were kept) is absent.
-        Host data, not signed: the service's confirmation stage reads it (rosvd.match)."""
+    def match_descriptors(self, sequences: list[int], regions: bool = False) -> dict[int, bytes]:
+        """The match descriptors kept for these certificates (sequence -> descriptor), of the
+        content or (``regions``) of its central region; a certificate without one (a plain
+        file, or issued before they were kept) is absent. Host data, not signed: the
+        service's confirmation stage reads it (rosvd.match)."""
+        table = "region_fingerprints" if regions else "match_descriptors"
         found = {}
         for start in range(0, len(sequences), 500):  # SQLite's bound-parameter limit
             chunk = sequences[start:start + 500]
             found.update((row[0], bytes(row[1])) for row in self.db.execute(
-                "SELECT sequence, descriptor FROM match_descriptors WHERE sequence IN"
+                f"SELECT sequence, descriptor FROM {table} WHERE sequence IN"
                 f" ({', '.join('?' * len(chunk))})", chunk))
         return found
 
@@ -623,12 +639,15 @@ class CertificateReader:
         row = self.db.execute("SELECT id FROM certificates WHERE sequence=?", (sequence,)).fetchone()
         return None if row is None else bytes(row[0])
 
-    def fingerprints(self, after: int, upto: int, size: int, length: int):
-        """Batches of at most ``size`` (sequence, fingerprint) rows with ``after < sequence <=
-        upto`` in sequence order, leaving out fingerprints not ``length`` bytes or all zero."""
+    def fingerprints(self, after: int, upto: int, size: int, length: int, table: str = "certificates"):
+        """Batches of at most ``size`` (sequence, fingerprint) rows of ``table`` (one of
+        :data:`CODE_TABLES`) with ``after < sequence <= upto`` in sequence order, leaving out
+        fingerprints not ``length`` bytes or all zero."""
+        if table not in CODE_TABLES:
+            raise ValueError(f"no fingerprint table {table!r}; known: {', '.join(CODE_TABLES)}")
         if self.url is None:
             cursor = self.db.execute(
-                "SELECT sequence, fingerprint FROM certificates WHERE sequence > ? AND sequence <= ?"
+                f"SELECT sequence, fingerprint FROM {table} WHERE sequence > ? AND sequence <= ?"
                 " AND fingerprint != zeroblob(?) AND length(fingerprint) = ? ORDER BY sequence",
                 (after, upto, length, length))
             while rows := cursor.fetchmany(size):
@@ -637,7 +656,7 @@ class CertificateReader:
         # a server-side cursor (it needs a transaction) streams a catch-up of millions of rows
         connection = self.db.connection
         with connection.transaction(), connection.cursor(name="rosvd_fingerprints", binary=True) as cursor:
-            cursor.execute("SELECT sequence, fingerprint FROM certificates WHERE sequence > %s"
+            cursor.execute(f"SELECT sequence, fingerprint FROM {table} WHERE sequence > %s"
                            " AND sequence <= %s AND fingerprint != %s AND length(fingerprint) = %s"
                            " ORDER BY sequence",
                            (after, upto, bytes(length), length))

@@ -282,3 +282,29 @@ def test_crowded_buckets_fall_back_to_the_scan():
     fingerprints.rebuild()
     assert fingerprints.probed(bytes(code), 16 / 256) is None          # every row in one bucket
     assert fingerprints.search(bytes(code), 16 / 256, 3) == [(1, 0.0), (2, 0.0), (3, 0.0)]
+
+
+def test_an_index_of_the_region_codes_serves_only_them(store):
+    """The second code table (region fingerprints, written with their certificates) has its
+    own index and file; the certificates' index never sees region codes."""
+    rng = np.random.default_rng(8)
+    full, region = rank_codes(rng, 40), rank_codes(rng, 40)
+    first = store.next_sequence()
+    epoch = store.open_epoch().number
+    rows = [(first + i, (first + i).to_bytes(32, "big"), b"cert", b"sig", b"nonce", bytes(32),
+             bytes(full[i]), epoch, f"file{i}") for i in range(40)]
+    regions = [(first + i, bytes(region[i]), b"\x01d") for i in range(0, 40, 2)]   # every other one
+    store.insert_certificates(rows, regions=regions)
+    with FingerprintIndex(store.path, table="region_fingerprints", background=False) as index:
+        assert index.index_path.name == store.path.name + ".region_fingerprints" + INDEX_SUFFIX
+        assert everything(index, region[0]) == scan(region[::2], range(first, first + 40, 2),
+                                                     bytes(region[0]), 1.0, 999)
+        assert index.search(bytes(full[1]), 0.0, 5) == []
+        more = commit(store, rank_codes(rng, 3))            # certificates without regions: caught up
+        assert index.fingerprints.watermark < more[-1] and len(everything(index, region[0])) == 20
+        assert index.fingerprints.watermark == more[-1]
+    assert index.index_path.is_file()
+    with FingerprintIndex(store.path, background=False) as index:
+        assert everything(index, full[0])[0] == (first, 0.0) and len(everything(index, full[0])) == 43
+    with pytest.raises(ValueError, match="no fingerprint table"):
+        FingerprintIndex(store.path, table="epochs")

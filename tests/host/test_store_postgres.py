@@ -133,8 +133,11 @@ def test_the_store_behaves_the_same_on_both_backends(new_store):
     batch = rows(1, 5) + rows(6, 2, content=b"S" * 32)
     with pytest.raises(StoreError, match="must come with its certificate"):
         store.insert_certificates(batch, [(99, b"\x01d")])
-    store.insert_certificates(batch, [(2, b"\x01two"), (6, b"\x01six")])
+    with pytest.raises(StoreError, match="must come with its certificate"):
+        store.insert_certificates(batch, regions=[(99, b"r" * 32, b"\x01d")])
+    store.insert_certificates(batch, [(2, b"\x01two"), (6, b"\x01six")], regions=[(6, b"r" * 32, b"\x01r6")])
     assert store.match_descriptors([6, 1, 2] + list(range(600, 1200))) == {2: b"\x01two", 6: b"\x01six"}
+    assert store.match_descriptors([2, 6], regions=True) == {6: b"\x01r6"}
     assert type(store.match_descriptors([2])[2]) is bytes
     assert store.next_sequence() == 8 and store.certificate_count() == 7 and store.count_in(1) == 7
     stored = store.certificate_by_id((3).to_bytes(32, "big"))
