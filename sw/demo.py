@@ -14,8 +14,9 @@
    from the simulated top, a recent block, Wesolowski VDF) and proves it.
 5. Anchor the epoch's root on the registry (signed by the device, relayed by an operator
    account that pays the gas) and wait for confirmations.
-6. Ask as an outsider would: ``rosvd query`` sends the BLAKE3 and the fingerprint of a JPEG
-   re-encoding of one picture, gets the matching certificate with its proof bundle, and
+6. Ask as an outsider would: ``rosvd query`` sends the BLAKE3, and the fingerprints and
+   match descriptors of the views, of a JPEG re-encoding of one picture, gets the matching
+   certificate (a fingerprint candidate its descriptor confirms) with its proof bundle, and
    verifies the bundle against the chain node and the registry address alone; then the
    same for a picture nobody certified, which must match nothing.
 
@@ -154,10 +155,13 @@ def run_demo(simulator: str = "verilator", out=sys.stdout, home: Path | None = N
             answer = json.loads(printed) if printed.strip() else {"matches": [], "verified": False}
             best = answer["matches"][0] if answer["matches"] else None
             wanted = issued.get(files[1].name, {}).get("id")
-            check(best is not None and best["certificate_id"] == wanted and not best["exact"],
+            check(best is not None and best["certificate_id"] == wanted and not best["exact"]
+                  and best["server_confirmed"] is True,
                   f"nearest certificate is #{best['sequence'] if best else '-'} ({files[1].name}),"
-                  f" fingerprint distance {best['distance'] if best else float('nan'):.3f} (match distance"
-                  f" {answer.get('max_distance', float('nan')):.3f}); not the same bytes")
+                  f" fingerprint distance {best['distance'] if best else float('nan'):.3f} (candidate radius"
+                  f" {answer.get('max_distance', float('nan')):.3f}), confirmed by its match descriptor"
+                  f" (score {(best or {}).get('server_confirmation') or float('nan'):.3f}, the server's"
+                  " word); not the same bytes")
             checks = ((best or {}).get("checks") or {}).get("checks", [])
             for item in checks:
                 mark = "ok  " if item["ok"] else "FAIL" if item["ok"] is False else "--  "
