@@ -24,6 +24,7 @@ copies. ``--markdown RUN.json`` prints docs/fingerprint.md's tables from a saved
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import json
 import time
@@ -35,6 +36,7 @@ from PIL import Image, ImageDraw
 from rosvd.bench import false_matches
 from rosvd.border import trim_uniform_border
 from rosvd.fingerprint import QUERY_VARIANTS, VARIANTS, variant_fingerprints
+from rosvd.fingerprint_regions import REGION_PENALTY_BITS, crop, query_windows, region_images
 from rosvd.hw.svd.params import SVDParams
 from rosvd.preprocess import preprocess_batch
 
@@ -63,11 +65,17 @@ ATTACKS = {
     "rotate5": "rotate 5 degrees counter-clockwise about the centre, bicubic, same size, black corners",
     "caption14": "white band over the bottom 14% of the rows, one line of black text on it",
     "screenshot": "resize to 60% (bicubic), a 5% grey (128) border on every side, JPEG quality 60",
+    # Supplementary (not in issue 20's table):
+    "offcrop80_random": "crop keeping 80% of each side at an offset drawn uniformly per image (seeded)",
 }
 #: The attacks that existed before issue 20 (their results are to be kept).
 CLASSIC_ATTACKS = ("jpeg50", "jpeg75", "resize50", "noise5", "crop90", "rotate2")
 #: The re-posting attacks of issue 20.
 REPOST_ATTACKS = ("mirror", "letterbox20", "offcrop80", "rotate5", "caption14", "screenshot")
+#: Further attacks (after the others in :data:`ATTACKS`, so the shared rng gives the others
+#: the copies they had): ``offcrop80_random`` checks that the region query's grid, which the
+#: four corner crops of ``offcrop80`` hit exactly, also finds crops between its points.
+SUPPLEMENTARY_ATTACKS = ("offcrop80_random",)
 
 
 # Images ---------------------------------------------------------------------------------
@@ -243,6 +251,15 @@ def _offcentre_crop(image: np.ndarray, rng, keep: float = 0.8) -> np.ndarray:
     return np.ascontiguousarray(image[top:top + rows, left:left + cols])
 
 
+def _random_offset_crop(image: np.ndarray, rng, keep: float = 0.8) -> np.ndarray:
+    """Keep ``keep`` of each side at a uniformly drawn pixel offset (top, then left)."""
+    height, width = image.shape[:2]
+    rows, cols = round(keep * height), round(keep * width)
+    top = int(rng.integers(0, height - rows + 1))
+    left = int(rng.integers(0, width - cols + 1))
+    return np.ascontiguousarray(image[top:top + rows, left:left + cols])
+
+
 CAPTION_TEXT = "re-posted by @someone"
 
 
@@ -270,13 +287,15 @@ def _screenshot(image: np.ndarray) -> np.ndarray:
 
 def attack(name: str, image: np.ndarray, rng) -> np.ndarray:
     """The attacked copy of a uint8 RGB ``image``; ``rng`` feeds the seeded attacks
-    (``noise5``, ``offcrop80``), the others are deterministic functions of the image."""
+    (``noise5``, ``offcrop80``, ``offcrop80_random``), the others are deterministic functions
+    of the image."""
     simple = {"jpeg50": lambda: _jpeg(image, 50), "jpeg75": lambda: _jpeg(image, 75),
               "resize50": lambda: _resize(image), "noise5": lambda: _noise(image, rng),
               "crop90": lambda: _crop(image), "rotate2": lambda: _rotate(image, 2.0),
               "mirror": lambda: _mirror(image), "letterbox20": lambda: _letterbox(image),
               "offcrop80": lambda: _offcentre_crop(image, rng), "rotate5": lambda: _rotate(image, 5.0),
-              "caption14": lambda: _caption(image), "screenshot": lambda: _screenshot(image)}
+              "caption14": lambda: _caption(image), "screenshot": lambda: _screenshot(image),
+              "offcrop80_random": lambda: _random_offset_crop(image, rng)}
     if name not in simple:
         raise ValueError(f"unknown attack {name!r}; known: {sorted(ATTACKS)}")
     return simple[name]()
@@ -423,14 +442,32 @@ def build_images(per_family: int, photos: tuple[str, ...]) -> ImageSet:
 class QueryMethod:
     """A way to match: what is stored for an original and what a query tries. Keys name
     computed bit sets: ``(pipeline, variant)``, pipeline ``rosvd`` (scheme 1), ``rosvd_trim``
-    (scheme 1 after :func:`trim_uniform_border`), ``pdq`` (variant 0..7 = PDQ's dihedral
-    hashes) or ``phash``. The distance of a query is the least over its keys."""
+    (scheme 1 after :func:`trim_uniform_border`), ``rosvd_region`` (scheme 1 of a crop:
+    variant ``stored`` the original's central region, else a query window's name, see
+    :mod:`rosvd.fingerprint_regions`), ``pdq`` (variant 0..7 = PDQ's dihedral hashes) or
+    ``phash``. The distance of a query is the least over its :attr:`pairs`: ``stored``
+    against each of ``queries``, then each ``(stored key, query key)`` of ``extra`` (a
+    method that stores more than one code per certificate) with ``extra_penalty`` (a
+    normalised distance) added to those pairs' distances."""
     stored: tuple
     queries: tuple
     description: str
+    extra: tuple = ()
+    extra_penalty: float = 0.0
+
+    @property
+    def pairs(self) -> tuple:
+        """Every ``(stored key, query key, penalty)`` compared; the least distance plus
+        penalty counts."""
+        return (tuple((self.stored, query, 0.0) for query in self.queries)
+                + tuple((kept, query, self.extra_penalty) for kept, query in self.extra))
 
 
 _DIHEDRAL = tuple(VARIANTS)
+_TRIM_QUERY = (("rosvd", "identity"), ("rosvd", "mirror"),
+               ("rosvd_trim", "identity"), ("rosvd_trim", "mirror"))
+#: The region query's windows (rosvd.fingerprint_regions' defaults).
+_REGION_WINDOWS = tuple(query_windows())
 #: Methods compared (the JSON's ``methods``). Only ``rosvd`` is what scheme 1 does today;
 #: the ``rosvd_*`` query variants keep the stored, signed fingerprint and change the query.
 METHODS = {
@@ -443,15 +480,21 @@ METHODS = {
                                "scheme 1 stored; the query tries both mirrors and the 180 degree rotation"),
     "rosvd_dihedral": QueryMethod(("rosvd", "identity"), tuple(("rosvd", v) for v in _DIHEDRAL),
                                   "scheme 1 stored; the query tries the 8 symmetries of the square"),
-    "rosvd_trim_query": QueryMethod(("rosvd", "identity"),
-                                    (("rosvd", "identity"), ("rosvd", "mirror"),
-                                     ("rosvd_trim", "identity"), ("rosvd_trim", "mirror")),
+    "rosvd_trim_query": QueryMethod(("rosvd", "identity"), _TRIM_QUERY,
                                     "CANDIDATE: scheme 1 stored; the query tries the content and its"
                                     " mirror, each as given and with uniform borders trimmed"),
     "rosvd_trimmed": QueryMethod(("rosvd_trim", "identity"),
                                  (("rosvd_trim", "identity"), ("rosvd_trim", "mirror")),
                                  "CANDIDATE (would be a new scheme): uniform borders trimmed before"
                                  " preprocessing on both sides; the query also tries the mirror"),
+    "rosvd_regions": QueryMethod(("rosvd", "identity"), _TRIM_QUERY,
+                                 "CANDIDATE: scheme 1 stored and the scheme-1 fingerprint of the"
+                                 " original's central 60% (rosvd.fingerprint_regions); the query tries"
+                                 " rosvd_trim_query's four against the first and its region windows"
+                                 f" ({len(_REGION_WINDOWS)}) against the second, whose distances count"
+                                 f" {REGION_PENALTY_BITS} bits more",
+                                 tuple((("rosvd_region", "stored"), ("rosvd_region", w.name))
+                                       for w in _REGION_WINDOWS), REGION_PENALTY_BITS / 256),
     "pdq": QueryMethod(("pdq", 0), (("pdq", 0),), "PDQ, one hash"),
     "pdq_dihedral": QueryMethod(("pdq", 0), tuple(("pdq", d) for d in range(8)),
                                 "PDQ's 8-hash dihedral query (pdqhash.compute_dihedral)"),
@@ -465,8 +508,31 @@ FALSE_MATCH_METHODS = ("rosvd", "rosvd_mirror")
 GOAL_TPR = 0.9
 
 
-def _hash_set(params: SVDParams, images: list, timings: dict) -> dict:
-    """Every bit set the methods need for these images: key -> (N, bits)."""
+def rosvd_region_bits(params: SVDParams, images, windows=_REGION_WINDOWS, stored: bool = True,
+                      check: int = 0) -> dict[str, np.ndarray]:
+    """Scheme-1 bits of regions (name -> (N, 256)): ``stored`` the central region of
+    :func:`rosvd.fingerprint_regions.region_images` (what a certificate would keep), and each
+    query window of ``windows`` by its name (a mirrored window as the ``mirror`` variant of its
+    plain crop: preprocessing commutes with the mirror exactly)."""
+    plain = list(dict.fromkeys(w._replace(mirrored=False) for w in windows))
+    groups = [[region_images(image)[0] for image in images]] if stored else []
+    groups += [[crop(image, w.fraction, w.top, w.left) for image in images] for w in plain]
+    variants = ("identity", "mirror") if any(w.mirrored for w in windows) else ("identity",)
+    bits = rosvd_variant_bits(params, [part for group in groups for part in group], variants, check=check)
+    count, out = len(images), {}
+    if stored:
+        out["stored"] = bits["identity"][:count]
+    for index, w in enumerate(plain, start=int(stored)):
+        for variant in variants:
+            named = w._replace(mirrored=variant == "mirror")
+            if named in windows:
+                out[named.name] = bits[variant][index * count:(index + 1) * count]
+    return out
+
+
+def _hash_set(params: SVDParams, images: list, timings: dict, originals: bool = True) -> dict:
+    """Every bit set the methods need for these images: key -> (N, bits); ``originals``
+    also computes what only a stored side needs (the central region)."""
     out = {}
     t0 = time.perf_counter()
     for variant, bits in rosvd_variant_bits(params, images, _DIHEDRAL, check=0).items():
@@ -486,10 +552,19 @@ def _hash_set(params: SVDParams, images: list, timings: dict) -> dict:
     t3 = time.perf_counter()
     out["phash", "identity"] = phash_bits(images)
     t4 = time.perf_counter()
+    for name, bits in rosvd_region_bits(params, images, stored=originals).items():
+        out["rosvd_region", name] = bits
+    t5 = time.perf_counter()
     for name, seconds in (("rosvd_8_variants", t1 - t0), ("rosvd_trim_2_variants", t2 - t1),
-                          ("pdq_dihedral", t3 - t2), ("phash", t4 - t3)):
+                          ("pdq_dihedral", t3 - t2), ("phash", t4 - t3),
+                          (f"rosvd_regions_{len(_REGION_WINDOWS)}_windows", t5 - t4)):
         timings[name] = timings.get(name, 0.0) + seconds
     return out
+
+
+def _least(arrays) -> np.ndarray:
+    """Element-wise minimum of an iterable of equal-shape arrays (one at a time in memory)."""
+    return functools.reduce(np.minimum, arrays)
 
 
 def run(per_family: int = 150, photos: tuple[str, ...] = SKIMAGE_PHOTOS, quick: bool = False,
@@ -509,7 +584,7 @@ def run(per_family: int = 150, photos: tuple[str, ...] = SKIMAGE_PHOTOS, quick: 
     # One attack at a time (all attacked copies at once would not fit a small machine);
     # the shared rng is drawn attack by attack, image by image, in ATTACKS order.
     originals = _hash_set(params, data.images, timings)
-    copies = {name: _hash_set(params, [attack(name, image, rng) for image in data.images], timings)
+    copies = {name: _hash_set(params, [attack(name, image, rng) for image in data.images], timings, False)
               for name in ATTACKS}
     rows, cols = np.triu_indices(count, 1)
     tuning_pair = ~held[rows] & ~held[cols]
@@ -517,11 +592,13 @@ def run(per_family: int = 150, photos: tuple[str, ...] = SKIMAGE_PHOTOS, quick: 
     for method, spec in METHODS.items():
         stored = originals[spec.stored]
         # Different content: the original `rows` stored, the original `cols` as the query.
-        different = np.min([pairwise_distances(stored, rows, cols, originals[key]) for key in spec.queries],
-                           axis=0)
+        different = _least(pairwise_distances(originals[kept], rows, cols, originals[key]) + penalty
+                           for kept, key, penalty in spec.pairs)
         limits = thresholds(different[tuning_pair])
         entry = {"description": spec.description, "bits": int(stored.shape[1]),
-                 "query_variants": [f"{pipeline}:{variant}" for pipeline, variant in spec.queries],
+                 "query_variants": [f"{pipeline}:{variant}" for _, (pipeline, variant), _ in spec.pairs],
+                 "stored_codes": sorted({f"{pipe}:{variant}" for (pipe, variant), _, _ in spec.pairs}),
+                 "extra_penalty_bits": round(spec.extra_penalty * 256, 3),
                  "thresholds": limits,
                  "different_tuning": summary(different[tuning_pair]),
                  "different_held_out": summary(different[~tuning_pair]),
@@ -540,13 +617,16 @@ def run(per_family: int = 150, photos: tuple[str, ...] = SKIMAGE_PHOTOS, quick: 
         unrelated = everyone[:, None] != everyone[None, :]
         tuning_both = ~held[:, None] & ~held[None, :]
         for name in ATTACKS:
-            same = min_distances(stored, [copies[name][key] for key in spec.queries])
+            same = _least(distances(originals[kept], copies[name][key]) + penalty
+                          for kept, key, penalty in spec.pairs)
             # Unrelated content again, but the query is an attacked copy (a letterboxed query
             # has distinct trimmed variants where an original has not): stored i, query j != i.
-            cross = np.min([_gram_distances(stored, copies[name][key]) for key in spec.queries], axis=0)
+            cross = _least(_gram_distances(originals[kept], copies[name][key]) + penalty
+                           for kept, key, penalty in spec.pairs)
             masks = (("tuning", unrelated & tuning_both), ("held_out", unrelated & ~tuning_both))
             if keep is not None:
-                keep["attacked_queries"][name] = cross[masks[0][1]]
+                if name not in SUPPLEMENTARY_ATTACKS:      # the worst attack stays issue 20's
+                    keep["attacked_queries"][name] = cross[masks[0][1]]
                 for part, mask in (("tuning", ~held), ("photos", photo), ("held_out", held)):
                     keep["same"].setdefault(part, {})[name] = same[mask]
             entry["realised_fpr_attacked_queries"][name] = {
@@ -609,13 +689,14 @@ def run(per_family: int = 150, photos: tuple[str, ...] = SKIMAGE_PHOTOS, quick: 
 
 
 #: Columns of the documentation's TPR tables, in order.
-DOC_METHODS = ("rosvd", "rosvd_mirror", "rosvd_trim_query", "rosvd_trimmed", "rosvd_flips", "rosvd_dihedral",
-               "pdq", "pdq_dihedral", "phash")
+DOC_METHODS = ("rosvd", "rosvd_mirror", "rosvd_trim_query", "rosvd_trimmed", "rosvd_regions", "rosvd_flips",
+               "rosvd_dihedral", "pdq", "pdq_dihedral", "phash")
 
 
-def attack_table() -> str:
-    """The documentation's attack table, from :data:`ATTACKS`."""
-    rows = [f"| {name} | {text} |" for name, text in ATTACKS.items()]
+def attack_table(names=CLASSIC_ATTACKS + REPOST_ATTACKS) -> str:
+    """The documentation's attack table, from :data:`ATTACKS` (by default the classic and
+    issue 20's attacks; pass ``tuple(ATTACKS)`` to add :data:`SUPPLEMENTARY_ATTACKS`)."""
+    rows = [f"| {name} | {ATTACKS[name]} |" for name in names]
     return "\n".join(["| name | attack |", "|---|---|"] + rows)
 
 
@@ -638,8 +719,8 @@ def markdown(result: dict) -> str:
     for method in methods:
         entry = result["methods"][method]
         bits, limits, diff = entry["bits"], entry["thresholds"], entry["different_tuning"]
-        worst = {f: max(row["tuning"][f] for row in entry["realised_fpr_attacked_queries"].values())
-                 for f in ("0.001", "0.0001")}
+        worst = {f: max(row["tuning"][f] for name, row in entry["realised_fpr_attacked_queries"].items()
+                        if name not in SUPPLEMENTARY_ATTACKS) for f in ("0.001", "0.0001")}
         held = entry["realised_fpr_held_out"]
         lines.append(f"| {method} | {len(entry['query_variants'])} | {bits}"
                      f" | {limits['0.001']:.4f} ({round(limits['0.001'] * bits)}) "

@@ -7,6 +7,7 @@ from rosvd.bench.fingerprint import (
     ATTACKS,
     CLASSIC_ATTACKS,
     REPOST_ATTACKS,
+    SUPPLEMENTARY_ATTACKS,
     attack,
     family_images,
     min_distances,
@@ -39,7 +40,7 @@ def images():
 
 
 def test_the_attack_table_is_the_classic_six_then_issue_20s_six():
-    assert tuple(ATTACKS) == CLASSIC_ATTACKS + REPOST_ATTACKS
+    assert tuple(ATTACKS) == CLASSIC_ATTACKS + REPOST_ATTACKS + SUPPLEMENTARY_ATTACKS
     with pytest.raises(ValueError, match="unknown attack 'sepia'"):
         attack("sepia", np.zeros((8, 8, 3), np.uint8), np.random.default_rng(0))
 
