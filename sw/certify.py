@@ -252,10 +252,15 @@ class Appliance:
             self.store = open_store(self.home, self.config)
 
     def _prepare(self, content: ingest.Content) -> tuple[bytes, np.ndarray | None]:
-        """BLAKE3 of the exact bytes and the engine matrix (None for plain files)."""
+        """BLAKE3 of the exact bytes and the engine matrices (None for plain files): the
+        content's and its central region's (rosvd.fingerprint_regions), ``(2, n, n)``."""
+        from .fingerprint_regions import region_images
         from .preprocess_fast import preprocess_fast
-        matrix = None if content.pixels is None else preprocess_fast(self.device.params, content.pixels)
-        return content.blake3(), matrix
+        if content.pixels is None:
+            return content.blake3(), None
+        params = self.device.params
+        images = [content.pixels, *region_images(content.pixels)]
+        return content.blake3(), np.stack([preprocess_fast(params, image) for image in images])
 
     def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None:
@@ -266,23 +271,24 @@ class Appliance:
         """Start hashing and preprocessing in the thread pool (both release the GIL)."""
         return [self._executor().submit(self._prepare, content) for content in contents]
 
-    def _fingerprints(self, prepared: list[tuple[bytes, np.ndarray | None]]
-                      ) -> tuple[list[bytes], list[bytes | None]]:
-        """One device batch for every item that has a matrix: its fingerprint (zero for
-        plain files) and its match descriptor (None for plain files), both from the
-        engine's input and outputs."""
+    def _fingerprints(self, prepared: list[tuple[bytes, np.ndarray | None]]) -> tuple[list[bytes], list]:
+        """One device batch for every item that has matrices (the content's and its region's):
+        its fingerprint (zero for plain files), and what is kept beside the certificate, None
+        for plain files: (match descriptor, region fingerprint, region descriptor), all from
+        the engine's inputs and outputs."""
         from .fingerprint import robust_fingerprints
         from .fingerprint_confirm import descriptors
         fingerprints: list[bytes] = [bytes(32)] * len(prepared)
-        kept: list[bytes | None] = [None] * len(prepared)
-        indices = [i for i, (_, matrix) in enumerate(prepared) if matrix is not None]
+        kept: list = [None] * len(prepared)
+        indices = [i for i, (_, matrices) in enumerate(prepared) if matrices is not None]
         if indices:
-            matrices = np.stack([prepared[i][1] for i in indices])
+            matrices = np.concatenate([prepared[i][1] for i in indices])    # content, region, content, ...
             decomposition = self.device.decompose(matrices)
             computed = robust_fingerprints(self.device.params, matrices, decomposition)
             described = descriptors(self.device.params, matrices, decomposition)
-            for i, fingerprint, descriptor in zip(indices, computed, described, strict=True):
-                fingerprints[i], kept[i] = fingerprint, descriptor
+            for k, i in enumerate(indices):
+                fingerprints[i] = computed[2 * k]
+                kept[i] = (described[2 * k], computed[2 * k + 1], described[2 * k + 1])
         return fingerprints, kept
 
     def warm_up(self) -> None:
@@ -373,8 +379,10 @@ class Appliance:
             issued.append(Issued(cert, signature, nonce, content.name))
             rows.append((cert.sequence, cert.id, cert.encode(), signature, nonce, content_hash,
                          fingerprint, epoch.number, content.name))
-        self.store.insert_certificates(rows, [(sequence + offset, descriptor) for offset, descriptor
-                                              in enumerate(kept) if descriptor is not None])
+        beside = [(sequence + offset, *item) for offset, item in enumerate(kept) if item is not None]
+        self.store.insert_certificates(rows, [(s, descriptor) for s, descriptor, _, _ in beside],
+                                       [(s, region, region_descriptor) for s, _, region, region_descriptor
+                                        in beside])
         return issued
 
     def certify_all(self, contents: Iterable[ingest.Content], batch: int = 256, again: bool = False):

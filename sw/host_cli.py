@@ -131,6 +131,7 @@ def _certify(args) -> int:
 
 def _fingerprint(args) -> int:
     from . import ingest
+    from .fingerprint_regions import region_fingerprints
     from .hw.svd.params import SVDParams
     from .match import query_views
     params = SVDParams()
@@ -145,7 +146,8 @@ def _fingerprint(args) -> int:
             continue
         record = {"file": path, "kind": content.kind, "blake3": content.blake3().hex(),
                   "fingerprint": None, "query_fingerprints": None, "query_variants": None,
-                  "query_descriptors": None}
+                  "query_descriptors": None, "region_fingerprint": None, "query_windows": None,
+                  "window_fingerprints": None, "window_descriptors": None}
         if content.pixels is not None:
             # What a query tries (rosvd.match: the match distance is the least over them, and
             # the descriptors confirm); the first is the stored, signed scheme-1 fingerprint.
@@ -154,6 +156,12 @@ def _fingerprint(args) -> int:
             record["query_fingerprints"] = [value.hex() for value in views.fingerprints]
             record["query_variants"] = list(views.names)
             record["query_descriptors"] = [value.hex() for value in views.descriptors]
+            # What a certificate keeps beside its fingerprint, and the windows a query tries
+            # against it (rosvd.fingerprint_regions): a crop still meets the central region.
+            record["region_fingerprint"] = region_fingerprints(params, content.pixels)[0].hex()
+            record["query_windows"] = list(views.windows.names)
+            record["window_fingerprints"] = [value.hex() for value in views.windows.fingerprints]
+            record["window_descriptors"] = [value.hex() for value in views.windows.descriptors]
         results.append(record)
     _report(results, args, lambda records: "\n".join(
         f"{r.get('blake3', '-')}  {r.get('fingerprint') or '-'}  {r['file']}" for r in records))

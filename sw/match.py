@@ -23,10 +23,11 @@ false matches per query each rule has at 10,000,000 stored certificates.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from . import fingerprint_regions as regions
 from .border import trim_content_border
 from .fingerprint import FINGERPRINT_BYTES, QUERY_VARIANTS, robust_fingerprints, transformed
 from .fingerprint_confirm import (
@@ -47,11 +48,19 @@ CANDIDATE_DISTANCE = CANDIDATE_RADIUS_BITS / (8 * FINGERPRINT_BYTES)
 #: 38 bits matches. The distance rule's default, inclusive like the index's radius:
 DISTANCE_THRESHOLD_BITS = 38
 DISTANCE_THRESHOLD = (DISTANCE_THRESHOLD_BITS - 1) / (8 * FINGERPRINT_BYTES)
+#: The same for a query that also tries its region windows (method ``rosvd_regions``: the
+#: least over more comparisons, so a lower threshold for the same rate): below 32 bits.
+DISTANCE_THRESHOLD_WITH_WINDOWS_BITS = 32
+DISTANCE_THRESHOLD_WITH_WINDOWS = (DISTANCE_THRESHOLD_WITH_WINDOWS_BITS - 1) / (8 * FINGERPRINT_BYTES)
+#: Added to a region window's distance before it is compared with a content view's (one
+#: threshold for both): rosvd.fingerprint_regions.REGION_PENALTY_BITS.
+REGION_PENALTY = regions.REGION_PENALTY_BITS / (8 * FINGERPRINT_BYTES)
 #: The largest number of candidates one view confirms (the nearest ones); enough for the
 #: candidate radius at 10 M (docs/fingerprint.md gives the expected count).
 MAX_CANDIDATES = 1024
-#: Views a query may send (the service's bound on a request).
+#: Views and region windows a query may send (the service's bound on a request).
 MAX_VIEWS = 8
+MAX_WINDOWS = 32
 TRIMMED = "trimmed"
 
 
@@ -59,10 +68,13 @@ TRIMMED = "trimmed"
 class QueryViews:
     """A query's views: names (``identity``, ``mirror``, ``trimmed``, ``trimmed+mirror``),
     their fingerprints (the first is the content's own, what a certificate of it stores)
-    and their descriptors (None when the query has none)."""
+    and their descriptors (None when the query has none); ``windows``, the query's region
+    windows (:mod:`rosvd.fingerprint_regions`, names like ``3/4@0,1/16``), matched against
+    the certificates' region fingerprints, or None."""
     names: tuple[str, ...]
     fingerprints: tuple[bytes, ...]
     descriptors: tuple[bytes, ...] | None
+    windows: QueryViews | None = None
 
     def __post_init__(self):
         if not self.fingerprints or len(self.names) != len(self.fingerprints):
@@ -73,10 +85,7 @@ class QueryViews:
 
 def view_matrices(params: SVDParams, pixels, fast: bool = True) -> tuple[tuple[str, ...], np.ndarray]:
     """The views' names and engine inputs ``(V, n, n)`` for content ``pixels``."""
-    if fast:
-        from .preprocess_fast import preprocess_fast as prepare
-    else:
-        from .preprocess import preprocess as prepare
+    prepare = _preprocessor(fast)
     base = np.asarray(pixels)
     sources = [("", base)]
     trimmed = trim_content_border(base)
@@ -92,17 +101,39 @@ def view_matrices(params: SVDParams, pixels, fast: bool = True) -> tuple[tuple[s
     return tuple(names), np.stack(matrices)
 
 
-def query_views(params: SVDParams, pixels, fast: bool = True) -> QueryViews:
-    """Every view of ``pixels`` with its fingerprint and descriptor. ``fast`` uses the
-    compiled bit-exact paths (the same bytes as the reference, pinned by their tests)."""
+def window_matrices(params: SVDParams, pixels, fast: bool = True) -> tuple[tuple[str, ...], np.ndarray]:
+    """The region windows' names and engine inputs for content ``pixels``."""
+    prepare = _preprocessor(fast)
+    names = tuple(w.name for w in regions.query_windows())
+    return names, np.stack([prepare(params, image) for image in regions.region_query_images(pixels)])
+
+
+def _preprocessor(fast: bool):
+    if fast:
+        from .preprocess_fast import preprocess_fast
+        return preprocess_fast
+    from .preprocess import preprocess
+    return preprocess
+
+
+def query_views(params: SVDParams, pixels, fast: bool = True, windows: bool = True) -> QueryViews:
+    """Every view of ``pixels`` with its fingerprint and descriptor, and (``windows``) its
+    region windows likewise; one engine batch for all. ``fast`` uses the compiled bit-exact
+    paths (the same bytes as the reference, pinned by their tests)."""
     if fast:
         from .fast_model import decompose
     else:
         from .hw.svd.model import decompose
     names, matrices = view_matrices(params, pixels, fast)
-    decomposition = decompose(params, matrices)
-    return QueryViews(names, tuple(robust_fingerprints(params, matrices, decomposition)),
-                      tuple(descriptors(params, matrices, decomposition)))
+    window_names, window_inputs = window_matrices(params, pixels, fast) if windows else ((), None)
+    stacked = matrices if window_inputs is None else np.concatenate([matrices, window_inputs])
+    decomposition = decompose(params, stacked)
+    prints = robust_fingerprints(params, stacked, decomposition)
+    described = descriptors(params, stacked, decomposition)
+    count = len(names)
+    found = None if window_inputs is None else QueryViews(window_names, tuple(prints[count:]),
+                                                          tuple(described[count:]))
+    return QueryViews(names, tuple(prints[:count]), tuple(described[:count]), found)
 
 
 @dataclass(frozen=True)
@@ -111,6 +142,7 @@ class Judgement:
     view: str                       #: the view at that distance (the first such)
     confirmation: float | None      #: best score over the views within the radius; None if unconfirmable
     confirmed: bool | None          #: None when no view within the radius could be confirmed
+    region: bool = False            #: found through a region window (distance with its penalty)
 
 
 def descriptor_problem(descriptor: bytes) -> str | None:
@@ -158,33 +190,73 @@ def judge(views: QueryViews, distance: np.ndarray, stored_descriptors: list[byte
     return out
 
 
+def _candidates(search, views: QueryViews, radius: float, exclude) -> dict[int, np.ndarray]:
+    """Sequence -> (V,) distances to the views (inf where a view's search did not reach it)."""
+    found: dict[int, np.ndarray] = {}
+    for view, fingerprint in enumerate(views.fingerprints):
+        for sequence, distance in search.search(fingerprint, radius, MAX_CANDIDATES + len(exclude)):
+            if sequence not in exclude:
+                found.setdefault(sequence, np.full(len(views.names), np.inf))[view] = distance
+    return found
+
+
+def _judged(store, views: QueryViews, found: dict[int, np.ndarray], radius: float, rule: str,
+            of_regions: bool) -> dict[int, Judgement]:
+    sequences = list(found)
+    if not sequences:
+        return {}
+    kept = store.match_descriptors(sequences, regions=of_regions) if rule == "confirmed" else {}
+    judged = judge(views, np.array([found[s] for s in sequences]), [_current(kept.get(s)) for s in sequences],
+                   radius)
+    if of_regions:
+        judged = [replace(j, distance=j.distance + REGION_PENALTY, region=True) for j in judged]
+    return dict(zip(sequences, judged, strict=True))
+
+
+def combine(content: Judgement | None, region: Judgement | None) -> Judgement:
+    """One certificate's judgement from its content match and its region match (either may
+    be missing): the least distance (a region's with its penalty) and the view it came
+    through; confirmed when either is, unconfirmable when neither could be confirmed."""
+    present = [j for j in (content, region) if j is not None]
+    best = min(present, key=lambda j: j.distance)
+    scores = [j.confirmation for j in present if j.confirmation is not None]
+    states = [j.confirmed for j in present if j.confirmed is not None]
+    return replace(best, confirmation=max(scores) if scores else None,
+                   confirmed=any(states) if states else None)
+
+
 def find(store, search, views: QueryViews, rule: str, max_distance: float, limit: int,
-         exclude=frozenset()) -> list[tuple[int, Judgement]]:
+         exclude=frozenset(), region_search=None) -> list[tuple[int, Judgement]]:
     """Up to ``limit`` matches (sequence, judgement) of ``views`` under ``rule``, nearest
     first (ties by sequence): every view's candidates within ``max_distance`` from
-    ``search`` (a :class:`~rosvd.search.FingerprintSearch`), at most MAX_CANDIDATES a view,
-    judged with the descriptors ``store`` keeps. ``exclude``: sequences already reported."""
+    ``search`` (a :class:`~rosvd.search.FingerprintSearch`), and, when the query has
+    windows and ``region_search`` (an index of the region fingerprints) is given, every
+    window's within ``max_distance`` less the region penalty; at most MAX_CANDIDATES a
+    view, judged with the descriptors ``store`` keeps. ``exclude``: sequences already reported."""
     if rule not in RULES:
         raise ValueError(f"unknown match rule {rule!r}; known: {', '.join(RULES)}")
-    candidates: dict[int, np.ndarray] = {}
-    for view, fingerprint in enumerate(views.fingerprints):
-        for sequence, distance in search.search(fingerprint, max_distance, MAX_CANDIDATES + len(exclude)):
-            if sequence not in exclude:
-                candidates.setdefault(sequence, np.full(len(views.names), np.inf))[view] = distance
-    if not candidates:
-        return []
-    sequences = list(candidates)
-    kept = store.match_descriptors(sequences) if rule == "confirmed" else {}
-    judged = judge(views, np.array([candidates[s] for s in sequences]),
-                   [_current(kept.get(s)) for s in sequences], max_distance)
-    matches = [(sequence, judgement) for sequence, judgement in zip(sequences, judged, strict=True)
-               if accepted(judgement, rule, max_distance)]
+    found = _candidates(search, views, max_distance, exclude)
+    content = _judged(store, views, found, max_distance, rule, False)
+    region: dict[int, Judgement] = {}
+    window_radius = max_distance - REGION_PENALTY
+    with_windows = views.windows is not None and region_search is not None
+    if with_windows and window_radius >= 0:
+        found = _candidates(region_search, views.windows, window_radius, exclude)
+        region = _judged(store, views.windows, found, window_radius, rule, True)
+    fallback = DISTANCE_THRESHOLD_WITH_WINDOWS if with_windows else DISTANCE_THRESHOLD
+    matches = []
+    for sequence in content.keys() | region.keys():
+        judgement = combine(content.get(sequence), region.get(sequence))
+        if accepted(judgement, rule, max_distance, fallback):
+            matches.append((sequence, judgement))
     matches.sort(key=lambda item: (item[1].distance, item[0]))
     return matches[:limit]
 
 
-def accepted(judgement: Judgement, rule: str, max_distance: float) -> bool:
-    """Whether a candidate (already within ``max_distance``) is a match under ``rule``."""
+def accepted(judgement: Judgement, rule: str, max_distance: float, fallback: float | None = None) -> bool:
+    """Whether a candidate (already within ``max_distance``) is a match under ``rule``;
+    ``fallback`` is the distance threshold for one that could not be confirmed (default
+    :data:`DISTANCE_THRESHOLD`)."""
     if judgement.distance > max_distance:
         return False
     if rule == "distance":
@@ -192,5 +264,5 @@ def accepted(judgement: Judgement, rule: str, max_distance: float) -> bool:
     if rule != "confirmed":
         raise ValueError(f"unknown match rule {rule!r}; known: {', '.join(RULES)}")
     if judgement.confirmed is None:
-        return judgement.distance <= DISTANCE_THRESHOLD
+        return judgement.distance <= (DISTANCE_THRESHOLD if fallback is None else fallback)
     return judgement.confirmed

@@ -410,6 +410,16 @@ class Store:
             if regions:
                 self.db.executemany("INSERT INTO region_fingerprints VALUES (?, ?, ?)", list(regions))
 
+    def region_fingerprints(self, sequences: list[int]) -> dict[int, bytes]:
+        """The region fingerprints kept for these certificates (sequence -> fingerprint)."""
+        found = {}
+        for start in range(0, len(sequences), 500):  # SQLite's bound-parameter limit
+            chunk = sequences[start:start + 500]
+            found.update((row[0], bytes(row[1])) for row in self.db.execute(
+                "SELECT sequence, fingerprint FROM region_fingerprints WHERE sequence IN"
+                f" ({', '.join('?' * len(chunk))})", chunk))
+        return found
+
     def match_descriptors(self, sequences: list[int], regions: bool = False) -> dict[int, bytes]:
         """The match descriptors kept for these certificates (sequence -> descriptor), of the
         content or (``regions``) of its central region; a certificate without one (a plain

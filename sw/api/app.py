@@ -65,22 +65,29 @@ def parse_hex32(text: str, what: str) -> bytes:
 
 class Readers:
     """One read connection to the store per worker thread (an SQLite connection belongs to
-    the thread that opened it), and the service's one fingerprint index
-    (:class:`~rosvd.fingerprint_index.FingerprintIndex`: opened at start-up, caught up from
-    the store before every search, saved at shutdown)."""
+    the thread that opened it), and the service's two fingerprint indexes
+    (:class:`~rosvd.fingerprint_index.FingerprintIndex`, of the certificates' fingerprints
+    and of their regions': opened at start-up, caught up from the store before every
+    search, saved at shutdown)."""
 
     def __init__(self, path: Path, url: str | None = None):
         self.path, self.url = path, url
         self._local = threading.local()
         self.index: FingerprintIndex | None = None
+        self.region_index: FingerprintIndex | None = None
 
     def open_index(self) -> None:
         self.index = FingerprintIndex(self.path, store_url=self.url)
+        self.region_index = FingerprintIndex(self.path, store_url=self.url, table="region_fingerprints")
 
     def close_index(self) -> None:
-        index, self.index = self.index, None
-        if index is not None:
-            index.close()
+        indexes, self.index, self.region_index = (self.index, self.region_index), None, None
+        try:
+            if indexes[0] is not None:
+                indexes[0].close()
+        finally:
+            if indexes[1] is not None:
+                indexes[1].close()
 
     def store(self) -> Store:
         store = getattr(self._local, "store", None)
@@ -98,6 +105,11 @@ class Readers:
         if self.index is None:
             raise RuntimeError("the fingerprint index is not open (the service has not started)")
         return self.index
+
+    def region_search(self) -> FingerprintSearch:
+        if self.region_index is None:
+            raise RuntimeError("the region index is not open (the service has not started)")
+        return self.region_index
 
 
 def _name(upload: UploadFile, index: int) -> str:
@@ -375,12 +387,14 @@ def create_app(home: Path, settings: Settings | None = None, writer: Writer | No
             limit = min(limit or settings.default_matches, settings.max_matches)
 
             def answer():
-                store, search = readers.store(), readers.search()
+                store, search, regions = readers.store(), readers.search(), readers.region_search()
                 return [{"name": name, "blake3": None if blake3 is None else blake3.hex(),
                          "fingerprint": None if views is None else views.fingerprints[0].hex(),
                          "views": None if views is None else list(views.names),
+                         "windows": None if views is None or views.windows is None
+                         else list(views.windows.names),
                          "matches": records.lookup(store, search, blake3, views, rule, max_distance,
-                                                  limit)}
+                                                  limit, regions)}
                         for name, blake3, views in queries]
             return {"match_rule": rule, "max_distance": max_distance,
                     "confirm_threshold": match.CONFIRM_THRESHOLD if rule == "confirmed" else None,
@@ -425,6 +439,8 @@ def create_app(home: Path, settings: Settings | None = None, writer: Writer | No
         sent = [item.fingerprint] if item.fingerprint is not None else item.fingerprints or []
         if item.blake3 is None and not sent:
             raise Problem(422, "each query needs blake3, a fingerprint or both")
+        if not sent and item.window_fingerprints is not None:
+            raise Problem(422, "window_fingerprints need the content's fingerprints too")
         if item.descriptors is not None and len(item.descriptors) != len(sent):
             raise Problem(422, f"{len(item.descriptors)} descriptors for {len(sent)} fingerprints:"
                           " send one per fingerprint")
@@ -438,7 +454,25 @@ def create_app(home: Path, settings: Settings | None = None, writer: Writer | No
             if (problem := match.descriptor_problem(descriptor)) is not None:
                 raise Problem(422, f"descriptors[{index}]: {problem}")
         names = ("identity",) + tuple(f"view{index}" for index in range(1, len(fingerprints)))
-        return blake3, match.QueryViews(names, fingerprints, descriptors)
+        return blake3, match.QueryViews(names, fingerprints, descriptors, _query_windows(item))
+
+    def _query_windows(item: models.QueryItem) -> match.QueryViews | None:
+        if item.window_fingerprints is None:
+            if item.window_descriptors is not None:
+                raise Problem(422, "window_descriptors without window_fingerprints")
+            return None
+        sent = item.window_fingerprints
+        if item.window_descriptors is not None and len(item.window_descriptors) != len(sent):
+            raise Problem(422, f"{len(item.window_descriptors)} window descriptors for {len(sent)} window"
+                          " fingerprints: send one per window")
+        fingerprints = tuple(parse_hex32(value, "window_fingerprints") for value in sent)
+        descriptors = None if item.window_descriptors is None else tuple(
+            bytes.fromhex(value.removeprefix("0x")) for value in item.window_descriptors)
+        for index, descriptor in enumerate(descriptors or ()):
+            if (problem := match.descriptor_problem(descriptor)) is not None:
+                raise Problem(422, f"window_descriptors[{index}]: {problem}")
+        return match.QueryViews(tuple(f"window{index}" for index in range(1, len(sent) + 1)), fingerprints,
+                                descriptors)
 
     async def _form(request: Request, max_files: int, slug: str, where: str):
         if request.headers.get("content-type", "").split(";")[0].strip().lower() != "multipart/form-data":

@@ -54,6 +54,9 @@ def ask(url: str, path: str, blake3: bytes, views, upload: bool, max_distance: f
             if views is not None:
                 item["fingerprints"] = [value.hex() for value in views.fingerprints]
                 item["descriptors"] = [value.hex() for value in views.descriptors]
+                if views.windows is not None:
+                    item["window_fingerprints"] = [value.hex() for value in views.windows.fingerprints]
+                    item["window_descriptors"] = [value.hex() for value in views.windows.descriptors]
             body = {"queries": [item]}
             if rule is not None:
                 body["match_rule"] = rule
@@ -88,8 +91,10 @@ def ask(url: str, path: str, blake3: bytes, views, upload: bool, max_distance: f
 def check(match: dict, blake3: bytes, views, registry) -> dict:
     """One match, re-derived from its bundle here and verified (``registry``: None offline).
     The distance is recomputed here: the least over this file's views (``views``, None for
-    plain files) to the fingerprint the bundle's certificate signs. The server's
-    confirmation is reported as its word: the descriptor it scored is not signed."""
+    plain files) to the fingerprint the bundle's certificate signs and, for a match through
+    a region window, over its windows to the region fingerprint the server names (plus the
+    region penalty). The server's confirmation and region fingerprint are reported as its
+    word: both are kept beside the certificate, not signed."""
     from ..bundle import BundleError, parse
     from ..certificate import CertificateError, decode
     from ..fingerprint import query_distance
@@ -100,6 +105,7 @@ def check(match: dict, blake3: bytes, views, registry) -> dict:
               "sequence": (claimed.get("certificate") or {}).get("sequence"),
               "server_exact": match.get("exact"), "server_distance": match.get("distance"),
               "server_confirmed": match.get("confirmed"), "server_confirmation": match.get("confirmation"),
+              "server_region_fingerprint": match.get("region_fingerprint"),
               "exact": None, "distance": None, "verified": False, "checks": None,
               "bundle_unavailable": match.get("bundle_unavailable"), "problems": []}
     bundle = match.get("bundle")
@@ -115,6 +121,18 @@ def check(match: dict, blake3: bytes, views, registry) -> dict:
     record["exact"] = certificate.content_hash == blake3
     if views is not None and any(certificate.fingerprint):
         record["distance"] = query_distance(certificate.fingerprint, views.fingerprints)
+        region = match.get("region_fingerprint")
+        if region is not None and views.windows is not None:
+            # Through a region window: the region fingerprint is the server's word (kept
+            # beside the certificate, not signed); the distance to it is recomputed here.
+            from ..match import REGION_PENALTY
+            try:
+                code = bytes.fromhex(str(region))
+                through_region = REGION_PENALTY + query_distance(code, views.windows.fingerprints)
+            except ValueError:
+                record["problems"].append("the server's region fingerprint is not 32 bytes of hex")
+            else:
+                record["distance"] = min(record["distance"], through_region)
         if match.get("distance") is not None and record["distance"] != match.get("distance"):
             record["problems"].append(f"the server's distance {match.get('distance')} is not this file's"
                                       f" {record['distance']} to the signed fingerprint")
@@ -136,6 +154,8 @@ def summary(report: dict) -> str:
     for match in report["matches"]:
         how = "exact   " if match["exact"] else (
             f"d={match['distance']:.4f}" if match["distance"] is not None else "?       ")
+        if match.get("server_region_fingerprint"):
+            how += " (region: the server's word)"
         if match["verified"]:
             verdict = "VERIFIED"
         elif match["checks"] is None:

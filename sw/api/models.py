@@ -5,11 +5,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..match import MAX_VIEWS, MAX_WINDOWS
+
 HEX32 = r"^(0x)?[0-9a-fA-F]{64}$"
 #: A match descriptor (rosvd.fingerprint_confirm): at most 512 bytes, as hex.
 HEX_DESCRIPTOR = r"^(0x)?([0-9a-fA-F]{2}){1,512}$"
-#: Views one query may send (rosvd.match.MAX_VIEWS).
-MAX_VIEWS = 8
 MatchRule = Literal["confirmed", "distance"]
 Status = Literal["open", "sealed", "closed", "anchored"]
 
@@ -139,6 +139,15 @@ class QueryItem(BaseModel):
         description="the views' match descriptors, one per fingerprint (`query_descriptors`): needed for"
                     " the confirmed rule's second stage",
         json_schema_extra={"items": {"type": "string", "pattern": HEX_DESCRIPTOR}})
+    window_fingerprints: list[str] | None = Field(
+        default=None, min_length=1, max_length=MAX_WINDOWS,
+        description="the fingerprints of the query's region windows (`query_windows` of `rosvd fingerprint"
+                    " --json`), matched against the certificates' region fingerprints (needs fingerprints)",
+        json_schema_extra={"items": {"type": "string", "pattern": HEX32}})
+    window_descriptors: list[str] | None = Field(
+        default=None, min_length=1, max_length=MAX_WINDOWS,
+        description="the windows' match descriptors, one per window fingerprint",
+        json_schema_extra={"items": {"type": "string", "pattern": HEX_DESCRIPTOR}})
     model_config = ConfigDict(extra="forbid")
 
 
@@ -165,6 +174,10 @@ class Match(BaseModel):
                                        " descriptor is host data, not signed); null when not confirmed")
     confirmed: bool | None = Field(description="whether the confirmation passed; null when it could not be"
                                    " made (exact match, distance rule, or no descriptor on a side)")
+    region_fingerprint: str | None = Field(
+        description="for a match through a region window: the certificate's region fingerprint it met"
+                    " (the server's word: kept beside the certificate, not signed); the distance then"
+                    " includes the region penalty; null otherwise")
     certificate: CertificateRecord
     bundle: dict[str, Any] | None = Field(description="the proof bundle (sw/bundle.py format): verify it"
                                           " yourself")
@@ -177,6 +190,8 @@ class QueryResult(BaseModel):
     fingerprint: str | None = Field(description="the content's own fingerprint (the first view's)")
     views: list[str] | None = Field(description="the views tried (identity, mirror, trimmed, trimmed+mirror"
                                     " for an upload; view1.. for further sent fingerprints)")
+    windows: list[str] | None = Field(description="the region windows tried (fraction@top,left of the"
+                                      " query; window1.. for sent ones), null when none")
     matches: list[Match]
 
 

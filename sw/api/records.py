@@ -72,27 +72,35 @@ def device_record(config: ApplianceConfig, store: Store, cross_check: dict | Non
 
 
 def lookup(store: Store, search: FingerprintSearch, blake3: bytes | None, views: QueryViews | None,
-           rule: str, max_distance: float, limit: int) -> list[dict]:
+           rule: str, max_distance: float, limit: int, region_search: FingerprintSearch | None = None
+           ) -> list[dict]:
     """Matches of one query: certificates of the exact bytes first (distance 0), then the
-    matches of its views under ``rule`` (:func:`rosvd.match.find`), nearest first; at most
-    ``limit`` in all, each with its certificate and its bundle (or why none exists yet)."""
+    matches of its views and windows under ``rule`` (:func:`rosvd.match.find`), nearest
+    first; at most ``limit`` in all, each with its certificate and its bundle (or why none
+    exists yet). A match through a region window names the stored region fingerprint it
+    met: host data, not signed."""
     found: list[tuple[StoredCertificate, bool, Judgement | None]] = []
     if blake3 is not None:
         found += [(row, True, None) for row in store.find_by_content(blake3)]
     if views is not None and any(views.fingerprints[0]) and len(found) < limit:
         seen = {row.sequence for row, _, _ in found}
-        near = match.find(store, search, views, rule, max_distance, limit - len(found), seen)
+        near = match.find(store, search, views, rule, max_distance, limit - len(found), seen, region_search)
         rows = {row.sequence: row
                 for row in store.certificates_by_sequence([sequence for sequence, _ in near])}
         found += [(rows[sequence], False, judgement) for sequence, judgement in near if sequence in rows]
+    found = found[:limit]
+    region_codes = store.region_fingerprints([row.sequence for row, _, judgement in found
+                                              if judgement is not None and judgement.region])
     matches = []
-    for row, exact, judgement in found[:limit]:
+    for row, exact, judgement in found:
         bundle, reason = bundle_or_reason(store, row.id)
         matches.append({"certificate_id": row.id.hex(), "exact": exact,
                         "distance": 0.0 if judgement is None else judgement.distance,
                         "view": None if judgement is None else judgement.view,
                         "confirmation": None if judgement is None else judgement.confirmation,
                         "confirmed": None if judgement is None else judgement.confirmed,
+                        "region_fingerprint": region_codes[row.sequence].hex()
+                        if row.sequence in region_codes else None,
                         "certificate": certificate_record(store, row), "bundle": bundle,
                         "bundle_unavailable": reason})
     return matches

@@ -46,3 +46,29 @@ def test_the_distance_is_recomputed_over_this_files_views(served):
     inflated = copy.deepcopy(honest)
     inflated["distance"] = 0.01
     assert "is not this file's" in " ".join(check(inflated, bytes(32), views, None)["problems"])
+
+
+def test_a_region_match_is_recomputed_against_the_region_the_server_names(served):
+    from rosvd.hw.svd.params import SVDParams
+    from rosvd.match import REGION_PENALTY, query_views
+
+    from .test_query import corner_crop
+    client, _, issued = served
+    crop = corner_crop(scene(5))
+    views = query_views(SVDParams(), crop)
+    answer = client.post("/v1/query", files=[("file", ("crop.png", png(crop), "image/png"))])
+    (result,) = answer.json()["results"]
+    honest = result["matches"][0]
+    assert honest["certificate_id"] == issued[5]["certificate"]["id"] and honest["region_fingerprint"]
+    report = check(honest, bytes(32), views, None)
+    assert report["problems"] == [] and report["distance"] == honest["distance"]
+    assert report["server_region_fingerprint"] == honest["region_fingerprint"]
+    assert honest["distance"] == REGION_PENALTY          # lossless, on the grid: the region itself
+    made_up = copy.deepcopy(honest)               # a region code that does not give the distance claimed
+    code = bytearray.fromhex(honest["region_fingerprint"])
+    code[:3] = bytes(b ^ 0xFF for b in code[:3])
+    made_up["region_fingerprint"] = code.hex()
+    assert "is not this file's" in " ".join(check(made_up, bytes(32), views, None)["problems"])
+    garbled = copy.deepcopy(honest)
+    garbled["region_fingerprint"] = "zz"
+    assert "not 32 bytes of hex" in " ".join(check(garbled, bytes(32), views, None)["problems"])

@@ -153,3 +153,56 @@ def test_malformed_views_are_problems(served):
     refused = client.post("/v1/query", data={"match_rule": "nearest"},
                           files=[upload("x.png", png(scene(1)), "file")])
     assert refused.status_code == 422 and "match_rule must be one of" in refused.json()["detail"]
+
+
+def corner_crop(image, keep=0.8):
+    rows, cols = round(keep * image.shape[0]), round(keep * image.shape[1])
+    return image[image.shape[0] - rows:, :cols]      # the bottom-left 80% x 80%
+
+
+def test_an_off_centre_crop_is_found_through_a_region_window(served):
+    """80% of each side from a corner: the content's fingerprint is far from the stored one,
+    a window of the crop meets the stored region fingerprint. The match names the region
+    fingerprint (the server's word) and its distance includes the penalty."""
+    from rosvd.match import REGION_PENALTY
+    client, _, issued = served
+    target = issued[5]["certificate"]
+    (found,) = client.post("/v1/query", files=[upload("crop.png", png(corner_crop(scene(5))), "file")]
+                           ).json()["results"]
+    assert len(found["windows"]) == 27 and found["windows"][0] == "3/4@0,0"
+    best = found["matches"][0]
+    assert best["certificate_id"] == target["id"] and best["region_fingerprint"] is not None
+    assert best["view"] in found["windows"] and best["confirmed"] is True
+    assert REGION_PENALTY <= best["distance"] <= CANDIDATE_DISTANCE
+    # the same from JSON: the client sends its windows (computed as the server does)
+    views = query_views(SVDParams(), corner_crop(scene(5)))
+    body = views_body(views)
+    body["queries"][0].update(window_fingerprints=[f.hex() for f in views.windows.fingerprints],
+                              window_descriptors=[d.hex() for d in views.windows.descriptors])
+    (sent,) = client.post("/v1/query", json=body).json()["results"]
+    assert sent["matches"][0]["certificate_id"] == target["id"]
+    assert sent["matches"][0]["distance"] == best["distance"] and sent["windows"][0] == "window1"
+    # without its windows the crop is not found: the region fingerprint is what finds it
+    (alone,) = client.post("/v1/query", json=views_body(views)).json()["results"]
+    assert target["id"] not in ids(alone)
+
+
+def test_malformed_windows_are_problems(served):
+    client, _, _ = served
+    views = query_views(SVDParams(), scene(1))
+    item = views_body(views)["queries"][0]
+    windows = [f.hex() for f in views.windows.fingerprints]
+    described = [d.hex() for d in views.windows.descriptors]
+    with_windows = {**item, "window_fingerprints": windows}
+    cases = [
+        ({**with_windows, "window_descriptors": described[:3]}, "3 window descriptors"),
+        ({**item, "window_descriptors": described}, "window_descriptors without window_fingerprints"),
+        ({"blake3": "00" * 32, "window_fingerprints": windows}, "need the content's fingerprints"),
+        ({**with_windows, "window_descriptors": ["ff" + described[0][2:]] + described[1:]},
+         "window_descriptors[0]"),
+    ]
+    for query, detail in cases:
+        response = client.post("/v1/query", json={"queries": [query]})
+        assert response.status_code == 422 and detail in response.json()["detail"], (detail, response.json())
+    too_many = client.post("/v1/query", json={"queries": [{**item, "window_fingerprints": windows * 2}]})
+    assert too_many.status_code == 422 and too_many.json()["type"] == "urn:rosvd:problem:invalid-request"

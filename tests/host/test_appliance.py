@@ -71,18 +71,29 @@ def test_same_content_same_fingerprint_and_hash(home):
     assert not a.existing and not b.existing
 
 
-def test_images_keep_their_match_descriptor_and_plain_files_none(home):
+def test_images_keep_their_match_descriptor_and_region_and_plain_files_none(home):
     """The confirmation stage's descriptor is computed from the same engine input as the
-    fingerprint and stored with the certificate, in the same transaction."""
+    fingerprint, and the central region's fingerprint and descriptor from the region's;
+    all are stored with the certificate, in the same transaction."""
+    from rosvd.fingerprint import fingerprint_images
     from rosvd.fingerprint_confirm import descriptors
+    from rosvd.fingerprint_regions import region_images
     from rosvd.preprocess import preprocess
     picture, plain = arrays(1, seed=4)[0], ingest.from_bytes(b"just bytes", "notes.txt")
     with Appliance(home) as appliance:
         image, text = appliance.certify([picture, plain])
-        kept = appliance.store.match_descriptors([image.certificate.sequence, text.certificate.sequence])
+        both = [image.certificate.sequence, text.certificate.sequence]
+        kept = appliance.store.match_descriptors(both)
+        region_kept = appliance.store.match_descriptors(both, regions=True)
+        (region_row,) = appliance.store.db.execute("SELECT sequence, fingerprint FROM region_fingerprints")
         params = appliance.device.params
     expected = descriptors(params, preprocess(params, picture.pixels)[None])[0]
     assert kept == {image.certificate.sequence: expected}
+    (region,) = region_images(picture.pixels)
+    region_descriptor = descriptors(params, preprocess(params, region)[None])[0]
+    assert region_kept == {image.certificate.sequence: region_descriptor}
+    assert region_row == (image.certificate.sequence, fingerprint_images(params, [region])[0])
+    assert image.certificate.fingerprint == fingerprint_images(params, [picture.pixels])[0]
 
 
 def test_certifying_the_same_bytes_again_returns_the_existing_certificate(home):

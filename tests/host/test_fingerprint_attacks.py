@@ -215,6 +215,11 @@ def test_fingerprint_command_lists_the_query_fingerprints(tmp_path, capsys):
     assert letterboxed["query_fingerprints"][2] == stored != letterboxed["fingerprint"]
     assert len(letterboxed["query_descriptors"]) == 4
     assert letterboxed["query_descriptors"][2] == original["query_descriptors"][0]
+    # the stored side's region, and the 27 windows a query tries against it
+    from rosvd.fingerprint_regions import region_fingerprints
+    assert original["region_fingerprint"] == region_fingerprints(P, image)[0].hex()
+    assert len(original["query_windows"]) == len(original["window_fingerprints"]) == 27
+    assert len(original["window_descriptors"]) == 27 and text["query_windows"] is None
 
 
 def test_the_docs_attack_table_is_generated_from_attacks():

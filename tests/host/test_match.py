@@ -107,10 +107,11 @@ def test_no_descriptor_or_another_version_falls_back_to_the_distance_threshold()
 class FakeSearch:
     def __init__(self, stored: dict[int, bytes]):
         self.stored = stored
-        self.limits = []
+        self.limits, self.radii = [], []
 
     def search(self, fingerprint, max_distance, limit):
         self.limits.append(limit)
+        self.radii.append(max_distance)
         query = views(fingerprint)
         found = [(s, float(match.distances(query, [f])[0, 0])) for s, f in self.stored.items()]
         found = sorted([item for item in found if item[1] <= max_distance], key=lambda x: (x[1], x[0]))
@@ -118,13 +119,14 @@ class FakeSearch:
 
 
 class FakeStore:
-    def __init__(self, kept: dict[int, bytes]):
-        self.kept = kept
+    def __init__(self, kept: dict[int, bytes], regions: dict[int, bytes] | None = None):
+        self.kept, self.regions = kept, regions or {}
         self.asked = []
 
-    def match_descriptors(self, sequences):
-        self.asked.append(list(sequences))
-        return {s: self.kept[s] for s in sequences if s in self.kept}
+    def match_descriptors(self, sequences, regions=False):
+        self.asked.append((list(sequences), regions))
+        kept = self.regions if regions else self.kept
+        return {s: kept[s] for s in sequences if s in kept}
 
 
 def flipped(code: bytes, bits: int) -> bytes:
@@ -151,3 +153,45 @@ def test_find_confirms_ranks_excludes_and_limits():
     assert set(search.limits) == {match.MAX_CANDIDATES, match.MAX_CANDIDATES + 1}
     with pytest.raises(ValueError, match="unknown match rule"):
         match.find(store, search, query, "nearest", 0.1, 10)
+
+
+def test_find_through_region_windows_adds_the_penalty_and_its_own_threshold():
+    base = fingerprint_images(P, [picture(9)])[0]
+    region_code = fingerprint_images(P, [picture(10)])[0]
+    own, other = descriptor_of(9), descriptor_of(11)
+    content = FakeSearch({1: flipped(base, 100), 2: flipped(base, 100), 3: flipped(base, 4),
+                          5: flipped(base, 6)})
+    regions = FakeSearch({1: region_code, 2: flipped(region_code, 6), 3: flipped(region_code, 2),
+                          5: region_code})
+    store = FakeStore({3: own, 5: other}, regions={1: own, 2: other, 5: own})   # 3: no region descriptor
+    windows = views(flipped(region_code, 2), region_code, descriptors=(own, own))
+    query = QueryViews(("identity",), (base,), (own,), windows)
+    found = dict(match.find(store, content, query, "confirmed", 32 / 256, 10, region_search=regions))
+    # 1: its region, exact on window 1, confirmed; 2: its region's descriptor refuses it
+    assert found[1].region and found[1].confirmed and found[1].view == "v1"
+    assert found[1].distance == match.REGION_PENALTY
+    assert 2 not in found
+    # 3: content 4 bits (confirmed) beats its region's 0 + penalty 12
+    assert not found[3].region and found[3].distance == 4 / 256 and found[3].confirmed
+    # 5: its content descriptor refuses, its region's confirms: a match, at the content's distance
+    assert found[5].confirmed is True and found[5].distance == 6 / 256 and not found[5].region
+    # windows search only within the radius less the penalty: 20 bits here
+    assert set(regions.radii) == {20 / 256} and set(content.radii) == {32 / 256}
+    narrow = dict(match.find(store, content, query, "confirmed", 12 / 256, 10, region_search=regions))
+    assert 1 in narrow and narrow[1].distance == 12 / 256
+    too_narrow = match.find(store, content, query, "confirmed", 11 / 256, 10, region_search=regions)
+    assert [s for s, _ in too_narrow] == [3]
+    # no region index: the windows are not searched
+    assert dict(match.find(store, content, query, "confirmed", 32 / 256, 10)).keys() == {3}
+
+
+def test_the_unconfirmable_threshold_is_lower_when_windows_were_searched():
+    j = Judgement(match.DISTANCE_THRESHOLD_WITH_WINDOWS + 2 / 256, "v0", None, None)
+    assert accepted(j, "confirmed", 0.25) and not accepted(j, "confirmed", 0.25,
+                                                           match.DISTANCE_THRESHOLD_WITH_WINDOWS)
+    unconfirmed = {4: flipped(fingerprint_images(P, [picture(12)])[0], 34)}   # 34 bits, no descriptor
+    query = QueryViews(("identity",), (fingerprint_images(P, [picture(12)])[0],), None,
+                       views(bytes(32)))
+    store, content = FakeStore({}), FakeSearch(unconfirmed)
+    assert [s for s, _ in match.find(store, content, query, "confirmed", 0.25, 10)] == [4]
+    assert match.find(store, content, query, "confirmed", 0.25, 10, region_search=FakeSearch({})) == []
