@@ -340,11 +340,11 @@ def run(stored: int = DEFAULT_STORED, clients: int = DEFAULT_CLIENTS, seconds: f
             kept = keep_epoch_trees(store)   # a store built before the store kept epoch trees
         if kept:
             say(f"kept the Merkle trees of {kept:,} epochs sealed without them")
-        if not query_store.marker(home).get("descriptors"):
-            say("giving every certificate a match descriptor")
-            added = query_candidates.fill_descriptors(built, _progress())
-            query_store.update_marker(home, descriptors=True)
-            say(f"{added:,} match descriptors added")
+        if not query_store.marker(home).get("kept"):
+            say("giving every certificate a match descriptor and a region fingerprint")
+            added = query_candidates.fill_kept(built, seed + 2, _progress())
+            query_store.update_marker(home, kept=True)
+            say(f"{added:,} certificates completed")
 
         rng = np.random.default_rng(seed + 1)
         filler = stored - query_store.REAL_IMAGES

@@ -11,8 +11,10 @@ certificates at distances up to the candidate radius, with descriptors of unrela
 pictures: candidates that the confirmation must turn down.
 
 The descriptors are real ones (:func:`rosvd.fingerprint_confirm.descriptors` of the engine
-input) of :data:`POOL` random pictures, given out in turn; the certified pictures (the
-upload queries) get their own.
+input) of :data:`POOL` random pictures, given out in turn; every certificate also gets a
+region fingerprint (a synthetic rank code, like its fingerprint) with a pool descriptor,
+so the upload queries' 27 windows search a region index as large as the store; the
+certified pictures (the upload queries) get their own.
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from ..certify import STORE_FILE
 from ..epochs import NoChain, close_sealed_epochs, seal_open_epoch
 from ..store import Store
 from . import query_store
-from .fingerprint_index import plant
+from .fingerprint_index import plant, rank_codes
 
 #: Distinct descriptors the filler certificates take in turn, and their pictures' side.
 POOL = 8192
@@ -69,40 +71,56 @@ def lookalikes_per_query(stored: int, radius_bits: int) -> int:
     return max(1, math.ceil(LOOKALIKES_AT_10M[above[0]] * stored / REFERENCE_STORED))
 
 
-def image_descriptors(images) -> dict[bytes, bytes]:
-    """BLAKE3 of each picture file's bytes -> the descriptor its certificate holds."""
+def image_kept(images) -> dict[bytes, tuple[bytes, bytes, bytes]]:
+    """BLAKE3 of each picture file's bytes -> what its certificate keeps beside it: (match
+    descriptor, region fingerprint, region descriptor), as the appliance computes them."""
     from .. import ingest
+    from ..fingerprint_regions import region_images
     from ..hw.svd.params import SVDParams
     from ..match import query_views
     out = {}
     for path in images:
         content = ingest.from_path(path)
-        out[content.blake3()] = query_views(SVDParams(), content.pixels).descriptors[0]
+        (region,) = region_images(content.pixels)
+        of_region = query_views(SVDParams(), region, windows=False)
+        out[content.blake3()] = (query_views(SVDParams(), content.pixels, windows=False).descriptors[0],
+                                 of_region.fingerprints[0], of_region.descriptors[0])
     return out
 
 
-def fill_descriptors(built: query_store.BuiltStore, progress=None) -> int:
-    """Give every certificate of ``built`` that has no match descriptor one (the certified
-    pictures their own, the filler its pool one); the number added."""
+def fill_kept(built: query_store.BuiltStore, seed: int, progress=None) -> int:
+    """Give every certificate of ``built`` what an appliance keeps beside it and it lacks:
+    a match descriptor, and a region fingerprint with its descriptor (the certified
+    pictures their own; the filler a pool descriptor and a synthetic region code, as its
+    fingerprint is one); the number of certificates completed."""
     descriptors = pool()
+    rng = np.random.default_rng(seed)
     added = 0
     with contextlib.closing(Store(built.home / STORE_FILE)) as store:
         with store.transaction():
-            for content_hash, descriptor in image_descriptors(built.images).items():
+            for content_hash, (descriptor, region, region_descriptor) in image_kept(built.images).items():
                 for row in store.find_by_content(content_hash):
                     added += store.db.execute("INSERT OR IGNORE INTO match_descriptors VALUES (?, ?)",
                                               (row.sequence, descriptor)).rowcount
+                    store.db.execute("INSERT OR IGNORE INTO region_fingerprints VALUES (?, ?, ?)",
+                                     (row.sequence, region, region_descriptor))
         top = store.db.execute("SELECT MAX(sequence) FROM certificates").fetchone()[0] or 0
-        done = store.db.execute("SELECT COUNT(*) FROM match_descriptors").fetchone()[0]
+        done = store.db.execute("SELECT COUNT(*) FROM region_fingerprints").fetchone()[0]
         start = 1
         while done < top and start <= top:
             end = min(top, start + INSERT_BATCH - 1)
+            sequences = range(start, end + 1)
+            codes = rank_codes(rng, len(sequences))
             with store.transaction():
                 added_now = store.db.executemany(
                     "INSERT OR IGNORE INTO match_descriptors VALUES (?, ?)",
-                    ((s, descriptors[pool_index(s)]) for s in range(start, end + 1))).rowcount
+                    ((s, descriptors[pool_index(s)]) for s in sequences)).rowcount
+                store.db.executemany(
+                    "INSERT OR IGNORE INTO region_fingerprints VALUES (?, ?, ?)",
+                    ((s, codes[k].tobytes(), descriptors[pool_index(s + 1)])
+                     for k, s in enumerate(sequences)))
             added += added_now
-            done += added_now
+            done = end
             start = end + 1
             if progress is not None:
                 progress(end, top)
@@ -131,8 +149,11 @@ def add_lookalikes(built: query_store.BuiltStore, centres: list[bytes], avoid: l
             epoch = store.open_epoch().number
             first = store.next_sequence()
             rows = query_store.filler_rows(rng, address, epoch, first, batch)
-            store.insert_certificates(rows, [(first + k, descriptors[chosen[start + k]])
-                                             for k in range(len(batch))])
+            region_codes = rank_codes(rng, len(batch))
+            kept = [(first + k, descriptors[chosen[start + k]]) for k in range(len(batch))]
+            regions = [(first + k, region_codes[k].tobytes(), descriptors[pool_index(first + k + 1)])
+                       for k in range(len(batch))]
+            store.insert_certificates(rows, kept, regions)
             seal_open_epoch(store, address, rng.bytes(32), NoChain(), query_store.FILLER_VDF_ITERATIONS)
             close_sealed_epochs(store)
     return len(codes)

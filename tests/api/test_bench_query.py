@@ -26,6 +26,12 @@ def test_small_run_reports_every_figure(tmp_path, capfd):
     # the confirmed rule, with look-alikes it must turn down: none returned, none missed
     assert result["match_rule"] == "confirmed" and result["lookalikes_per_query"] >= 1
     assert result["recall_unexpected_matches"] == 0 and result["recall_answers_differing"] == 0
+    import sqlite3
+    db = sqlite3.connect(tmp_path / "home" / "rosvd.sqlite")     # every certificate keeps all of it
+    counts = [db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+              for t in ("certificates", "match_descriptors", "region_fingerprints")]
+    db.close()
+    assert counts[0] == counts[1] == counts[2] == 3000 + result["lookalikes"], counts
     for kind in ("content", "by_id", "upload"):
         for loop in ("loaded", "saturated"):
             assert result["phases"][loop][kind]["requests"] > 0, (loop, kind)
