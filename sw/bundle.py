@@ -37,7 +37,7 @@ TOP_KEYS = {"version", "certificate", "signature", "nonce", "merkle_proof", "epo
 EPOCH_KEYS = {"number", "count", "merkle_root", "prev_output", "entropy", "block_number", "block_hash",
               "iterations", "vdf_output", "vdf_proof"}
 ANCHOR_KEYS = {"chain_id", "registry", "block_number", "tx_hash", "signature"}
-#: Sizes of a certificate encoding this rosvd reads (rosvd.certificate: versions 1 and 2).
+#: Sizes of a certificate encoding this rosvd reads (rosvd.certificate: versions 1 to 3).
 CERTIFICATE_SIZES = tuple(ENCODED_SIZES.values())
 #: Epoch 1's previous output is the 32-byte genesis output; later ones are VDF outputs.
 PREV_OUTPUT_SIZES = (32, vdf.FORM_BYTES)

@@ -1,11 +1,12 @@
 """Certificates: what a device states about one piece of content, and its signature.
 
-Canonical encoding (version 2): the Solidity ``abi.encode`` of twelve static fields, one
-32-byte big-endian word each (384 bytes), in this order::
+Canonical encoding (version 3): the Solidity ``abi.encode`` of fourteen static fields, one
+32-byte big-endian word each (448 bytes), in this order::
 
-    uint8   version             2
+    uint8   version             3
     uint8   content_kind        0 file (bytes only), 1 image, 2 array
-    uint16  fingerprint_scheme  0 none, 1 rosvd-svd (docs/fingerprint.md)
+    uint16  fingerprint_scheme  0 none, 1 rosvd-svd, 2 rosvd-svd with its region and
+                                match descriptors (docs/fingerprint.md)
     bytes32 content_hash        BLAKE3-256 of the exact bytes
     bytes32 fingerprint         robust fingerprint (zero when the scheme is 0)
     address device              the signing device's address
@@ -15,12 +16,18 @@ Canonical encoding (version 2): the Solidity ``abi.encode`` of twelve static fie
     uint64  sequence            the device's certificate counter, from 1, no gaps
     uint64  after_block         the epoch's opening block: a chain block read when the
     bytes32 after_block_hash    epoch took its first certificate (zero without a chain)
+    bytes32 region_fingerprint  scheme 2: the scheme-1 fingerprint of the content's central
+                                region (rosvd.fingerprint_regions); zero otherwise
+    bytes32 descriptors_hash    scheme 2: BLAKE3(DESCRIPTORS_DOMAIN || len || match
+                                descriptor || region's match descriptor), what the
+                                service's confirmation stage scores; zero otherwise
 
 ``after_block_hash`` is what a host cannot know in advance: a verifier who finds that block
 on the chain knows the certificate is no older than it, whatever the host's clock said.
-Version 1 (320 bytes: the first ten fields, no block) is still decoded and verified.
+Version 1 (320 bytes: the first ten fields, no block) and version 2 (384 bytes: the first
+twelve) are still decoded and verified; their last fields read as zero.
 
-The certificate id is ``keccak256(encoding)``. Version 2 is signed as EIP-712 typed data,
+The certificate id is ``keccak256(encoding)``. Versions 2 and 3 are signed as EIP-712 typed data,
 ``Certificate(bytes32 id)`` in the domain ``{name: "RO-SVD certificate", version: "2"}``, raw
 with low s, so a certificate signature is never a valid registry statement (another
 domain) nor an EIP-191 message; version 1 was EIP-191 ``personal_sign`` over the id (see
@@ -40,12 +47,13 @@ from eth_hash.auto import keccak
 
 from .identity import DeviceIdentity, checksum_address, recover_address, recover_typed
 
-CERTIFICATE_VERSION = 2
+CERTIFICATE_VERSION = 3
 #: Versions :func:`decode` reads.
-READABLE_VERSIONS = (1, 2)
+READABLE_VERSIONS = (1, 2, 3)
 WORD = 32
-#: Fields of each version's encoding (version 2 adds after_block and after_block_hash).
-FIELD_COUNTS = {1: 10, 2: 12}
+#: Fields of each version's encoding (version 2 adds after_block and after_block_hash,
+#: version 3 region_fingerprint and descriptors_hash).
+FIELD_COUNTS = {1: 10, 2: 12, 3: 14}
 ENCODED_SIZES = {version: count * WORD for version, count in FIELD_COUNTS.items()}
 ENCODED_SIZE = ENCODED_SIZES[CERTIFICATE_VERSION]
 SIGNING_DOMAIN_NAME = "RO-SVD certificate"
@@ -53,6 +61,7 @@ SIGNING_DOMAIN_VERSION = "2"
 SIGNING_DOMAIN_TYPE = b"EIP712Domain(string name,string version)"
 SIGNING_TYPE = b"Certificate(bytes32 id)"
 ENTROPY_DOMAIN = b"rosvd/entropy-commitment/v1\x00"
+DESCRIPTORS_DOMAIN = b"rosvd/match-descriptors/v1\x00"
 NONCE_BYTES = 32
 #: Merkle leaf types of an epoch tree (OpenZeppelin StandardMerkleTree).
 LEAF_TYPES = ("bytes32",)
@@ -76,10 +85,20 @@ class ContentKind(IntEnum):
 class FingerprintScheme(IntEnum):
     NONE = 0
     ROSVD_SVD = 1
+    #: scheme 1's fingerprint, plus the region fingerprint and the descriptors' hash (version 3)
+    ROSVD_SVD_REGIONS = 2
 
 
 class CertificateError(ValueError):
     """A certificate that does not decode or does not verify."""
+
+
+def descriptors_hash(match_descriptor: bytes, region_descriptor: bytes) -> bytes:
+    """What a scheme-2 certificate signs of its two match descriptors (each length-prefixed,
+    so no other pair of byte strings gives the same input)."""
+    body = b"".join(len(part).to_bytes(4, "big") + bytes(part)
+                    for part in (match_descriptor, region_descriptor))
+    return blake3.blake3(DESCRIPTORS_DOMAIN + body).digest()
 
 
 def entropy_commitment(nonce: bytes) -> bytes:
@@ -102,9 +121,11 @@ class Certificate:
     after_block: int = 0
     after_block_hash: bytes = bytes(32)
     version: int = CERTIFICATE_VERSION
+    region_fingerprint: bytes = bytes(32)
+    descriptors_hash: bytes = bytes(32)
 
     def encode(self) -> bytes:
-        """The canonical 320-byte encoding (computed once per instance)."""
+        """The canonical encoding (320, 384 or 448 bytes by version; computed once per instance)."""
         cached = self.__dict__.get("_encoding")
         if cached is None:
             cached = self._encode()
@@ -114,11 +135,17 @@ class Certificate:
     def _encode(self) -> bytes:
         if self.version not in READABLE_VERSIONS:
             raise CertificateError(f"certificate version {self.version} is not supported")
-        for name in ("content_hash", "fingerprint", "entropy_commitment", "after_block_hash"):
+        for name in ("content_hash", "fingerprint", "entropy_commitment", "after_block_hash",
+                     "region_fingerprint", "descriptors_hash"):
             if len(getattr(self, name)) != WORD:
                 raise CertificateError(f"{name} must be 32 bytes")
         if self.version == 1 and (self.after_block or any(self.after_block_hash)):
             raise CertificateError("a version-1 certificate has no after_block")
+        regions = any(self.region_fingerprint) or any(self.descriptors_hash)
+        if self.fingerprint_scheme == FingerprintScheme.ROSVD_SVD_REGIONS and self.version < 3:
+            raise CertificateError("fingerprint scheme 2 needs a version-3 certificate")
+        if regions and self.fingerprint_scheme != FingerprintScheme.ROSVD_SVD_REGIONS:
+            raise CertificateError("only fingerprint scheme 2 has a region fingerprint and descriptors hash")
         device = bytes.fromhex(self.device[2:] if self.device.startswith("0x") else self.device)
         if len(device) != 20:
             raise CertificateError("device must be a 20-byte address")
@@ -133,6 +160,8 @@ class Certificate:
             out += _uint64_word(value)
         if self.version >= 2:
             out += _uint64_word(self.after_block) + self.after_block_hash
+        if self.version >= 3:
+            out += self.region_fingerprint + self.descriptors_hash
         return bytes(out)
 
     @property
@@ -145,14 +174,15 @@ class Certificate:
 
     @property
     def signing_digest(self) -> bytes:
-        """What the device key signs: EIP-712 ``Certificate(id)`` (version 2)."""
+        """What the device key signs: EIP-712 ``Certificate(id)`` (versions 2 and 3)."""
         return certificate_signing_digest(self.id)
 
     def to_json(self) -> dict:
         # Field by field rather than dataclasses.asdict, which deep-copies every value
         # (a third of the cost of serving a certificate).
         record = {name: getattr(self, name) for name in _FIELD_NAMES}
-        for name in ("content_hash", "fingerprint", "entropy_commitment", "after_block_hash"):
+        for name in ("content_hash", "fingerprint", "entropy_commitment", "after_block_hash",
+                     "region_fingerprint", "descriptors_hash"):
             record[name] = record[name].hex()
         record["id"] = self.id.hex()
         return record
@@ -184,7 +214,7 @@ def certificate_signing_digest(certificate_id: bytes) -> bytes:
 
 
 def decode(encoding: bytes) -> Certificate:
-    """Inverse of :meth:`Certificate.encode` (versions 1 and 2); refuses anything non-canonical."""
+    """Inverse of :meth:`Certificate.encode` (versions 1 to 3); refuses anything non-canonical."""
     if len(encoding) not in ENCODED_SIZES.values():
         sizes = " or ".join(f"{size} (version {v})" for v, size in ENCODED_SIZES.items())
         raise CertificateError(f"a certificate is {sizes} bytes, not {len(encoding)}")
@@ -209,7 +239,9 @@ def decode(encoding: bytes) -> Certificate:
         sequence=int.from_bytes(words[9], "big"),
         after_block=int.from_bytes(words[10], "big") if version >= 2 else 0,
         after_block_hash=words[11] if version >= 2 else bytes(32),
-        version=version)
+        version=version,
+        region_fingerprint=words[12] if version >= 3 else bytes(32),
+        descriptors_hash=words[13] if version >= 3 else bytes(32))
     if cert.encode() != encoding:
         raise CertificateError("certificate encoding is not canonical")
     return cert

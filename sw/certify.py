@@ -35,6 +35,7 @@ from .certificate import (
     ContentKind,
     FingerprintScheme,
     decode,
+    descriptors_hash,
     entropy_commitment,
     sign,
 )
@@ -364,17 +365,21 @@ class Appliance:
         sequence = self.store.next_sequence()
         timestamp = now_ms()
         issued, rows = [], []
-        for offset, (content, (content_hash, _), fingerprint) in enumerate(
-                zip(contents, prepared, fingerprints, strict=True)):
+        for offset, (content, (content_hash, _), fingerprint, beside) in enumerate(
+                zip(contents, prepared, fingerprints, kept, strict=True)):
             nonce = entropy[offset * NONCE_BYTES:(offset + 1) * NONCE_BYTES]
+            # Scheme 2 signs the region fingerprint and the descriptors' hash too, so a match
+            # through the region, and a confirmation, are checked against signed bytes.
+            regions = {} if beside is None else {
+                "region_fingerprint": beside[1], "descriptors_hash": descriptors_hash(beside[0], beside[2])}
             cert = Certificate(
                 content_kind=KIND_CODES[content.kind],
                 fingerprint_scheme=FingerprintScheme.NONE if content.pixels is None
-                else FingerprintScheme.ROSVD_SVD,
+                else FingerprintScheme.ROSVD_SVD_REGIONS,
                 content_hash=content_hash, fingerprint=fingerprint, device=self.address,
                 entropy_commitment=entropy_commitment(nonce), timestamp_ms=timestamp,
                 epoch=epoch.number, sequence=sequence + offset, after_block=epoch.opened_block_number,
-                after_block_hash=epoch.opened_block_hash)
+                after_block_hash=epoch.opened_block_hash, **regions)
             signature = sign(self.identity, cert)
             issued.append(Issued(cert, signature, nonce, content.name))
             rows.append((cert.sequence, cert.id, cert.encode(), signature, nonce, content_hash,

@@ -29,7 +29,8 @@ class CertificateFields(BaseModel):
     id: str
     version: int
     content_kind: int = Field(description="0 file, 1 image, 2 array")
-    fingerprint_scheme: int = Field(description="0 none, 1 rosvd-svd")
+    fingerprint_scheme: int = Field(description="0 none, 1 rosvd-svd, 2 rosvd-svd with its region and"
+                                    " match descriptors (version 3)")
     content_hash: str = Field(description="BLAKE3-256 of the exact bytes")
     fingerprint: str
     device: str
@@ -39,6 +40,10 @@ class CertificateFields(BaseModel):
     sequence: int
     after_block: int
     after_block_hash: str
+    region_fingerprint: str = Field(description="scheme 2: the fingerprint of the content's central region;"
+                                    " zero otherwise")
+    descriptors_hash: str = Field(description="scheme 2: BLAKE3 of the content's and the region's match"
+                                  " descriptors (rosvd.certificate.descriptors_hash); zero otherwise")
 
 
 class AnchorRecord(BaseModel):
@@ -65,7 +70,8 @@ class EpochRecord(BaseModel):
 class CertificateRecord(BaseModel):
     certificate: CertificateFields
     signature: str
-    encoding: str = Field(description="the canonical 384-byte encoding (hex); its keccak256 is the id")
+    encoding: str = Field(description="the canonical encoding (hex; 448 bytes for version 3, 384 for 2,"
+                          " 320 for 1); its keccak256 is the id")
     status: Status = Field(description="its epoch's: open (still filling), sealed (VDF running), closed"
                            " (proved: a bundle exists), anchored (on the chain)")
     bundle_available: bool

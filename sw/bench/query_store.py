@@ -31,7 +31,6 @@ import blake3
 import numpy as np
 
 from ..certificate import (
-    CERTIFICATE_VERSION,
     ENTROPY_DOMAIN,
     NONCE_BYTES,
     WORD,
@@ -50,6 +49,8 @@ from .fingerprint_index import rank_codes
 EPOCH_SIZE = EpochPolicy().max_certificates
 #: VDF squarings of a filler epoch (a bundle's cost does not depend on it).
 FILLER_VDF_ITERATIONS = 16
+#: Encoding version of the filler (bulk-encoded by :func:`encodings`).
+FILLER_VERSION = 2
 #: Signature column of filler certificates (65 bytes, like a real one; never a valid signature).
 UNSIGNED = bytes(65)
 #: Pictures certified for real at the end, and their size (the upload query's 512x512 PNG).
@@ -100,12 +101,14 @@ def _words(values: np.ndarray) -> np.ndarray:
 
 def encodings(device: str, content_hashes: np.ndarray, fingerprints: np.ndarray, commitments: np.ndarray,
               timestamp_ms: int, epoch: int, sequences: np.ndarray) -> np.ndarray:
-    """(N, 384) canonical version-2 encodings (the layout of ``Certificate.encode``)."""
+    """(N, 384) canonical version-2 encodings (the layout of ``Certificate.encode``): the
+    filler is scheme 1, its region and descriptors kept beside it unsigned (a store holds
+    certificates of several versions, as one upgraded in place does)."""
     count = len(sequences)
     device_word = np.zeros(WORD, np.uint8)
     device_word[WORD - 20:] = np.frombuffer(bytes.fromhex(device[2:]), np.uint8)
     constant = lambda value: np.broadcast_to(_words(np.array([value]))[0], (count, WORD))  # noqa: E731
-    fields = [constant(CERTIFICATE_VERSION), constant(int(ContentKind.IMAGE)),
+    fields = [constant(FILLER_VERSION), constant(int(ContentKind.IMAGE)),
               constant(int(FingerprintScheme.ROSVD_SVD)), content_hashes, fingerprints,
               np.broadcast_to(device_word, (count, WORD)), commitments, constant(timestamp_ms),
               constant(epoch), _words(sequences), constant(0), np.zeros((count, WORD), np.uint8)]

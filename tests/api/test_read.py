@@ -28,7 +28,9 @@ def test_certificate_by_id_has_fields_and_status(served):
         fields = record["certificate"]
         assert fields["sequence"] == seed + 1 and fields["epoch"] == (1 if seed < 6 else 2)
         assert fields["content_hash"] == blake3_module.blake3(png(scene(seed))).hexdigest()
-        assert fields["fingerprint_scheme"] == 1 and len(record["encoding"]) == 768
+        assert fields["fingerprint_scheme"] == 2 and len(record["encoding"]) == 2 * 448
+        assert fields["version"] == 3
+        assert int(fields["region_fingerprint"], 16) and int(fields["descriptors_hash"], 16)   # both set
 
 
 def test_certificates_by_blake3(served):

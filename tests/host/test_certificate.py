@@ -30,6 +30,9 @@ KNOWN = Certificate(content_kind=1, fingerprint_scheme=1, content_hash=bytes(ran
                     epoch=7, sequence=42, version=1)
 #: The same statement as a version-2 certificate naming a block.
 KNOWN_V2 = replace(KNOWN, version=2, after_block=123_456, after_block_hash=bytes(range(64, 96)))
+#: And as a version-3, scheme-2 certificate with its region fingerprint and descriptors hash.
+KNOWN_V3 = replace(KNOWN_V2, version=3, fingerprint_scheme=2, region_fingerprint=bytes(range(96, 128)),
+                   descriptors_hash=bytes(range(128, 160)))
 
 # The pinned encoding of KNOWN: changing the format must change this test on purpose.
 KNOWN_HEX = (
@@ -56,10 +59,45 @@ def test_encoding_is_pinned():
     """Version 1 stays readable byte for byte; version 2 appends two words to it."""
     assert KNOWN.encode().hex() == KNOWN_HEX
     assert KNOWN.id.hex() == "9d04285cd8b26edddbc7e3a6e374a581753eb2e3af9a9ee2d03bc1c5744afe9c"
-    assert len(KNOWN_V2.encode()) == ENCODED_SIZE == ENCODED_SIZES[2] == 384
+    assert len(KNOWN_V2.encode()) == ENCODED_SIZES[2] == 384
     v2 = KNOWN_V2.encode().hex()
     assert v2[:64] == "00" * 31 + "02" and v2[64:640] == KNOWN_HEX[64:]
     assert v2[640:] == f"{123_456:064x}" + bytes(range(64, 96)).hex()
+    # version 3 appends the region fingerprint and the descriptors hash to version 2
+    assert len(KNOWN_V3.encode()) == ENCODED_SIZE == ENCODED_SIZES[3] == 448
+    v3 = KNOWN_V3.encode().hex()
+    assert v3[:64] == "00" * 31 + "03" and v3[128:192] == "00" * 31 + "02" and v3[192:768] == v2[192:]
+    assert v3[768:] == bytes(range(96, 160)).hex()
+
+
+def test_version_3_encoding_equals_solidity_abi_encode_and_its_rules():
+    abi = abi_encode(
+        ["uint8", "uint8", "uint16", "bytes32", "bytes32", "address", "bytes32",
+         "uint64", "uint64", "uint64", "uint64", "bytes32", "bytes32", "bytes32"],
+        [3, KNOWN.content_kind, 2, KNOWN.content_hash, KNOWN.fingerprint, KNOWN.device,
+         KNOWN.entropy_commitment, KNOWN.timestamp_ms, KNOWN.epoch, KNOWN.sequence, KNOWN_V2.after_block,
+         KNOWN_V2.after_block_hash, KNOWN_V3.region_fingerprint, KNOWN_V3.descriptors_hash])
+    assert abi == KNOWN_V3.encode() and KNOWN_V3.id == keccak(abi) and decode(abi) == KNOWN_V3
+    signature = sign(IDENTITY, KNOWN_V3)
+    assert verify_signature(KNOWN_V3, signature)
+    for field in ("region_fingerprint", "descriptors_hash"):    # each is signed
+        assert not verify_signature(replace(KNOWN_V3, **{field: bytes(32)}), signature)
+    with pytest.raises(CertificateError, match="only fingerprint scheme 2"):
+        replace(KNOWN_V3, fingerprint_scheme=1).encode()
+    with pytest.raises(CertificateError, match="needs a version-3"):
+        replace(KNOWN_V2, fingerprint_scheme=2).encode()
+    assert decode(replace(KNOWN_V3, fingerprint_scheme=0, region_fingerprint=bytes(32),
+                          descriptors_hash=bytes(32)).encode()).version == 3     # a plain file
+
+
+def test_descriptors_hash_is_blake3_of_the_domain_and_both_descriptors_length_prefixed():
+    import blake3
+
+    from rosvd.certificate import descriptors_hash
+    expected = blake3.blake3(b"rosvd/match-descriptors/v1\x00" + (2).to_bytes(4, "big") + b"ab"
+                             + (1).to_bytes(4, "big") + b"c").digest()
+    assert descriptors_hash(b"ab", b"c") == expected
+    assert descriptors_hash(b"ab", b"c") != descriptors_hash(b"a", b"bc")      # the prefixes tell them apart
 
 
 def test_version_2_encoding_equals_solidity_abi_encode():
@@ -120,7 +158,10 @@ def test_decode_round_trip_and_refusals():
     with pytest.raises(CertificateError, match="version-2 certificate is 384 bytes"):
         decode(bytes(bad_version))
     bad_version[31] = 3
-    with pytest.raises(CertificateError, match="version 3"):
+    with pytest.raises(CertificateError, match="version-3 certificate is 448 bytes"):
+        decode(bytes(bad_version))
+    bad_version[31] = 4
+    with pytest.raises(CertificateError, match="version 4"):
         decode(bytes(bad_version))
     assert decode(KNOWN_V2.encode()) == KNOWN_V2
     with pytest.raises(CertificateError, match="no after_block"):
@@ -165,18 +206,18 @@ def test_tampered_certificate_or_signature_fails():
 
 
 @settings(max_examples=500, deadline=None)
-@given(st.one_of(st.binary(max_size=400), st.binary(min_size=320, max_size=320),
-                 st.binary(min_size=384, max_size=384),
+@given(st.one_of(st.binary(max_size=460), st.binary(min_size=320, max_size=320),
+                 st.binary(min_size=384, max_size=384), st.binary(min_size=448, max_size=448),
                  st.builds(lambda data, index, value: _poke(data, index, value),
-                           st.sampled_from([KNOWN.encode(), KNOWN_V2.encode()]), st.integers(0, 383),
-                           st.integers(0, 255))))
+                           st.sampled_from([KNOWN.encode(), KNOWN_V2.encode(), KNOWN_V3.encode()]),
+                           st.integers(0, 447), st.integers(0, 255))))
 def test_decoder_accepts_only_canonical_encodings(raw):
     """Any bytes: a CertificateError, or a certificate that encodes back to exactly them."""
     try:
         cert = decode(raw)
     except CertificateError:
         return
-    assert cert.encode() == raw and cert.version in (1, 2)
+    assert cert.encode() == raw and cert.version in (1, 2, 3)
 
 
 def _poke(data: bytes, index: int, value: int) -> bytes:
