@@ -104,7 +104,8 @@ def _query(args) -> int:
         raise QueryError(str(error)) from None
     result = ask(args.url, args.file, blake3, views, args.upload, args.max_distance, args.limit,
                  args.timeout, args.match_rule)
-    matches = [check(match, blake3, views, registry) for match in result.get("matches") or []]
+    matches = [check(match, blake3, views, registry, result["max_distance"])
+               for match in result.get("matches") or []]
     record = {"url": args.url, "file": args.file, "blake3": blake3.hex(),
               "fingerprint": None if views is None else views.fingerprints[0].hex(),
               "views": None if views is None else list(views.names),

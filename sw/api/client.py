@@ -88,16 +88,19 @@ def ask(url: str, path: str, blake3: bytes, views, upload: bool, max_distance: f
         raise QueryError(f"{endpoint} answered with a document that is not a query result") from None
 
 
-def check(match: dict, blake3: bytes, views, registry) -> dict:
+def check(match: dict, blake3: bytes, views, registry, max_distance: float | None = None) -> dict:
     """One match, re-derived from its bundle here and verified (``registry``: None offline).
+
     The distance is recomputed here: the least over this file's views (``views``, None for
-    plain files) to the fingerprint the bundle's certificate signs and, for a match through
-    a region window, over its windows to the region fingerprint the server names (plus the
-    region penalty). The server's confirmation and region fingerprint are reported as its
-    word: both are kept beside the certificate, not signed."""
+    plain files) to the fingerprint the bundle's certificate signs and, plus the region
+    penalty, over its windows to the certificate's region fingerprint. A scheme-2
+    certificate signs its region fingerprint and its match descriptors' hash, so the
+    descriptors the server sent are checked against that hash and the confirmation at the
+    answer's radius (``max_distance``) is recomputed here too. For an older certificate the
+    region fingerprint and the confirmation are the server's word (``region_signed`` and
+    ``confirmation_checked`` false)."""
     from ..bundle import BundleError, parse
     from ..certificate import CertificateError, decode
-    from ..fingerprint import query_distance
     from ..verifier import verify_bundle
     claimed = match.get("certificate") or {}
     record = {"certificate_id": match.get("certificate_id"), "status": claimed.get("status"),
@@ -106,7 +109,8 @@ def check(match: dict, blake3: bytes, views, registry) -> dict:
               "server_exact": match.get("exact"), "server_distance": match.get("distance"),
               "server_confirmed": match.get("confirmed"), "server_confirmation": match.get("confirmation"),
               "server_region_fingerprint": match.get("region_fingerprint"),
-              "exact": None, "distance": None, "verified": False, "checks": None,
+              "exact": None, "distance": None, "confirmed": None, "confirmation": None,
+              "region_signed": False, "confirmation_checked": False, "verified": False, "checks": None,
               "bundle_unavailable": match.get("bundle_unavailable"), "problems": []}
     bundle = match.get("bundle")
     if bundle is None:
@@ -120,22 +124,7 @@ def check(match: dict, blake3: bytes, views, registry) -> dict:
         return record
     record["exact"] = certificate.content_hash == blake3
     if views is not None and any(certificate.fingerprint):
-        record["distance"] = query_distance(certificate.fingerprint, views.fingerprints)
-        region = match.get("region_fingerprint")
-        if region is not None and views.windows is not None:
-            # Through a region window: the region fingerprint is the server's word (kept
-            # beside the certificate, not signed); the distance to it is recomputed here.
-            from ..match import REGION_PENALTY
-            try:
-                code = bytes.fromhex(str(region))
-                through_region = REGION_PENALTY + query_distance(code, views.windows.fingerprints)
-            except ValueError:
-                record["problems"].append("the server's region fingerprint is not 32 bytes of hex")
-            else:
-                record["distance"] = min(record["distance"], through_region)
-        if match.get("distance") is not None and record["distance"] != match.get("distance"):
-            record["problems"].append(f"the server's distance {match.get('distance')} is not this file's"
-                                      f" {record['distance']} to the signed fingerprint")
+        _rederive(record, match, certificate, views, max_distance)
     if certificate.id.hex() != str(record["certificate_id"]).removeprefix("0x"):
         record["problems"].append("the bundle is for another certificate than the server named")
     if record["exact"] != bool(match.get("exact")):
@@ -148,14 +137,71 @@ def check(match: dict, blake3: bytes, views, registry) -> dict:
     return record
 
 
+def _hex(value, problems: list, what: str) -> bytes | None:
+    try:
+        return bytes.fromhex(str(value).removeprefix("0x"))
+    except ValueError:
+        problems.append(f"the server's {what} is not hex")
+        return None
+
+
+def _rederive(record: dict, match: dict, certificate, views, max_distance: float | None) -> None:
+    """The match's distance and (where signed) confirmation, from this file's views and the
+    certificate; disagreements with the server's claims go to ``record["problems"]``."""
+    from dataclasses import replace
+
+    from ..certificate import FingerprintScheme, descriptors_hash
+    from ..match import REGION_PENALTY, combine, descriptor_problem, distances, judge
+    problems = record["problems"]
+    signed = certificate.fingerprint_scheme == FingerprintScheme.ROSVD_SVD_REGIONS
+    record["region_signed"] = signed
+    region = certificate.region_fingerprint if signed else None
+    if not signed and match.get("region_fingerprint") is not None:
+        region = _hex(match["region_fingerprint"], problems, "region fingerprint")     # its word
+        if region is not None and len(region) != 32:
+            problems.append("the server's region fingerprint is not 32 bytes of hex")
+            region = None
+    elif signed and match.get("region_fingerprint") not in (None, region.hex()):
+        problems.append("the server's region fingerprint is not the one the certificate signs")
+    kept = (None, None)
+    sent = match.get("descriptors")
+    if signed and isinstance(sent, dict):
+        pair = tuple(_hex(sent.get(key), problems, f"{key} descriptor") for key in ("content", "region"))
+        if None not in pair and descriptors_hash(*pair) != certificate.descriptors_hash:
+            problems.append("the descriptors the server sent are not the ones the certificate signs")
+        elif None not in pair and not any(descriptor_problem(d) for d in pair):
+            kept = pair
+            record["confirmation_checked"] = max_distance is not None
+    radius = max_distance if max_distance is not None else float("inf")
+    content = judge(views, distances(views, [certificate.fingerprint]), [kept[0]], radius)[0]
+    through_region = None
+    if region is not None and views.windows is not None:
+        through_region = judge(views.windows, distances(views.windows, [region]), [kept[1]],
+                               radius - REGION_PENALTY)[0]
+        through_region = replace(through_region, distance=through_region.distance + REGION_PENALTY,
+                                 region=True)
+    judged = combine(content, through_region)
+    record["distance"] = judged.distance
+    if match.get("distance") is not None and judged.distance != match.get("distance"):
+        problems.append(f"the server's distance {match.get('distance')} is not this file's {judged.distance}"
+                        " to the signed fingerprints")
+    if record.get("confirmation_checked"):
+        record["confirmed"], record["confirmation"] = judged.confirmed, judged.confirmation
+        if match.get("confirmed") is not None and judged.confirmed != match.get("confirmed"):
+            problems.append(f"the server's confirmation ({match.get('confirmed')}) is not what the signed"
+                            f" descriptors give here ({judged.confirmed})")
+
+
 def summary(report: dict) -> str:
     lines = [f"{report['file']}: blake3 {report['blake3'][:16]}..., {len(report['matches'])} match(es)"
              f" within {report['max_distance']:.4f} from {report['url']}"]
     for match in report["matches"]:
         how = "exact   " if match["exact"] else (
             f"d={match['distance']:.4f}" if match["distance"] is not None else "?       ")
-        if match.get("server_region_fingerprint"):
+        if match.get("server_region_fingerprint") and not match.get("region_signed"):
             how += " (region: the server's word)"
+        if match.get("confirmation_checked"):
+            how += " confirmed here" if match.get("confirmed") else " NOT confirmed here"
         if match["verified"]:
             verdict = "VERIFIED"
         elif match["checks"] is None:

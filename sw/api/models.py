@@ -170,6 +170,11 @@ class QueryRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class MatchDescriptors(BaseModel):
+    content: str = Field(description="the content's match descriptor (hex)")
+    region: str = Field(description="its central region's (hex)")
+
+
 class Match(BaseModel):
     certificate_id: str
     exact: bool = Field(description="the same exact bytes (BLAKE3)")
@@ -182,8 +187,11 @@ class Match(BaseModel):
                                    " made (exact match, distance rule, or no descriptor on a side)")
     region_fingerprint: str | None = Field(
         description="for a match through a region window: the certificate's region fingerprint it met"
-                    " (the server's word: kept beside the certificate, not signed); the distance then"
-                    " includes the region penalty; null otherwise")
+                    " (signed in a scheme-2 certificate; the server's word for older ones); the distance"
+                    " then includes the region penalty; null otherwise")
+    descriptors: MatchDescriptors | None = Field(
+        description="the match descriptors the confirmation scored (a scheme-2 certificate signs their"
+                    " hash, so a client re-scores them itself); null when the store keeps none")
     certificate: CertificateRecord
     bundle: dict[str, Any] | None = Field(description="the proof bundle (sw/bundle.py format): verify it"
                                           " yourself")

@@ -89,8 +89,10 @@ def lookup(store: Store, search: FingerprintSearch, blake3: bytes | None, views:
                 for row in store.certificates_by_sequence([sequence for sequence, _ in near])}
         found += [(rows[sequence], False, judgement) for sequence, judgement in near if sequence in rows]
     found = found[:limit]
+    judged = [row.sequence for row, _, judgement in found if judgement is not None]
     region_codes = store.region_fingerprints([row.sequence for row, _, judgement in found
                                               if judgement is not None and judgement.region])
+    content_kept, region_kept = store.match_descriptors(judged), store.match_descriptors(judged, regions=True)
     matches = []
     for row, exact, judgement in found:
         bundle, reason = bundle_or_reason(store, row.id)
@@ -101,6 +103,9 @@ def lookup(store: Store, search: FingerprintSearch, blake3: bytes | None, views:
                         "confirmed": None if judgement is None else judgement.confirmed,
                         "region_fingerprint": region_codes[row.sequence].hex()
                         if row.sequence in region_codes else None,
+                        "descriptors": {"content": content_kept[row.sequence].hex(),
+                                        "region": region_kept[row.sequence].hex()}
+                        if row.sequence in content_kept and row.sequence in region_kept else None,
                         "certificate": certificate_record(store, row), "bundle": bundle,
                         "bundle_unavailable": reason})
     return matches

@@ -48,9 +48,13 @@ def test_the_distance_is_recomputed_over_this_files_views(served):
     assert "is not this file's" in " ".join(check(inflated, bytes(32), views, None)["problems"])
 
 
-def test_a_region_match_is_recomputed_against_the_region_the_server_names(served):
+def test_a_region_match_and_its_confirmation_are_rederived_from_the_signed_certificate(served):
+    """A scheme-2 certificate signs its region fingerprint and its descriptors' hash: the
+    distance through the region and the confirmation are recomputed here, and a server
+    that names another region, sends other descriptors or claims another confirmation is
+    caught."""
     from rosvd.hw.svd.params import SVDParams
-    from rosvd.match import REGION_PENALTY, query_views
+    from rosvd.match import CANDIDATE_DISTANCE, REGION_PENALTY, query_views
 
     from .test_query import corner_crop
     client, _, issued = served
@@ -60,15 +64,44 @@ def test_a_region_match_is_recomputed_against_the_region_the_server_names(served
     (result,) = answer.json()["results"]
     honest = result["matches"][0]
     assert honest["certificate_id"] == issued[5]["certificate"]["id"] and honest["region_fingerprint"]
-    report = check(honest, bytes(32), views, None)
-    assert report["problems"] == [] and report["distance"] == honest["distance"]
-    assert report["server_region_fingerprint"] == honest["region_fingerprint"]
-    assert honest["distance"] == REGION_PENALTY          # lossless, on the grid: the region itself
-    made_up = copy.deepcopy(honest)               # a region code that does not give the distance claimed
+    report = check(honest, bytes(32), views, None, CANDIDATE_DISTANCE)
+    assert report["problems"] == [] and report["distance"] == honest["distance"] == REGION_PENALTY
+    assert report["region_signed"] and report["confirmation_checked"] and report["confirmed"] is True
+    assert report["confirmation"] == honest["confirmation"]
+
+    def problems(**changes):
+        lying = copy.deepcopy(honest)
+        lying.update(changes)
+        return " ".join(check(lying, bytes(32), views, None, CANDIDATE_DISTANCE)["problems"])
     code = bytearray.fromhex(honest["region_fingerprint"])
     code[:3] = bytes(b ^ 0xFF for b in code[:3])
-    made_up["region_fingerprint"] = code.hex()
-    assert "is not this file's" in " ".join(check(made_up, bytes(32), views, None)["problems"])
-    garbled = copy.deepcopy(honest)
-    garbled["region_fingerprint"] = "zz"
-    assert "not 32 bytes of hex" in " ".join(check(garbled, bytes(32), views, None)["problems"])
+    assert "not the one the certificate signs" in problems(region_fingerprint=code.hex())
+    other = query_views(SVDParams(), scene(1), windows=False).descriptors[0].hex()
+    assert "not the ones the certificate signs" in problems(
+        descriptors={**honest["descriptors"], "content": other})
+    assert "server's confirmation (False)" in problems(confirmed=False)
+    assert "not hex" in problems(descriptors={"content": "zz", "region": honest["descriptors"]["region"]})
+
+
+def test_for_an_older_certificate_the_region_is_the_servers_word():
+    """Scheme 1 signs no region: the distance through the region the server names is
+    recomputed against it, reported as unsigned, and no confirmation is checked."""
+    from rosvd.api.client import _rederive
+    from rosvd.certificate import Certificate
+    from rosvd.hw.svd.params import SVDParams
+    from rosvd.match import REGION_PENALTY, query_views
+
+    from .test_query import corner_crop
+    views = query_views(SVDParams(), corner_crop(scene(5)))
+    original = query_views(SVDParams(), scene(5), windows=False)
+    old = Certificate(content_kind=1, fingerprint_scheme=1, content_hash=bytes(32),
+                      fingerprint=original.fingerprints[0], device="0x" + "11" * 20,
+                      entropy_commitment=bytes(32), timestamp_ms=0, epoch=1, sequence=1, version=2)
+    region = views.windows.fingerprints[3]
+    record = {"problems": []}
+    _rederive(record, {"region_fingerprint": region.hex(), "distance": REGION_PENALTY}, old, views, 0.125)
+    assert record["problems"] == [] and record["distance"] == REGION_PENALTY
+    assert not record["region_signed"] and not record.get("confirmation_checked")
+    record = {"problems": []}
+    _rederive(record, {"region_fingerprint": "abcd"}, old, views, 0.125)
+    assert "not 32 bytes" in " ".join(record["problems"])
