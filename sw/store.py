@@ -423,7 +423,8 @@ class Store:
     def match_descriptors(self, sequences: list[int], regions: bool = False) -> dict[int, bytes]:
         """The match descriptors kept for these certificates (sequence -> descriptor), of the
         content or (``regions``) of its central region; a certificate without one (a plain
-        file, or issued before they were kept) is absent. Host data, not signed: the
+        file, or issued before they were kept) is absent. A scheme-2 certificate signs their hash;
+        the
         service's confirmation stage reads it (rosvd.match)."""
         table = "region_fingerprints" if regions else "match_descriptors"
         found = {}

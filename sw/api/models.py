@@ -181,8 +181,9 @@ class Match(BaseModel):
     distance: float = Field(description="normalised Hamming distance of the fingerprints (0 when exact), the"
                                         " least over the query's views")
     view: str | None = Field(description="the query's view at that distance (null for an exact match)")
-    confirmation: float | None = Field(description="the confirmation score (the server's word: the stored"
-                                       " descriptor is host data, not signed); null when not confirmed")
+    confirmation: float | None = Field(description="the confirmation score (this server's; a scheme-2"
+                                       " certificate signs the descriptors' hash, so a client re-scores"
+                                       " them); null when not confirmed")
     confirmed: bool | None = Field(description="whether the confirmation passed; null when it could not be"
                                    " made (exact match, distance rule, or no descriptor on a side)")
     region_fingerprint: str | None = Field(

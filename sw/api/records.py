@@ -78,7 +78,7 @@ def lookup(store: Store, search: FingerprintSearch, blake3: bytes | None, views:
     matches of its views and windows under ``rule`` (:func:`rosvd.match.find`), nearest
     first; at most ``limit`` in all, each with its certificate and its bundle (or why none
     exists yet). A match through a region window names the stored region fingerprint it
-    met: host data, not signed."""
+    met (signed in a scheme-2 certificate) and the descriptors the confirmation scored."""
     found: list[tuple[StoredCertificate, bool, Judgement | None]] = []
     if blake3 is not None:
         found += [(row, True, None) for row in store.find_by_content(blake3)]

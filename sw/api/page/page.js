@@ -125,7 +125,7 @@ function confirmation(match, confirmThreshold) {
   if (match.exact) return 'exact bytes: none needed';
   if (match.confirmed === null) return 'not made (no descriptor on one side): matched by distance alone';
   return `score ${match.confirmation.toFixed(3)} ${match.confirmed ? '>=' : '<'} ${confirmThreshold}`
-    + ` on the ${match.view} view (the server's word: descriptors are not signed)`;
+    + ` on the ${match.view} view (this server's check; rosvd query re-checks it against the descriptors the certificate signs)`;
 }
 
 function matchCard(match, index, threshold, confirmThreshold) {
