@@ -4,22 +4,29 @@
 uniform border (letterbox bars, a screenshot's frame; :mod:`rosvd.border`), the same two
 with the border trimmed. Each view goes through the same preprocessing, engine and
 scheme-1 fingerprint as stored content, and gives a confirmation descriptor
-(:mod:`rosvd.fingerprint_confirm`) computed from the same engine input. What a certificate
-stores and signs never changes: views are query-side host code.
+(:mod:`rosvd.fingerprint_confirm`) computed from the same engine input. **Windows**: 27
+crops of the query (:mod:`rosvd.fingerprint_regions`) likewise, matched against the
+certificates' region fingerprints (the central 60% of the original), so an off-centre crop
+still meets its certificate; a window's distance counts with :data:`REGION_PENALTY`.
+What a certificate stores and signs is computed at certify time; views and windows are
+query-side host code.
 
 **Rule ``confirmed``** (the service's default), two stages:
 
 1. *candidates*: stored fingerprints within ``max_distance`` (by default the candidate
-   radius, ``CANDIDATE_RADIUS_BITS``/256) of any view's fingerprint, found by the index;
-   the match distance is the least over the views;
-2. *confirmation*: a candidate matches when some view within the radius has a
-   confirmation score with the stored descriptor of at least ``CONFIRM_THRESHOLD``.
+   radius, ``CANDIDATE_RADIUS_BITS``/256) of any view's fingerprint, and stored region
+   fingerprints within ``max_distance`` less the penalty of any window's, found by the two
+   indexes; the match distance is the least over them (a window's with its penalty);
+2. *confirmation*: a candidate matches when some view (window) within the radius has a
+   confirmation score with the certificate's stored descriptor (its region's) of at least
+   ``CONFIRM_THRESHOLD``.
 
 A candidate that cannot be confirmed (its certificate was issued before descriptors were
 kept, or the query sent none) falls back to the distance rule at :data:`DISTANCE_THRESHOLD`
-(``confirmed`` is then None). **Rule ``distance``**: a match is a stored fingerprint within
-``max_distance`` of a view, nothing else. docs/fingerprint.md gives the thresholds and the
-false matches per query each rule has at 10,000,000 stored certificates.
+(:data:`DISTANCE_THRESHOLD_WITH_WINDOWS` when windows were searched; ``confirmed`` is then
+None). **Rule ``distance``**: a match is a stored fingerprint within ``max_distance`` of a
+view (or window), nothing else. docs/fingerprint.md gives the thresholds and the false
+matches per query each rule has at 10,000,000 stored certificates.
 """
 from __future__ import annotations
 
