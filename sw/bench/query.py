@@ -340,11 +340,16 @@ def run(stored: int = DEFAULT_STORED, clients: int = DEFAULT_CLIENTS, seconds: f
             kept = keep_epoch_trees(store)   # a store built before the store kept epoch trees
         if kept:
             say(f"kept the Merkle trees of {kept:,} epochs sealed without them")
-        if not query_store.marker(home).get("kept"):
+        from ..fingerprint_confirm import DESCRIPTOR_VERSION
+        kept_version = query_store.marker(home).get("kept")
+        if kept_version is None:
             say("giving every certificate a match descriptor and a region fingerprint")
             added = query_candidates.fill_kept(built, seed + 2, _progress())
-            query_store.update_marker(home, kept=True)
             say(f"{added:,} certificates completed")
+        elif kept_version != DESCRIPTOR_VERSION:
+            raise ValueError(f"the store in {home} keeps version-{kept_version} match descriptors, not"
+                             f" {DESCRIPTOR_VERSION}: give --work a new directory")
+        query_store.update_marker(home, kept=DESCRIPTOR_VERSION)
 
         rng = np.random.default_rng(seed + 1)
         filler = stored - query_store.REAL_IMAGES
