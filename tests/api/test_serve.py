@@ -151,3 +151,13 @@ def test_a_start_up_failing_half_way_still_closes_the_writer_and_saves_the_index
         with TestClient(service):
             pass
     assert FakeWriter.closed and service.state.readers.index is None
+
+
+def test_the_objects_loaded_at_start_up_are_frozen_out_of_full_collections(tmp_path):
+    import gc
+    home, _ = enrolled(tmp_path / "home")
+    gc.unfreeze()
+    from .conftest import client_of
+    with client_of(home):
+        assert gc.get_freeze_count() > 10_000
+    assert gc.get_freeze_count() == 0          # and let go at shutdown
