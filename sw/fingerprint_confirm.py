@@ -50,7 +50,7 @@ ANGLES = (-5.0, -2.5, 2.5, 5.0)
 SCALES = (0.9,)
 #: Stage-1 radius (bits of 256) and stage-2 threshold (score >= it confirms).
 CANDIDATE_RADIUS_BITS = 32
-CONFIRM_THRESHOLD = 0.9
+CONFIRM_THRESHOLD = 0.93
 
 _N = 32
 _FREQUENCIES = tuple((u, v) for u in range(RADIUS) for v in range(RADIUS)

@@ -106,22 +106,42 @@ def _bit_distances(stored: np.ndarray, query: np.ndarray) -> np.ndarray:
     return np.rint((stored.shape[1] - agree) / 2).astype(np.int64)
 
 
-def _score_histogram(scores) -> np.ndarray:
-    k = np.clip(np.rint((1.0 - np.asarray(scores, dtype=np.float64)) * SCORE_STEPS), 0, 2 * SCORE_STEPS)
-    return np.bincount(k.astype(np.int64), minlength=2 * SCORE_STEPS + 1)
+#: ``log`` scale: ``k = rint(LOG_STEPS * (log(1 - S) - log(LOG_FLOOR)))``, 1 - S clipped at LOG_FLOOR.
+LOG_STEPS = 50
+LOG_FLOOR = 1e-4
 
 
-def _score_radius(threshold: float) -> int:
+def _score_to_k(scores, scale: str) -> np.ndarray:
+    scores = np.asarray(scores, dtype=np.float64)
+    if scale == "linear":
+        return np.clip(np.rint((1.0 - scores) * SCORE_STEPS), 0, 2 * SCORE_STEPS).astype(np.int64)
+    gap = np.clip(1.0 - scores, LOG_FLOOR, 2.0)
+    return np.rint(LOG_STEPS * (np.log(gap) - np.log(LOG_FLOOR))).astype(np.int64)
+
+
+def _score_histogram(scores, scale: str = "linear") -> np.ndarray:
+    size = (2 * SCORE_STEPS + 1 if scale == "linear"
+            else int(LOG_STEPS * (np.log(2.0) - np.log(LOG_FLOOR))) + 2)
+    return np.bincount(_score_to_k(scores, scale), minlength=size)
+
+
+def _score_radius(threshold: float, scale: str = "linear") -> int:
     """The largest ``k`` a score at or above ``threshold`` can have (rounding included)."""
-    return int(np.floor((1.0 - threshold) * SCORE_STEPS + 0.5))
+    if scale == "linear":
+        return int(np.floor((1.0 - threshold) * SCORE_STEPS + 0.5))
+    return int(np.floor(LOG_STEPS * (np.log(max(1.0 - threshold, LOG_FLOOR)) - np.log(LOG_FLOOR)) + 0.5))
 
 
 def score_tail(scores, threshold: float, tail_fraction: float = false_matches.TAIL_FRACTION,
-               bootstrap: bool = True) -> dict:
-    """GPD estimate of ``P(S >= threshold)`` from a sample of scores (reusing the fingerprint
-    bench's lower-tail fit on ``k = rint((1 - S) * SCORE_STEPS)``)."""
-    counts = _score_histogram(scores)
-    radius = _score_radius(threshold)
+               bootstrap: bool = True, scale: str = "linear") -> dict:
+    """GPD estimate of ``P(S >= threshold)`` from a sample of scores, reusing the fingerprint
+    bench's lower-tail fit on an integer "distance" ``k`` falling as ``S`` rises: ``linear``,
+    ``k = rint((1 - S) * SCORE_STEPS)`` (the conservative one: ``S <= 1`` is bounded, and the
+    fit's ``xi >= 0`` gives it an unbounded exponential tail); ``log``,
+    ``k = rint(LOG_STEPS * log((1 - S) / LOG_FLOOR))`` (the excess modelled on the scale on
+    which the range is unbounded, so ``xi >= 0`` there is a power law in ``1 - S``)."""
+    counts = _score_histogram(scores, scale)
+    radius = _score_radius(threshold, scale)
     fit = false_matches.fit_lower_tail(counts, tail_fraction)
     out = {"pairs": int(counts.sum()), "at_or_above": int(counts[:radius + 1].sum()),
            "empirical": float(counts[:radius + 1].sum() / max(1, counts.sum())),
@@ -130,8 +150,10 @@ def score_tail(scores, threshold: float, tail_fraction: float = false_matches.TA
            "fit": None, "model": None, "model_upper95": None}
     if fit is None:
         return out
-    out["fit"] = {"shape": fit.shape, "scale_score": fit.scale / SCORE_STEPS,
-                  "threshold_score": 1.0 - fit.threshold / SCORE_STEPS, "tail_pairs": fit.tail_pairs}
+    below = (1.0 - fit.threshold / SCORE_STEPS if scale == "linear"
+             else 1.0 - LOG_FLOOR * float(np.exp(fit.threshold / LOG_STEPS)))
+    out["fit"] = {"scale_of_k": scale, "shape": fit.shape, "scale_k": fit.scale,
+                  "threshold_score": below, "tail_pairs": fit.tail_pairs}
     if radius > fit.threshold:          # the threshold is inside the data: the empirical rate
         return out
     out["model"] = float(fit.cdf(radius))
@@ -221,6 +243,7 @@ def run(per_family: int = 150, photos: tuple[str, ...] = SKIMAGE_PHOTOS, params:
     wide = conditional_best(WIDE_RADIUS_BITS)
     within = tun & np.isfinite(wide)
     cond = score_tail(wide[within], threshold, CONDITIONAL_TAIL_FRACTION)
+    cond_log = score_tail(wide[within], threshold, CONDITIONAL_TAIL_FRACTION, scale="log")
 
     def times(a, b):
         return None if a is None or b is None else a * b
@@ -267,6 +290,12 @@ def run(per_family: int = 150, photos: tuple[str, ...] = SKIMAGE_PHOTOS, params:
                         "fpr": times(p_cand, p_cond), "fpr_upper95": times(p_cand_up, p_cond_up),
                         "false_matches_per_query": _scaled(times(p_cand, p_cond)),
                         "false_matches_per_query_upper95": _scaled(times(p_cand_up, p_cond_up))},
+        "conditional_log_scale": {
+            "method": "as conditional, the score tail fitted on k = rint(50 log((1 - S) / 1e-4)) (a power"
+                      " law in 1 - S rather than an exponential in S)",
+            "p_confirm_given_wide_candidate": cond_log,
+            "false_matches_per_query": _scaled(times(p_cand, cond_log["model"])),
+            "false_matches_per_query_upper95": _scaled(times(p_cand_up, cond_log["model_upper95"]))},
         "conditional_trend": trend,
         "held_out_best_score": {"max": float(best_any[hel].max()) if hel.any() else None},
     }

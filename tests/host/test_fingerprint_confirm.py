@@ -87,3 +87,35 @@ def test_a_copy_confirms_and_unrelated_content_does_not(images, matrices):
             scores = fc.confirmation_scores(blobs, query)
             assert scores[index] >= fc.CONFIRM_THRESHOLD, (name, index, scores)
             assert np.all(np.delete(scores, index) < fc.CONFIRM_THRESHOLD), (name, index, scores)
+
+
+def test_a_caption_band_and_a_rotation_are_confirmed_through_their_views(images, matrices):
+    """The masked views ignore a band over one edge, the rotated views undo a small rotation:
+    both score higher than the whole-image view alone would (checked on the plain cosine)."""
+    blobs = fc.descriptors(P, matrices)
+    rng = np.random.default_rng(0)
+    for name in ("caption14", "rotate5"):
+        copies = np.stack([preprocess_fast(P, attack(name, image, rng)) for image in images])
+        for index, query in enumerate(fc.descriptors(P, copies)):
+            assert fc.confirmation_score(blobs[index], query) >= fc.CONFIRM_THRESHOLD, (name, index)
+
+
+def test_the_bench_runs_on_a_few_images():
+    import json
+    import subprocess
+    import sys
+    completed = subprocess.run([sys.executable, "-m", "rosvd.bench.confirm", "--per-family", "3", "--json"],
+                               capture_output=True, text=True, check=True, timeout=120)
+    result = json.loads(completed.stdout)
+    assert result["candidate_radius_bits"] == fc.CANDIDATE_RADIUS_BITS
+    assert result["confirm_threshold"] == fc.CONFIRM_THRESHOLD
+    assert result["descriptor"]["bytes"] == fc.DESCRIPTOR_BYTES <= 512
+    from rosvd.bench.fingerprint import ATTACKS
+    assert set(result["attacks"]) == set(ATTACKS)
+    jpeg = result["attacks"]["jpeg50"]
+    assert jpeg["tuning"]["tpr"] >= 0.9 and jpeg["held_out"]["tpr"] >= 0.9
+    assert jpeg["tuning"]["tpr"] <= jpeg["tuning"]["candidate_tpr"]
+    false = result["false_matches"]
+    assert false["empirical"]["matches"] == 0
+    assert false["empirical"]["pairs"] == 34 * 33 // 2
+    assert {"score_bound", "conditional", "conditional_trend"} <= set(false)
