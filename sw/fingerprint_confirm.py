@@ -197,13 +197,17 @@ def _masked_energy(values: np.ndarray) -> np.ndarray:
     return np.stack([total, total - top, total - bottom, total - left, total - right], axis=1)
 
 
-def confirmation_scores(stored, query: bytes) -> np.ndarray:
-    """Scores (float64, higher = more alike, at most 1) of each stored descriptor against the
-    query's: the best view's cosine with the window's component removed (module docstring)."""
+#: Names of the views, in the order of :func:`view_scores`' columns.
+VIEW_NAMES = (("whole", "no top", "no bottom", "no left", "no right")
+              + tuple(f"rotated {angle:g}" for angle in ANGLES)
+              + tuple(f"scaled {scale:g}" for scale in SCALES))
+
+
+def view_scores(stored, query: bytes) -> np.ndarray:
+    """(K, VIEWS) float64: each stored descriptor's cosine with each view of the query (the
+    window's component removed within the view), columns as :data:`VIEW_NAMES`."""
     values = _decode(list(stored))
     q = _decode([query])[0]
-    if not len(values):
-        return np.zeros(0)
     # np.einsum, not BLAS: these products are small, and waking BLAS threads on a busy
     # machine costs more than they take
     views = np.einsum("ij,j->i", _FORWARD, q).reshape(VIEWS, COEFFICIENTS)   # the query's views
@@ -215,8 +219,17 @@ def confirmation_scores(stored, query: bytes) -> np.ndarray:
     energy = np.concatenate([energy, np.repeat(energy[:, :1], VIEWS - len(_MASKS), axis=1)], axis=1)
     norms = np.sqrt(np.maximum(energy - along * along, 0.0)) * sizes
     with np.errstate(divide="ignore", invalid="ignore"):
-        scores = np.where(norms > 0, dots / np.where(norms > 0, norms, 1.0), 0.0)
-    return np.minimum(scores.max(axis=1), 1.0)
+        return np.where(norms > 0, dots / np.where(norms > 0, norms, 1.0), 0.0)
+
+
+def confirmation_scores(stored, query: bytes) -> np.ndarray:
+    """Scores (float64, higher = more alike, at most 1) of each stored descriptor against the
+    query's: the best view's cosine with the window's component removed (module docstring)."""
+    stored = list(stored)
+    if not stored:
+        _decode([query])
+        return np.zeros(0)
+    return np.minimum(view_scores(stored, query).max(axis=1), 1.0)
 
 
 def confirmation_score(stored: bytes, query: bytes) -> float:
