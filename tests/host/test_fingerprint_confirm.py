@@ -11,6 +11,9 @@ from rosvd.hw.svd.params import SVDParams
 from rosvd.preprocess_fast import preprocess_fast
 
 P = SVDParams()
+#: Version 2's descriptor of the known-answer image: its first bytes and BLAKE2b-128 digest.
+KNOWN_HEAD = "0201f10beb0637bfe9"
+KNOWN_DIGEST = "fe88caaa899c9f557fe3a2feacbc6b10"
 
 
 @pytest.fixture(scope="module")
@@ -124,3 +127,33 @@ def test_the_bench_runs_on_a_few_images():
     assert false["empirical"]["matches"] == 0
     assert false["empirical"]["pairs"] == 34 * 33 // 2
     assert {"score_bound", "conditional", "conditional_trend"} <= set(false)
+
+
+def test_every_masked_view_of_a_descriptor_with_itself_scores_one(matrices):
+    """Masked views compare the same region on both sides, so a descriptor against itself
+    scores 1 in each (the stored side's energy within the mask is the query view's)."""
+    blobs = fc.descriptors(P, matrices)
+    for blob in blobs:
+        scores = fc.view_scores([blob], blob)[0]
+        assert scores[:5] == pytest.approx(np.ones(5), abs=1e-9)
+        assert np.all(scores[5:] < 1.0)          # a warped view is another image
+
+
+def test_the_mirror_negates_the_odd_horizontal_frequencies(matrices):
+    """DCT-II parity: mirroring the columns multiplies coefficient (u, v) by (-1)^v, exactly
+    (the integer table is odd-symmetric)."""
+    for matrix in matrices:
+        plain = np.frombuffer(fc.descriptors(P, matrix)[0][1:], np.int8).astype(int)
+        mirrored = np.frombuffer(fc.descriptors(P, matrix[:, ::-1])[0][1:], np.int8).astype(int)
+        signs = np.array([(-1) ** v for _, v in fc._FREQUENCIES])
+        assert np.array_equal(mirrored, plain * signs)
+
+
+def test_known_answer():
+    """Descriptor bytes of the fingerprint spec's known-answer image (docs/fingerprint.md)."""
+    import hashlib
+    y, x = np.mgrid[0:48, 0:40]
+    image = ((x * x + 3 * x * y + 7 * y) % 256).astype(np.uint8)
+    blob, = fc.descriptors(P, preprocess_fast(P, image))
+    assert blob[:9].hex() == KNOWN_HEAD
+    assert hashlib.blake2b(blob, digest_size=16).hexdigest() == KNOWN_DIGEST
