@@ -48,9 +48,12 @@ MASK_LINES = 6
 ANGLES = (-5.0, -2.5, 2.5, 5.0)
 #: Scales of the query tried (a centre crop keeping 90% of each side is undone by 0.9).
 SCALES = (0.9,)
+#: The warped views leave out this many outer rows and columns (where a warp samples
+#: beyond the grid, or a copy's rotated corners lie).
+WARP_RING = 2
 #: Stage-1 radius (bits of 256) and stage-2 threshold (score >= it confirms).
 CANDIDATE_RADIUS_BITS = 32
-CONFIRM_THRESHOLD = 0.93
+CONFIRM_THRESHOLD = 0.95
 
 _N = 32
 _FREQUENCIES = tuple((u, v) for u in range(RADIUS) for v in range(RADIUS)
@@ -128,11 +131,13 @@ def _window() -> np.ndarray:
 
 
 def _masks() -> np.ndarray:
-    """(5, n*n): the whole grid, then without its first / last rows, first / last columns."""
-    masks = np.ones((5, _N, _N), dtype=bool)
+    """(6, n*n): the whole grid; without its first / last rows, first / last columns; without
+    its outer ring (the warped views')."""
+    masks = np.ones((6, _N, _N), dtype=bool)
     masks[1, :MASK_LINES] = masks[2, -MASK_LINES:] = False
     masks[3, :, :MASK_LINES] = masks[4, :, -MASK_LINES:] = False
-    return masks.reshape(5, -1)
+    masks[5, :WARP_RING] = masks[5, -WARP_RING:] = masks[5, :, :WARP_RING] = masks[5, :, -WARP_RING:] = False
+    return masks.reshape(6, -1)
 
 
 def _warp(degrees: float, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
@@ -158,9 +163,9 @@ def _view_operators():
     the window's component there removed), ``quadratic`` (V, C, C) with ``q^T Q q`` that
     image's squared norm, and each view's unit window in coefficients (V, C)."""
     image_of = _BASIS.T                                       # (n*n, C): coefficients -> image
-    views = [(mask, None) for mask in _MASKS]
-    views += [(_MASKS[0], _warp(angle)) for angle in ANGLES]
-    views += [(_MASKS[0], _warp(0.0, scale)) for scale in SCALES]
+    views = [(mask, None) for mask in _MASKS[:5]]
+    views += [(_MASKS[5], _warp(angle)) for angle in ANGLES]
+    views += [(_MASKS[5], _warp(0.0, scale)) for scale in SCALES]
     forward, quadratic, windows = [], [], []
     for mask, warp in views:
         image = image_of if warp is None else np.einsum("pc,pcq->pq", warp[1], image_of[warp[0]])
@@ -184,6 +189,7 @@ _FORWARD = np.ascontiguousarray(_FORWARD.reshape(VIEWS * COEFFICIENTS, COEFFICIE
 _QUADRATIC = np.ascontiguousarray(_QUADRATIC.reshape(VIEWS * COEFFICIENTS, COEFFICIENTS))
 #: The rows (columns) the one-sided masks leave out, as (MASK_LINES, RADIUS) DCT rows.
 _EDGES = (_COSINES[:, :MASK_LINES].T, _COSINES[:, -MASK_LINES:].T)
+_RING = (_COSINES[:, :WARP_RING].T, _COSINES[:, -WARP_RING:].T)
 
 
 def _masked_energy(values: np.ndarray) -> np.ndarray:
@@ -194,7 +200,13 @@ def _masked_energy(values: np.ndarray) -> np.ndarray:
     total = (values * values).sum(axis=1)
     top, bottom = (np.square(np.einsum("ru,kuv->krv", edge, grid)).sum(axis=(1, 2)) for edge in _EDGES)
     left, right = (np.square(np.einsum("kuv,rv->kur", grid, edge)).sum(axis=(1, 2)) for edge in _EDGES)
-    return np.stack([total, total - top, total - bottom, total - left, total - right], axis=1)
+    # the outer ring: its four sides, the four corners counted twice added back once
+    sides = sum(np.square(np.einsum("ru,kuv->krv", edge, grid)).sum(axis=(1, 2))
+                + np.square(np.einsum("kuv,rv->kur", grid, edge)).sum(axis=(1, 2)) for edge in _RING)
+    corners = sum(np.square(np.einsum("ru,kuv,sv->krs", a, grid, b)).sum(axis=(1, 2))
+                  for a in _RING for b in _RING)
+    ring = total - sides + corners
+    return np.stack([total, total - top, total - bottom, total - left, total - right, ring], axis=1)
 
 
 #: Names of the views, in the order of :func:`view_scores`' columns.
@@ -216,7 +228,7 @@ def view_scores(stored, query: bytes) -> np.ndarray:
     products = np.einsum("kc,vc->kv", values, np.concatenate([views, _VIEW_WINDOWS]))
     dots, along = products[:, :VIEWS], products[:, VIEWS:]
     energy = _masked_energy(values)
-    energy = np.concatenate([energy, np.repeat(energy[:, :1], VIEWS - len(_MASKS), axis=1)], axis=1)
+    energy = np.concatenate([energy[:, :5], np.repeat(energy[:, 5:], VIEWS - 5, axis=1)], axis=1)
     norms = np.sqrt(np.maximum(energy - along * along, 0.0)) * sizes
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(norms > 0, dots / np.where(norms > 0, norms, 1.0), 0.0)

@@ -157,3 +157,12 @@ def test_known_answer():
     blob, = fc.descriptors(P, preprocess_fast(P, image))
     assert blob[:9].hex() == KNOWN_HEAD
     assert hashlib.blake2b(blob, digest_size=16).hexdigest() == KNOWN_DIGEST
+
+
+def test_masked_energies_are_those_of_the_images(matrices):
+    """The stored side's energy within each mask, computed from the coefficients, is the
+    energy of the descriptor's image there (brute force)."""
+    values = fc._decode(fc.descriptors(P, matrices))
+    images = values @ fc._BASIS
+    brute = np.stack([(images * images * mask).sum(axis=1) for mask in fc._MASKS], axis=1)
+    assert np.allclose(fc._masked_energy(values), brute, rtol=1e-9)
