@@ -193,18 +193,28 @@ _RING = (_COSINES[:, :WARP_RING].T, _COSINES[:, -WARP_RING:].T)
 
 
 def _masked_energy(values: np.ndarray) -> np.ndarray:
-    """(K, 5): each stored image's energy within each mask, from its coefficients (the basis is
-    orthonormal and separable, so a band of rows holds the energy of ``rows @ grid``)."""
+    """(K, 6): each stored image's energy within each of :data:`_MASKS`, from its coefficients
+    (the basis is orthonormal and separable, so a band of rows holds the energy of
+    ``rows @ grid``, and a corner block that of ``rows @ grid @ columns^T``)."""
     grid = np.zeros((len(values), RADIUS, RADIUS))
     grid[:, _U, _V] = values
     total = (values * values).sum(axis=1)
-    top, bottom = (np.square(np.einsum("ru,kuv->krv", edge, grid)).sum(axis=(1, 2)) for edge in _EDGES)
-    left, right = (np.square(np.einsum("kuv,rv->kur", grid, edge)).sum(axis=(1, 2)) for edge in _EDGES)
-    # the outer ring: its four sides, the four corners counted twice added back once
-    sides = sum(np.square(np.einsum("ru,kuv->krv", edge, grid)).sum(axis=(1, 2))
-                + np.square(np.einsum("kuv,rv->kur", grid, edge)).sum(axis=(1, 2)) for edge in _RING)
-    corners = sum(np.square(np.einsum("ru,kuv,sv->krs", a, grid, b)).sum(axis=(1, 2))
-                  for a in _RING for b in _RING)
+
+    def rows(edge):
+        return np.einsum("ru,kuv->krv", edge, grid)
+
+    def columns(edge):
+        return np.einsum("kuv,rv->kur", grid, edge)
+
+    def energy(part):
+        return np.square(part).sum(axis=(1, 2))
+
+    top, bottom = (energy(rows(edge)) for edge in _EDGES)
+    left, right = (energy(columns(edge)) for edge in _EDGES)
+    # the outer ring: its four sides, then the four corners (counted twice) added back once
+    ring_rows = [rows(edge) for edge in _RING]
+    sides = sum(energy(part) for part in ring_rows) + sum(energy(columns(edge)) for edge in _RING)
+    corners = sum(energy(np.einsum("krv,sv->krs", part, edge)) for part in ring_rows for edge in _RING)
     ring = total - sides + corners
     return np.stack([total, total - top, total - bottom, total - left, total - right, ring], axis=1)
 
