@@ -23,9 +23,11 @@ a fixed set of *views*, of their cosine similarity after the component along the
 as a caption band or black rotation corners, adds a multiple of that window to ``X``).
 The views: the whole image; the whole image without its ``MASK_LINES`` outermost rows or
 columns on one side (four views: a caption band or a banner over one edge is ignored);
-the query rotated by each of :data:`ANGLES` degrees about the centre (bilinear, on the
-square grid). The views are what a copy may have undergone; each one a false match may
-also use, which the false-match estimate includes (it is measured with the same maximum).
+the query rotated by each of :data:`ANGLES` degrees about the centre and scaled by each of
+:data:`SCALES` (bilinear, on the square grid; these views leave out the outer
+:data:`WARP_RING` cells). The views are what a copy may have undergone; each one a false
+match may also use, which the false-match estimate includes (it is measured with the same
+maximum). :func:`view_scores` gives every view's cosine.
 """
 from __future__ import annotations
 
