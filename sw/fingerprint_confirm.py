@@ -202,11 +202,12 @@ def _masked_energy(values: np.ndarray) -> np.ndarray:
     grid[:, _U, _V] = values
     total = (values * values).sum(axis=1)
 
+    # stacks of small products (numpy loops over them; no BLAS threads to wake)
     def rows(edge):
-        return np.einsum("ru,kuv->krv", edge, grid)
+        return edge @ grid
 
     def columns(edge):
-        return np.einsum("kuv,rv->kur", grid, edge)
+        return grid @ edge.T
 
     def energy(part):
         return np.square(part).sum(axis=(1, 2))
@@ -216,7 +217,7 @@ def _masked_energy(values: np.ndarray) -> np.ndarray:
     # the outer ring: its four sides, then the four corners (counted twice) added back once
     ring_rows = [rows(edge) for edge in _RING]
     sides = sum(energy(part) for part in ring_rows) + sum(energy(columns(edge)) for edge in _RING)
-    corners = sum(energy(np.einsum("krv,sv->krs", part, edge)) for part in ring_rows for edge in _RING)
+    corners = sum(energy(part @ edge.T) for part in ring_rows for edge in _RING)
     ring = total - sides + corners
     return np.stack([total, total - top, total - bottom, total - left, total - right, ring], axis=1)
 
@@ -232,12 +233,12 @@ def view_scores(stored, query: bytes) -> np.ndarray:
     window's component removed within the view), columns as :data:`VIEW_NAMES`."""
     values = _decode(list(stored))
     q = _decode([query])[0]
-    # np.einsum, not BLAS: these products are small, and waking BLAS threads on a busy
-    # machine costs more than they take
+    # np.einsum and stacked matrix-vector products, not one BLAS product: waking BLAS
+    # threads on a busy machine costs more (up to a scheduler slice) than these take
     views = np.einsum("ij,j->i", _FORWARD, q).reshape(VIEWS, COEFFICIENTS)   # the query's views
     sizes = np.sqrt(np.maximum(np.einsum("vc,c->v", np.einsum("ij,j->i", _QUADRATIC, q).reshape(
         VIEWS, COEFFICIENTS), q), 0.0))
-    products = np.einsum("kc,vc->kv", values, np.concatenate([views, _VIEW_WINDOWS]))
+    products = (values[:, None, :] @ np.concatenate([views, _VIEW_WINDOWS]).T)[:, 0]
     dots, along = products[:, :VIEWS], products[:, VIEWS:]
     energy = _masked_energy(values)
     energy = np.concatenate([energy[:, :5], np.repeat(energy[:, 5:], VIEWS - 5, axis=1)], axis=1)
