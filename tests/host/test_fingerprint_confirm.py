@@ -126,7 +126,13 @@ def test_the_bench_runs_on_a_few_images():
     false = result["false_matches"]
     assert false["empirical"]["matches"] == 0
     assert false["empirical"]["pairs"] == 34 * 33 // 2
-    assert {"score_bound", "conditional", "conditional_trend"} <= set(false)
+    assert {"score_bound", "conditional", "conditional_trend", "regions",
+            "with_regions_log_scale"} <= set(false)
+    # the region stage finds the corner crops the views cannot
+    crop = result["attacks"]["offcrop80"]["held_out"]
+    assert crop["tpr_with_regions"] == 1.0 > crop["tpr"]
+    assert all(entry["held_out"]["tpr_with_regions"] >= entry["held_out"]["tpr"]
+               for entry in result["attacks"].values())
 
 
 def test_every_masked_view_of_a_descriptor_with_itself_scores_one(matrices):
