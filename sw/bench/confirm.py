@@ -81,6 +81,9 @@ TPR_GOAL = 0.9
 #: The region stage's window scores on unrelated pairs are computed for at most this many
 #: (pair, window) entries within its wide radius (a uniform sample of pairs beyond it).
 MAX_WINDOW_SCORES = 400_000
+#: The region stage's (window radius in bits, score threshold) pairs the sweep reports, from
+#: the same distances and scores (radii up to the default's, thresholds from the default's).
+REGION_SWEEP = tuple((r, t) for r in (8, 12, 16, 20) for t in (0.95, 0.97, 0.98))
 
 
 def _variant_matrices(params: SVDParams, images) -> np.ndarray:
@@ -252,14 +255,20 @@ def _region_false_matches(region_bits, region_stored, window_bits, window_blobs,
     cond_log = score_tail(best[within], threshold, CONDITIONAL_TAIL_FRACTION, scale="log")
     matched = ((dist <= region_radius) & (scores >= threshold)).any(axis=0)
     p_cand = p_candidate["model"] if p_candidate["model"] is not None else None
+    sweep = {(r, t): int((((dist <= r) & (scores >= t)).any(axis=0) & tun).sum()) for r, t in REGION_SWEEP}
     return {"region_radius_bits": region_radius, "wide_radius_bits": wide,
             "scored_entries": int(len(entries)), "pairs_sampled_for_scores": sampled,
             "p_candidate": p_candidate,
-            "empirical_matches_in_sample": int(matched[tun].sum()),
+            "empirical_matches_in_sample": int(matched[tun].sum()), "_sweep_matches": sweep,
             "p_confirm_given_wide_candidate_log_scale": cond_log,
             "conditional_log_scale": {
                 "false_matches_per_query": _scaled(None if p_cand is None or cond_log["model"] is None
                                                    else p_cand * cond_log["model"])}}
+
+
+def _shares(hit: np.ndarray, held: np.ndarray) -> list:
+    """[held-out share, tuning share] of ``hit``."""
+    return [round(float(hit[part].mean()), 4) if part.any() else None for part in (held, ~held)]
 
 
 def _scaled(rate):
@@ -280,7 +289,7 @@ def run(per_family: int = 150, photos: tuple[str, ...] = SKIMAGE_PHOTOS, params:
     stored_bits, stored = bits[0], blobs[0]
     region_radius = radius - REGION_PENALTY_BITS
     region_bits, region_stored, window_bits, window_blobs = _region_encodings(params, data.images)
-    attacks, score_seconds, scored, kept = {}, 0.0, 0, {}
+    attacks, score_seconds, scored, kept, region_kept = {}, 0.0, 0, {}, {}
     for name in ATTACKS:       # the shared generator is drawn attack by attack, as in the bench
         copies = [attack(name, image, rng) for image in data.images]
         qbits, qblobs = _encode(params, _variant_matrices(params, copies))
@@ -300,6 +309,7 @@ def run(per_family: int = 150, photos: tuple[str, ...] = SKIMAGE_PHOTOS, params:
         for w, i in zip(*np.nonzero(dw <= region_radius), strict=True):
             sw[w, i] = fc.confirmation_score(region_stored[i], copy_window_blobs[w][i])
         region_match = ((dw <= region_radius) & (sw >= threshold)).any(axis=0)
+        region_kept[name] = (match, dw, sw)
         attacks[name] = {}
         for part, mask in (("tuning", ~held), ("held_out", held)):
             found = mask & candidate
@@ -431,6 +441,14 @@ def run(per_family: int = 150, photos: tuple[str, ...] = SKIMAGE_PHOTOS, params:
     false["trend_corrected"] = _trend_corrected(dist, full, tun, radius, false)
     false["regions"] = _region_false_matches(region_bits, region_stored, window_bits, window_blobs, rows,
                                              cols, tun, region_radius, radius, threshold)
+    sweep_counts = false["regions"].pop("_sweep_matches")
+    false["regions"]["sweep"] = {
+        f"{r}:{t:g}": {"unrelated_tuning_matches": sweep_counts[(r, t)],
+                       "false_matches_per_query_empirical": STORED * sweep_counts[(r, t)] / max(1, pairs_t),
+                       "tpr_with_regions_held_out_tuning": {
+                           name: _shares(views_hit | ((dw <= r) & (sw >= t)).any(axis=0), held)
+                           for name, (views_hit, dw, sw) in region_kept.items()}}
+        for r, t in REGION_SWEEP if r <= region_radius}
     views_rate = false["conditional_log_scale"]["false_matches_per_query"]
     regions_rate = false["regions"]["conditional_log_scale"]["false_matches_per_query"]
     false["with_regions_log_scale"] = {
