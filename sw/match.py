@@ -62,6 +62,12 @@ DISTANCE_THRESHOLD_WITH_WINDOWS = (DISTANCE_THRESHOLD_WITH_WINDOWS_BITS - 1) / (
 #: Added to a region window's distance before it is compared with a content view's (one
 #: threshold for both): rosvd.fingerprint_regions.REGION_PENALTY_BITS.
 REGION_PENALTY = regions.REGION_PENALTY_BITS / (8 * FINGERPRINT_BYTES)
+#: The region stage's own radius (a window within it of a stored region is a candidate) and
+#: confirmation threshold: tighter than the content's, because unrelated central regions
+#: (smoother, and met by 27 windows) look alike more often (docs/fingerprint.md).
+REGION_RADIUS_BITS = 20
+REGION_RADIUS = REGION_RADIUS_BITS / (8 * FINGERPRINT_BYTES)
+REGION_CONFIRM_THRESHOLD = 0.95
 #: The largest number of candidates one view confirms (the nearest ones); enough for the
 #: candidate radius at 10 M (docs/fingerprint.md gives the expected count).
 MAX_CANDIDATES = 1024
@@ -178,9 +184,10 @@ def distances(views: QueryViews, fingerprints: list[bytes]) -> np.ndarray:
 
 
 def judge(views: QueryViews, distance: np.ndarray, stored_descriptors: list[bytes | None],
-          radius: float) -> list[Judgement]:
+          radius: float, threshold: float = CONFIRM_THRESHOLD) -> list[Judgement]:
     """Stage 2 for candidates: their (C, V) distances to the views (``inf`` where a view's
-    search did not reach them) and their stored descriptors (None where there is none)."""
+    search did not reach them) and their stored descriptors (None where there is none);
+    confirmed at a score of ``threshold`` or more."""
     distance = np.asarray(distance, dtype=np.float64).reshape(len(stored_descriptors), len(views.names))
     scores = np.full(distance.shape, np.nan)
     have = np.array([value is not None for value in stored_descriptors])
@@ -197,7 +204,7 @@ def judge(views: QueryViews, distance: np.ndarray, stored_descriptors: list[byte
         usable = (row <= radius) & ~np.isnan(score_row)
         confirmation = float(score_row[usable].max()) if usable.any() else None
         out.append(Judgement(float(row[best]), views.names[best], confirmation,
-                             None if confirmation is None else confirmation >= CONFIRM_THRESHOLD))
+                             None if confirmation is None else confirmation >= threshold))
     return out
 
 
@@ -218,7 +225,7 @@ def _judged(store, views: QueryViews, found: dict[int, np.ndarray], radius: floa
         return {}
     kept = store.match_descriptors(sequences, regions=of_regions) if rule == "confirmed" else {}
     judged = judge(views, np.array([found[s] for s in sequences]), [_current(kept.get(s)) for s in sequences],
-                   radius)
+                   radius, REGION_CONFIRM_THRESHOLD if of_regions else CONFIRM_THRESHOLD)
     if of_regions:
         judged = [replace(j, distance=j.distance + REGION_PENALTY, region=True) for j in judged]
     return dict(zip(sequences, judged, strict=True))
@@ -236,6 +243,12 @@ def combine(content: Judgement | None, region: Judgement | None) -> Judgement:
                    confirmed=any(states) if states else None)
 
 
+def window_radius(max_distance: float) -> float:
+    """The region stage's radius for a query at ``max_distance``: what is left of it after
+    the penalty, at most :data:`REGION_RADIUS`."""
+    return min(max_distance - REGION_PENALTY, REGION_RADIUS)
+
+
 def find(store, search, views: QueryViews, rule: str, max_distance: float, limit: int,
          exclude=frozenset(), region_search=None) -> list[tuple[int, Judgement]]:
     """Up to ``limit`` matches (sequence, judgement) of ``views`` under ``rule``, nearest
@@ -249,11 +262,11 @@ def find(store, search, views: QueryViews, rule: str, max_distance: float, limit
     found = _candidates(search, views, max_distance, exclude)
     content = _judged(store, views, found, max_distance, rule, False)
     region: dict[int, Judgement] = {}
-    window_radius = max_distance - REGION_PENALTY
+    radius = window_radius(max_distance)
     with_windows = views.windows is not None and region_search is not None
-    if with_windows and window_radius >= 0:
-        found = _candidates(region_search, views.windows, window_radius, exclude)
-        region = _judged(store, views.windows, found, window_radius, rule, True)
+    if with_windows and radius >= 0:
+        found = _candidates(region_search, views.windows, radius, exclude)
+        region = _judged(store, views.windows, found, radius, rule, True)
     fallback = DISTANCE_THRESHOLD_WITH_WINDOWS if with_windows else DISTANCE_THRESHOLD
     matches = []
     for sequence in content.keys() | region.keys():

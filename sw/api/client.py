@@ -151,7 +151,15 @@ def _rederive(record: dict, match: dict, certificate, views, max_distance: float
     from dataclasses import replace
 
     from ..certificate import FingerprintScheme, descriptors_hash
-    from ..match import REGION_PENALTY, combine, descriptor_problem, distances, judge
+    from ..match import (
+        REGION_CONFIRM_THRESHOLD,
+        REGION_PENALTY,
+        combine,
+        descriptor_problem,
+        distances,
+        judge,
+        window_radius,
+    )
     problems = record["problems"]
     signed = certificate.fingerprint_scheme == FingerprintScheme.ROSVD_SVD_REGIONS
     record["region_signed"] = signed
@@ -177,7 +185,7 @@ def _rederive(record: dict, match: dict, certificate, views, max_distance: float
     through_region = None
     if region is not None and views.windows is not None:
         through_region = judge(views.windows, distances(views.windows, [region]), [kept[1]],
-                               radius - REGION_PENALTY)[0]
+                               window_radius(radius), REGION_CONFIRM_THRESHOLD)[0]
         through_region = replace(through_region, distance=through_region.distance + REGION_PENALTY,
                                  region=True)
     judged = combine(content, through_region)

@@ -60,6 +60,7 @@ from rosvd.fast_model import decompose
 from rosvd.fingerprint import robust_fingerprints
 from rosvd.fingerprint_regions import REGION_PENALTY_BITS, region_images, region_query_images
 from rosvd.hw.svd.params import SVDParams
+from rosvd.match import REGION_CONFIRM_THRESHOLD, REGION_RADIUS_BITS
 from rosvd.preprocess_fast import preprocess_fast
 
 #: Query variants, in order (the bench method ``rosvd_trim_query``).
@@ -83,7 +84,7 @@ TPR_GOAL = 0.9
 MAX_WINDOW_SCORES = 400_000
 #: The region stage's (window radius in bits, score threshold) pairs the sweep reports, from
 #: the same distances and scores (radii up to the default's, thresholds from the default's).
-REGION_SWEEP = tuple((r, t) for r in (8, 12, 16, 20) for t in (0.95, 0.97, 0.98))
+REGION_SWEEP = tuple((r, t) for r in (8, 12, 16, 20) for t in (0.95, 0.97, 0.98, 0.99))
 
 
 def _variant_matrices(params: SVDParams, images) -> np.ndarray:
@@ -287,7 +288,7 @@ def run(per_family: int = 150, photos: tuple[str, ...] = SKIMAGE_PHOTOS, params:
     rng = np.random.default_rng(BENCH_SEED)
     bits, blobs = _encode(params, _variant_matrices(params, data.images))
     stored_bits, stored = bits[0], blobs[0]
-    region_radius = radius - REGION_PENALTY_BITS
+    region_radius = min(radius - REGION_PENALTY_BITS, REGION_RADIUS_BITS)
     region_bits, region_stored, window_bits, window_blobs = _region_encodings(params, data.images)
     attacks, score_seconds, scored, kept, region_kept = {}, 0.0, 0, {}, {}
     for name in ATTACKS:       # the shared generator is drawn attack by attack, as in the bench
@@ -308,7 +309,7 @@ def run(per_family: int = 150, photos: tuple[str, ...] = SKIMAGE_PHOTOS, params:
         sw = np.full(dw.shape, -1.0)
         for w, i in zip(*np.nonzero(dw <= region_radius), strict=True):
             sw[w, i] = fc.confirmation_score(region_stored[i], copy_window_blobs[w][i])
-        region_match = ((dw <= region_radius) & (sw >= threshold)).any(axis=0)
+        region_match = ((dw <= region_radius) & (sw >= REGION_CONFIRM_THRESHOLD)).any(axis=0)
         region_kept[name] = (match, dw, sw)
         attacks[name] = {}
         for part, mask in (("tuning", ~held), ("held_out", held)):
@@ -440,7 +441,7 @@ def run(per_family: int = 150, photos: tuple[str, ...] = SKIMAGE_PHOTOS, params:
     false["threshold_sweep"] = sweep
     false["trend_corrected"] = _trend_corrected(dist, full, tun, radius, false)
     false["regions"] = _region_false_matches(region_bits, region_stored, window_bits, window_blobs, rows,
-                                             cols, tun, region_radius, radius, threshold)
+                                             cols, tun, region_radius, radius, REGION_CONFIRM_THRESHOLD)
     sweep_counts = false["regions"].pop("_sweep_matches")
     false["regions"]["sweep"] = {
         f"{r}:{t:g}": {"unrelated_tuning_matches": sweep_counts[(r, t)],
@@ -465,6 +466,7 @@ def run(per_family: int = 150, photos: tuple[str, ...] = SKIMAGE_PHOTOS, params:
                        "coefficients": fc.COEFFICIENTS, "radius": fc.RADIUS, "beta": fc.BETA,
                        "mask_lines": fc.MASK_LINES, "angles": list(fc.ANGLES), "scales": list(fc.SCALES)},
         "candidate_radius_bits": radius, "confirm_threshold": threshold,
+        "region_radius_bits": region_radius, "region_confirm_threshold": REGION_CONFIRM_THRESHOLD,
         "query_variants": list(VARIANTS),
         "images": {"total": count, "per_family": per_family, "photos": len(photos),
                    "held_out_families": list(HELD_OUT_FAMILIES)},
