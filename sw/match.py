@@ -64,10 +64,13 @@ DISTANCE_THRESHOLD_WITH_WINDOWS = (DISTANCE_THRESHOLD_WITH_WINDOWS_BITS - 1) / (
 REGION_PENALTY = regions.REGION_PENALTY_BITS / (8 * FINGERPRINT_BYTES)
 #: The region stage's own radius (a window within it of a stored region is a candidate) and
 #: confirmation threshold: tighter than the content's, because unrelated central regions
-#: (smoother, and met by 27 windows) look alike more often (docs/fingerprint.md).
-REGION_RADIUS_BITS = 20
+#: (smoother, and met by 27 windows) look alike more often: at 20 bits and 0.95, 2 of the
+#: 193,131 unrelated tuning pairs matched; at 16 bits and 0.97 none, with held-out
+#: offcrop80 1.000, caption14 1.000, rotate5 0.927 (``rosvd.bench.confirm``'s region sweep;
+#: docs/fingerprint.md).
+REGION_RADIUS_BITS = 16
 REGION_RADIUS = REGION_RADIUS_BITS / (8 * FINGERPRINT_BYTES)
-REGION_CONFIRM_THRESHOLD = 0.95
+REGION_CONFIRM_THRESHOLD = 0.97
 #: The largest number of candidates one view confirms (the nearest ones); enough for the
 #: candidate radius at 10 M (docs/fingerprint.md gives the expected count).
 MAX_CANDIDATES = 1024

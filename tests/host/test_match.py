@@ -175,8 +175,11 @@ def test_find_through_region_windows_adds_the_penalty_and_its_own_threshold():
     assert not found[3].region and found[3].distance == 4 / 256 and found[3].confirmed
     # 5: its content descriptor refuses, its region's confirms: a match, at the content's distance
     assert found[5].confirmed is True and found[5].distance == 6 / 256 and not found[5].region
-    # windows search only within the radius less the penalty: 20 bits here
-    assert set(regions.radii) == {20 / 256} and set(content.radii) == {32 / 256}
+    # windows search within the radius less the penalty, at most the region stage's own
+    assert set(regions.radii) == {min(20 / 256, match.REGION_RADIUS)} and set(content.radii) == {32 / 256}
+    regions.radii.clear()
+    match.find(store, content, query, "confirmed", 20 / 256, 10, region_search=regions)
+    assert set(regions.radii) == {8 / 256}
     narrow = dict(match.find(store, content, query, "confirmed", 12 / 256, 10, region_search=regions))
     assert 1 in narrow and narrow[1].distance == 12 / 256
     too_narrow = match.find(store, content, query, "confirmed", 11 / 256, 10, region_search=regions)
