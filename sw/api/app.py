@@ -454,13 +454,19 @@ def create_app(home: Path, settings: Settings | None = None, writer: Writer | No
         if not sent:
             return blake3, None
         fingerprints = tuple(parse_hex32(value, "fingerprints") for value in sent)
-        descriptors = None if item.descriptors is None else tuple(
-            bytes.fromhex(value.removeprefix("0x")) for value in item.descriptors)
-        for index, descriptor in enumerate(descriptors or ()):
-            if (problem := match.descriptor_problem(descriptor)) is not None:
-                raise Problem(422, f"descriptors[{index}]: {problem}")
         names = ("identity",) + tuple(f"view{index}" for index in range(1, len(fingerprints)))
-        return blake3, match.QueryViews(names, fingerprints, descriptors, _query_windows(item))
+        return blake3, match.QueryViews(names, fingerprints, _descriptors(item.descriptors, "descriptors"),
+                                        _query_windows(item))
+
+    def _descriptors(values: list[str] | None, field: str) -> tuple[bytes, ...] | None:
+        """Sent descriptors (hex, the pattern checked), each one this version scores."""
+        if values is None:
+            return None
+        descriptors = tuple(bytes.fromhex(value.removeprefix("0x")) for value in values)
+        for index, descriptor in enumerate(descriptors):
+            if (problem := match.descriptor_problem(descriptor)) is not None:
+                raise Problem(422, f"{field}[{index}]: {problem}")
+        return descriptors
 
     def _query_windows(item: models.QueryItem) -> match.QueryViews | None:
         if item.window_fingerprints is None:
@@ -472,13 +478,8 @@ def create_app(home: Path, settings: Settings | None = None, writer: Writer | No
             raise Problem(422, f"{len(item.window_descriptors)} window descriptors for {len(sent)} window"
                           " fingerprints: send one per window")
         fingerprints = tuple(parse_hex32(value, "window_fingerprints") for value in sent)
-        descriptors = None if item.window_descriptors is None else tuple(
-            bytes.fromhex(value.removeprefix("0x")) for value in item.window_descriptors)
-        for index, descriptor in enumerate(descriptors or ()):
-            if (problem := match.descriptor_problem(descriptor)) is not None:
-                raise Problem(422, f"window_descriptors[{index}]: {problem}")
         return match.QueryViews(tuple(f"window{index}" for index in range(1, len(sent) + 1)), fingerprints,
-                                descriptors)
+                                _descriptors(item.window_descriptors, "window_descriptors"))
 
     async def _form(request: Request, max_files: int, slug: str, where: str):
         if request.headers.get("content-type", "").split(";")[0].strip().lower() != "multipart/form-data":
