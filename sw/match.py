@@ -111,10 +111,16 @@ def view_matrices(params: SVDParams, pixels, fast: bool = True) -> tuple[tuple[s
     for prefix, image in sources:
         matrix = prepare(params, image)
         for variant in QUERY_VARIANTS:
-            names.append(prefix if variant == "identity" else f"{prefix}+{variant}") if prefix else \
-                names.append(variant)
+            names.append(_view_name(prefix, variant))
             matrices.append(transformed(variant, matrix))
     return tuple(names), np.stack(matrices)
+
+
+def _view_name(prefix: str, variant: str) -> str:
+    """``mirror``, ``trimmed``, ``trimmed+mirror``: the variant, under the source's prefix."""
+    if not prefix:
+        return variant
+    return prefix if variant == "identity" else f"{prefix}+{variant}"
 
 
 def window_matrices(params: SVDParams, pixels, fast: bool = True) -> tuple[tuple[str, ...], np.ndarray]:

@@ -410,30 +410,29 @@ class Store:
             if regions:
                 self.db.executemany("INSERT INTO region_fingerprints VALUES (?, ?, ?)", list(regions))
 
+    def _by_sequence(self, select: str, sequences: list[int]) -> list[tuple]:
+        """The rows of ``select`` (a ``SELECT ... FROM table``) whose sequence is one of these,
+        asked in chunks of SQLite's bound-parameter limit; in no particular order."""
+        rows = []
+        for start in range(0, len(sequences), 500):
+            chunk = sequences[start:start + 500]
+            rows += self.db.execute(f"{select} WHERE sequence IN ({', '.join('?' * len(chunk))})",
+                                    chunk).fetchall()
+        return rows
+
     def region_fingerprints(self, sequences: list[int]) -> dict[int, bytes]:
         """The region fingerprints kept for these certificates (sequence -> fingerprint)."""
-        found = {}
-        for start in range(0, len(sequences), 500):  # SQLite's bound-parameter limit
-            chunk = sequences[start:start + 500]
-            found.update((row[0], bytes(row[1])) for row in self.db.execute(
-                "SELECT sequence, fingerprint FROM region_fingerprints WHERE sequence IN"
-                f" ({', '.join('?' * len(chunk))})", chunk))
-        return found
+        return {row[0]: bytes(row[1]) for row in self._by_sequence(
+            "SELECT sequence, fingerprint FROM region_fingerprints", sequences)}
 
     def match_descriptors(self, sequences: list[int], regions: bool = False) -> dict[int, bytes]:
         """The match descriptors kept for these certificates (sequence -> descriptor), of the
         content or (``regions``) of its central region; a certificate without one (a plain
-        file, or issued before they were kept) is absent. A scheme-2 certificate signs their hash;
-        the
-        service's confirmation stage reads it (rosvd.match)."""
+        file, or issued before they were kept) is absent. A scheme-2 certificate signs their
+        hash; the service's confirmation stage reads them (rosvd.match)."""
         table = "region_fingerprints" if regions else "match_descriptors"
-        found = {}
-        for start in range(0, len(sequences), 500):  # SQLite's bound-parameter limit
-            chunk = sequences[start:start + 500]
-            found.update((row[0], bytes(row[1])) for row in self.db.execute(
-                f"SELECT sequence, descriptor FROM {table} WHERE sequence IN"
-                f" ({', '.join('?' * len(chunk))})", chunk))
-        return found
+        return {row[0]: bytes(row[1]) for row in self._by_sequence(
+            f"SELECT sequence, descriptor FROM {table}", sequences)}
 
     def certificates_of(self, epoch: int) -> list[StoredCertificate]:
         rows = self.db.execute(
@@ -462,13 +461,8 @@ class Store:
 
     def certificates_by_sequence(self, sequences: list[int]) -> list[StoredCertificate]:
         """The certificates with these sequence numbers, in the order given (unknown ones left out)."""
-        found = {}
-        for start in range(0, len(sequences), 500):  # SQLite's bound-parameter limit
-            chunk = sequences[start:start + 500]
-            rows = self.db.execute(
-                "SELECT sequence, id, encoding, signature, nonce, epoch, name FROM certificates"
-                f" WHERE sequence IN ({', '.join('?' * len(chunk))})", chunk).fetchall()
-            found.update((row[0], StoredCertificate(*row)) for row in rows)
+        found = {row[0]: StoredCertificate(*row) for row in self._by_sequence(
+            "SELECT sequence, id, encoding, signature, nonce, epoch, name FROM certificates", sequences)}
         return [found[sequence] for sequence in sequences if sequence in found]
 
     # -- epochs -------------------------------------------------------------------------

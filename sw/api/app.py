@@ -82,13 +82,13 @@ class Readers:
         self.region_index = FingerprintIndex(self.path, store_url=self.url, table="region_fingerprints")
 
     def close_index(self) -> None:
-        indexes, self.index, self.region_index = (self.index, self.region_index), None, None
-        try:
-            if indexes[0] is not None:
-                indexes[0].close()
-        finally:
-            if indexes[1] is not None:
-                indexes[1].close()
+        """Close (and so save) both indexes, the second even when closing the first fails."""
+        indexes = (self.index, self.region_index)
+        self.index = self.region_index = None
+        with contextlib.ExitStack() as closing:
+            for index in indexes:
+                if index is not None:
+                    closing.callback(index.close)
 
     def store(self) -> Store:
         store = getattr(self._local, "store", None)
