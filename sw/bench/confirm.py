@@ -110,15 +110,18 @@ def _encode(params: SVDParams, matrices: np.ndarray) -> tuple[np.ndarray, list[l
     return bits.reshape(len(matrices), count, -1), per_variant
 
 
-def _region_encodings(params: SVDParams, images) -> tuple[np.ndarray, list[bytes], np.ndarray, list]:
-    """The stored side's region (bits (N, 256), descriptors) and the query side's windows
-    (bits (W, N, 256), descriptors [window][image]) of ``images``."""
+def _region_encodings(params: SVDParams, images) -> tuple[np.ndarray, list[bytes]]:
+    """The stored side's region of ``images``: bits (N, 256) and descriptors."""
     regions = np.stack([preprocess_fast(params, region_images(image)[0]) for image in images])
     region_bits, region_blobs = _encode(params, regions[None])
+    return region_bits[0], region_blobs[0]
+
+
+def _window_encodings(params: SVDParams, images) -> tuple[np.ndarray, list]:
+    """The query side's windows of ``images``: bits (W, N, 256) and descriptors [window][image]."""
     windows = np.stack([np.stack([preprocess_fast(params, w) for w in region_query_images(image)])
                         for image in images]).swapaxes(0, 1)
-    window_bits, window_blobs = _encode(params, windows)
-    return region_bits[0], region_blobs[0], window_bits, window_blobs
+    return _encode(params, windows)
 
 
 def _bit_distances(stored: np.ndarray, query: np.ndarray) -> np.ndarray:
@@ -289,7 +292,8 @@ def run(per_family: int = 150, photos: tuple[str, ...] = SKIMAGE_PHOTOS, params:
     bits, blobs = _encode(params, _variant_matrices(params, data.images))
     stored_bits, stored = bits[0], blobs[0]
     region_radius = min(radius - REGION_PENALTY_BITS, REGION_RADIUS_BITS)
-    region_bits, region_stored, window_bits, window_blobs = _region_encodings(params, data.images)
+    region_bits, region_stored = _region_encodings(params, data.images)
+    window_bits, window_blobs = _window_encodings(params, data.images)
     attacks, score_seconds, scored, kept, region_kept = {}, 0.0, 0, {}, {}
     for name in ATTACKS:       # the shared generator is drawn attack by attack, as in the bench
         copies = [attack(name, image, rng) for image in data.images]
@@ -304,7 +308,7 @@ def run(per_family: int = 150, photos: tuple[str, ...] = SKIMAGE_PHOTOS, params:
         match = ((d <= radius) & (s >= threshold)).any(axis=0)
         best = np.where(d <= radius, s, -1.0).max(axis=0)
         # the region stage: the copy's windows against the original's region
-        _, _, copy_window_bits, copy_window_blobs = _region_encodings(params, copies)
+        copy_window_bits, copy_window_blobs = _window_encodings(params, copies)
         dw = np.stack([(region_bits != window).sum(axis=1) for window in copy_window_bits])
         sw = np.full(dw.shape, -1.0)
         for w, i in zip(*np.nonzero(dw <= region_radius), strict=True):
