@@ -30,7 +30,7 @@ matches per query each rule has at 10,000,000 stored certificates.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -158,15 +158,6 @@ def query_views(params: SVDParams, pixels, fast: bool = True, windows: bool = Tr
     return QueryViews(names, tuple(prints[:count]), tuple(described[:count]), found)
 
 
-@dataclass(frozen=True)
-class Judgement:
-    distance: float                 #: least normalised Hamming distance over the views
-    view: str                       #: the view at that distance (the first such)
-    confirmation: float | None      #: best score over the views within the radius; None if unconfirmable
-    confirmed: bool | None          #: None when no view within the radius could be confirmed
-    region: bool = False            #: found through a region window (distance with its penalty)
-
-
 def descriptor_problem(descriptor: bytes) -> str | None:
     """Why ``descriptor`` is not one this version scores, or None."""
     try:
@@ -192,64 +183,147 @@ def distances(views: QueryViews, fingerprints: list[bytes]) -> np.ndarray:
     return differing / (8 * FINGERPRINT_BYTES)
 
 
-def judge(views: QueryViews, distance: np.ndarray, stored_descriptors: list[bytes | None],
-          radius: float, threshold: float = CONFIRM_THRESHOLD) -> list[Judgement]:
-    """Stage 2 for candidates: their (C, V) distances to the views (``inf`` where a view's
-    search did not reach them) and their stored descriptors (None where there is none);
-    confirmed at a score of ``threshold`` or more."""
-    distance = np.asarray(distance, dtype=np.float64).reshape(len(stored_descriptors), len(views.names))
+@dataclass(frozen=True)
+class Judgement:
+    distance: float                 #: least normalised Hamming distance over the views
+    view: str                       #: the view at that distance (the first such)
+    confirmation: float | None      #: best score over the views within the radius; None if unconfirmable
+    confirmed: bool | None          #: None when no view within the radius could be confirmed
+    region: bool = False            #: found through a region window (distance with its penalty)
+
+
+@dataclass(frozen=True)
+class Judged:
+    """Stage 2 of C candidates, as arrays (what :func:`find` works on, a candidate at a time
+    would cost more than the search; a :class:`Judgement` is one row)."""
+    sequences: np.ndarray       #: (C,) int64
+    distance: np.ndarray        #: (C,) float64, as Judgement.distance
+    view: np.ndarray            #: (C,) str
+    confirmation: np.ndarray    #: (C,) float64, NaN where unconfirmable
+    confirmed: np.ndarray       #: (C,) bool, False where unconfirmable
+    region: np.ndarray          #: (C,) bool
+
+    def __len__(self) -> int:
+        return len(self.sequences)
+
+    @property
+    def confirmable(self) -> np.ndarray:
+        return ~np.isnan(self.confirmation)
+
+    @classmethod
+    def of(cls, judgements: list[Judgement]) -> Judged:
+        """Judgements of candidates 0, 1, ..."""
+        return cls(np.arange(len(judgements), dtype=np.int64),
+                   np.array([j.distance for j in judgements], np.float64),
+                   np.array([j.view for j in judgements], str),
+                   np.array([np.nan if j.confirmation is None else j.confirmation for j in judgements],
+                            np.float64),
+                   np.array([bool(j.confirmed) for j in judgements], bool),
+                   np.array([j.region for j in judgements], bool))
+
+    def judgement(self, row: int) -> Judgement:
+        confirmable = not np.isnan(self.confirmation[row])
+        return Judgement(float(self.distance[row]), str(self.view[row]),
+                         float(self.confirmation[row]) if confirmable else None,
+                         bool(self.confirmed[row]) if confirmable else None, bool(self.region[row]))
+
+    def judgements(self) -> list[Judgement]:
+        return [self.judgement(row) for row in range(len(self))]
+
+    def taken(self, rows) -> Judged:
+        return Judged(*(getattr(self, name)[rows] for name in _FIELDS))
+
+    def through_regions(self) -> Judged:
+        """The same candidates found through region windows: the penalty added."""
+        return replace(self, distance=self.distance + REGION_PENALTY, region=np.ones(len(self), bool))
+
+
+_FIELDS = tuple(field.name for field in fields(Judged))
+
+
+def judge_all(views: QueryViews, distance: np.ndarray, stored_descriptors: list[bytes | None],
+              radius: float, threshold: float = CONFIRM_THRESHOLD, sequences=None) -> Judged:
+    """Stage 2 for candidates (``sequences``, default 0..C-1): their (C, V) distances to the
+    views (``inf`` where a view's search did not reach them) and their stored descriptors
+    (None where there is none); confirmed at a score of ``threshold`` or more."""
+    count = len(stored_descriptors)
+    distance = np.asarray(distance, dtype=np.float64).reshape(count, len(views.names))
     scores = np.full(distance.shape, np.nan)
-    have = np.array([value is not None for value in stored_descriptors])
+    have = np.array([value is not None for value in stored_descriptors], bool)
     if views.descriptors is not None and have.any():
         for view, query in enumerate(views.descriptors):
             # only the candidates this view reached within the radius count (scoring costs
-            # ~50 us a candidate, and most windows reach none)
+            # ~5 us a candidate, and most windows reach none)
             rows = np.flatnonzero(have & (distance[:, view] <= radius))
             if len(rows):
                 scores[rows, view] = confirmation_scores([stored_descriptors[i] for i in rows], query)
-    out = []
-    for row, score_row in zip(distance, scores, strict=True):
-        best = int(np.argmin(row))
-        usable = (row <= radius) & ~np.isnan(score_row)
-        confirmation = float(score_row[usable].max()) if usable.any() else None
-        out.append(Judgement(float(row[best]), views.names[best], confirmation,
-                             None if confirmation is None else confirmation >= threshold))
-    return out
+    best = np.argmin(distance, axis=1) if count else np.zeros(0, np.int64)
+    usable = np.where(distance <= radius, scores, np.nan)
+    confirmable = ~np.isnan(usable).all(axis=1)
+    confirmation = np.full(count, np.nan)
+    confirmation[confirmable] = np.nanmax(usable[confirmable], axis=1)
+    confirmed = confirmable.copy()
+    confirmed[confirmable] = confirmation[confirmable] >= threshold
+    return Judged(np.arange(count) if sequences is None else np.asarray(sequences, np.int64),
+                  distance[np.arange(count), best], np.array(views.names, str)[best], confirmation,
+                  confirmed, np.zeros(count, bool))
 
 
-def _candidates(search, views: QueryViews, radius: float, exclude) -> dict[int, np.ndarray]:
-    """Sequence -> (V,) distances to the views (inf where a view's search did not reach it)."""
-    found: dict[int, np.ndarray] = {}
-    for view, fingerprint in enumerate(views.fingerprints):
-        for sequence, distance in search.search(fingerprint, radius, MAX_CANDIDATES + len(exclude)):
-            if sequence not in exclude:
-                found.setdefault(sequence, np.full(len(views.names), np.inf))[view] = distance
-    return found
+def judge(views: QueryViews, distance: np.ndarray, stored_descriptors: list[bytes | None],
+          radius: float, threshold: float = CONFIRM_THRESHOLD) -> list[Judgement]:
+    """:func:`judge_all`, one :class:`Judgement` per candidate."""
+    return judge_all(views, distance, stored_descriptors, radius, threshold).judgements()
 
 
-def _judged(store, views: QueryViews, found: dict[int, np.ndarray], radius: float, rule: str,
-            of_regions: bool) -> dict[int, Judgement]:
-    sequences = list(found)
-    if not sequences:
-        return {}
-    kept = store.match_descriptors(sequences, regions=of_regions) if rule == "confirmed" else {}
-    judged = judge(views, np.array([found[s] for s in sequences]), [_current(kept.get(s)) for s in sequences],
-                   radius, REGION_CONFIRM_THRESHOLD if of_regions else CONFIRM_THRESHOLD)
-    if of_regions:
-        judged = [replace(j, distance=j.distance + REGION_PENALTY, region=True) for j in judged]
-    return dict(zip(sequences, judged, strict=True))
+def _candidates(search, views: QueryViews, radius: float, exclude) -> tuple[np.ndarray, np.ndarray]:
+    """(U,) sequences found by any view, ascending, and their (U, V) distances to the views
+    (inf where a view's search did not reach it)."""
+    found = [search.search(fingerprint, radius, MAX_CANDIDATES + len(exclude))
+             for fingerprint in views.fingerprints]
+    sequences = np.array([sequence for hits in found for sequence, _ in hits], np.int64)
+    distance = np.array([value for hits in found for _, value in hits], np.float64)
+    view = np.repeat(np.arange(len(found)), [len(hits) for hits in found])
+    if exclude:
+        keep = ~np.isin(sequences, np.fromiter(exclude, np.int64, len(exclude)))
+        sequences, distance, view = sequences[keep], distance[keep], view[keep]
+    unique, row = np.unique(sequences, return_inverse=True)
+    table = np.full((len(unique), len(views.names)), np.inf)
+    table[row, view] = distance
+    return unique, table
+
+
+def _judged(store, views: QueryViews, sequences: np.ndarray, distance: np.ndarray, radius: float,
+            rule: str, of_regions: bool) -> Judged:
+    listed = sequences.tolist()
+    kept = store.match_descriptors(listed, regions=of_regions) if rule == "confirmed" and listed else {}
+    judged = judge_all(views, distance, [_current(kept.get(s)) for s in listed], radius,
+                       REGION_CONFIRM_THRESHOLD if of_regions else CONFIRM_THRESHOLD, sequences)
+    return judged.through_regions() if of_regions else judged
+
+
+def _no_candidates(views: QueryViews) -> Judged:
+    return judge_all(views, np.zeros((0, len(views.names))), [], 0.0)
+
+
+def combine_all(content: Judged, region: Judged) -> Judged:
+    """Each certificate's judgement from its content match and its region match (either may
+    be missing), ascending by sequence: the least distance (a region's with its penalty; the
+    content's on a tie) and the view it came through; confirmed when either is,
+    unconfirmable when neither could be confirmed."""
+    both = Judged(*(np.concatenate([getattr(content, name), getattr(region, name)]) for name in _FIELDS))
+    if not len(both):
+        return both
+    from_region = np.arange(len(both)) >= len(content)
+    both = both.taken(np.lexsort((from_region, both.distance, both.sequences)))
+    first = np.flatnonzero(np.concatenate([[True], both.sequences[1:] != both.sequences[:-1]]))
+    return replace(both.taken(first), confirmation=np.fmax.reduceat(both.confirmation, first),
+                   confirmed=np.logical_or.reduceat(both.confirmed, first))
 
 
 def combine(content: Judgement | None, region: Judgement | None) -> Judgement:
-    """One certificate's judgement from its content match and its region match (either may
-    be missing): the least distance (a region's with its penalty) and the view it came
-    through; confirmed when either is, unconfirmable when neither could be confirmed."""
-    present = [j for j in (content, region) if j is not None]
-    best = min(present, key=lambda j: j.distance)
-    scores = [j.confirmation for j in present if j.confirmation is not None]
-    states = [j.confirmed for j in present if j.confirmed is not None]
-    return replace(best, confirmation=max(scores) if scores else None,
-                   confirmed=any(states) if states else None)
+    """:func:`combine_all` of one certificate's judgements (either may be missing)."""
+    judged = combine_all(Judged.of([content] if content else []), Judged.of([region] if region else []))
+    return judged.judgement(0)
 
 
 def window_radius(max_distance: float) -> float:
@@ -268,34 +342,34 @@ def find(store, search, views: QueryViews, rule: str, max_distance: float, limit
     view, judged with the descriptors ``store`` keeps. ``exclude``: sequences already reported."""
     if rule not in RULES:
         raise ValueError(f"unknown match rule {rule!r}; known: {', '.join(RULES)}")
-    found = _candidates(search, views, max_distance, exclude)
-    content = _judged(store, views, found, max_distance, rule, False)
-    region: dict[int, Judgement] = {}
+    content = _judged(store, views, *_candidates(search, views, max_distance, exclude), max_distance, rule,
+                      False)
     radius = window_radius(max_distance)
     with_windows = views.windows is not None and region_search is not None
+    region = _no_candidates(views)
     if with_windows and radius >= 0:
-        found = _candidates(region_search, views.windows, radius, exclude)
-        region = _judged(store, views.windows, found, radius, rule, True)
+        region = _judged(store, views.windows, *_candidates(region_search, views.windows, radius, exclude),
+                         radius, rule, True)
+    judged = combine_all(content, region)
     fallback = DISTANCE_THRESHOLD_WITH_WINDOWS if with_windows else DISTANCE_THRESHOLD
-    matches = []
-    for sequence in content.keys() | region.keys():
-        judgement = combine(content.get(sequence), region.get(sequence))
-        if accepted(judgement, rule, max_distance, fallback):
-            matches.append((sequence, judgement))
-    matches.sort(key=lambda item: (item[1].distance, item[0]))
-    return matches[:limit]
+    judged = judged.taken(np.flatnonzero(accepted_all(judged, rule, max_distance, fallback)))
+    nearest = np.lexsort((judged.sequences, judged.distance))[:limit]
+    return [(int(judged.sequences[row]), judged.judgement(row)) for row in nearest]
+
+
+def accepted_all(judged: Judged, rule: str, max_distance: float, fallback: float | None = None) -> np.ndarray:
+    """(C,) whether each candidate is a match under ``rule``: within ``max_distance`` and,
+    under ``confirmed``, confirmed, or (unconfirmable) within ``fallback`` (default
+    :data:`DISTANCE_THRESHOLD`)."""
+    if rule not in RULES:
+        raise ValueError(f"unknown match rule {rule!r}; known: {', '.join(RULES)}")
+    within = judged.distance <= max_distance
+    if rule == "distance":
+        return within
+    threshold = DISTANCE_THRESHOLD if fallback is None else fallback
+    return within & np.where(judged.confirmable, judged.confirmed, judged.distance <= threshold)
 
 
 def accepted(judgement: Judgement, rule: str, max_distance: float, fallback: float | None = None) -> bool:
-    """Whether a candidate (already within ``max_distance``) is a match under ``rule``;
-    ``fallback`` is the distance threshold for one that could not be confirmed (default
-    :data:`DISTANCE_THRESHOLD`)."""
-    if judgement.distance > max_distance:
-        return False
-    if rule == "distance":
-        return True
-    if rule != "confirmed":
-        raise ValueError(f"unknown match rule {rule!r}; known: {', '.join(RULES)}")
-    if judgement.confirmed is None:
-        return judgement.distance <= (DISTANCE_THRESHOLD if fallback is None else fallback)
-    return judgement.confirmed
+    """:func:`accepted_all` of one candidate (already within ``max_distance``)."""
+    return bool(accepted_all(Judged.of([judgement]), rule, max_distance, fallback)[0])

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from rosvd.bench.http_client import Connection, HttpError, multipart_body
-from rosvd.bench.query import exact_answer
+from rosvd.bench.query import exact_answer, warm_page_cache
 from rosvd.cli import main
 
 KEYS = ("content_p50_ms", "content_p99_ms", "upload_query_p99_ms", "by_id_p99_ms", "queries_per_s",
@@ -50,6 +50,14 @@ def test_a_work_directory_it_did_not_make_is_refused_and_left_alone(tmp_path, ca
     assert main(["bench", "query", "--stored", "100", "--work", str(tmp_path)]) == 2
     assert "was not made by rosvd bench query" in capfd.readouterr().err
     assert precious.read_bytes() == b"someone's store"
+
+
+def test_the_page_cache_warm_up_reads_the_store_and_its_wal_whole(tmp_path):
+    store = tmp_path / "rosvd.sqlite"
+    store.write_bytes(b"s" * 40_000)
+    assert warm_page_cache(store, chunk=4096) == 40_000
+    (tmp_path / "rosvd.sqlite-wal").write_bytes(b"w" * 5_000)
+    assert warm_page_cache(store, chunk=4096) == 45_000
 
 
 def test_exact_answer_is_a_brute_force_scan():

@@ -198,3 +198,19 @@ def test_the_unconfirmable_threshold_is_lower_when_windows_were_searched():
     store, content = FakeStore({}), FakeSearch(unconfirmed)
     assert [s for s, _ in match.find(store, content, query, "confirmed", 0.25, 10)] == [4]
     assert match.find(store, content, query, "confirmed", 0.25, 10, region_search=FakeSearch({})) == []
+
+
+def test_combine_takes_the_nearer_stage_the_content_on_a_tie_and_the_best_score():
+    content = Judgement(0.05, "identity", 0.80, False)
+    region = Judgement(0.05, "3/4@0,0", 0.98, True, region=True)
+    tie = match.combine(content, region)
+    assert (tie.view, tie.region, tie.distance) == ("identity", False, 0.05)
+    assert tie.confirmation == 0.98 and tie.confirmed is True
+    nearer = match.combine(content, Judgement(0.04, "3/4@0,0", None, None, region=True))
+    assert (nearer.view, nearer.region) == ("3/4@0,0", True)
+    assert (nearer.confirmation, nearer.confirmed) == (0.80, False)
+    assert match.combine(None, Judgement(0.1, "w", None, None, region=True)).confirmed is None
+    # the arrays the service works on agree with it, candidate by candidate
+    both = match.combine_all(match.Judged.of([content, content]), match.Judged.of([region]))
+    assert [j.view for j in both.judgements()] == ["identity", "identity"]
+    assert list(both.confirmation) == [0.98, 0.80] and list(both.confirmed) == [True, False]
