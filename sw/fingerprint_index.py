@@ -204,7 +204,7 @@ def partial_words(codes: np.ndarray, block: int) -> np.ndarray:
     return np.ascontiguousarray(blocks[:, following]).view(np.uint64).reshape(len(codes), PARTIAL_WORDS)
 
 
-def words_probe_bytes(probe: np.ndarray) -> np.ndarray:
+def _probe_bytes(probe: np.ndarray) -> np.ndarray:
     """(1, 32) uint8 of a probe's (4,) uint64 words."""
     return np.ascontiguousarray(probe).view(np.uint8).reshape(1, FINGERPRINT_BYTES)
 
@@ -326,7 +326,7 @@ class _Tables:
         radii = block_radii(bits, sizes)
         if radii.max() > MAX_PROBE_RADIUS:
             return None
-        query = words_probe_bytes(probe)
+        query = _probe_bytes(probe)
         partial_probe = np.stack([partial_words(query, block)[0] for block in range(BLOCKS)])
         rows, distances, checked = _probe_within(words, probe, bits, blocks.reshape(-1), radii, *_OFFSETS,
                                                  self.starts, self.members, self.partial, partial_probe,
