@@ -301,10 +301,6 @@ def _judged(store, views: QueryViews, sequences: np.ndarray, distance: np.ndarra
     return judged.through_regions() if of_regions else judged
 
 
-def _no_candidates(views: QueryViews) -> Judged:
-    return judge_all(views, np.zeros((0, len(views.names))), [], 0.0)
-
-
 def combine_all(content: Judged, region: Judged) -> Judged:
     """Each certificate's judgement from its content match and its region match (either may
     be missing), ascending by sequence: the least distance (a region's with its penalty; the
@@ -322,7 +318,7 @@ def combine_all(content: Judged, region: Judged) -> Judged:
 
 def combine(content: Judgement | None, region: Judgement | None) -> Judgement:
     """:func:`combine_all` of one certificate's judgements (either may be missing)."""
-    judged = combine_all(Judged.of([content] if content else []), Judged.of([region] if region else []))
+    judged = combine_all(*(Judged.of([] if j is None else [j]) for j in (content, region)))
     return judged.judgement(0)
 
 
@@ -346,7 +342,7 @@ def find(store, search, views: QueryViews, rule: str, max_distance: float, limit
                       False)
     radius = window_radius(max_distance)
     with_windows = views.windows is not None and region_search is not None
-    region = _no_candidates(views)
+    region = Judged.of([])
     if with_windows and radius >= 0:
         region = _judged(store, views.windows, *_candidates(region_search, views.windows, radius, exclude),
                          radius, rule, True)

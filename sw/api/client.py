@@ -148,16 +148,14 @@ def _hex(value, problems: list, what: str) -> bytes | None:
 def _rederive(record: dict, match: dict, certificate, views, max_distance: float | None) -> None:
     """The match's distance and (where signed) confirmation, from this file's views and the
     certificate; disagreements with the server's claims go to ``record["problems"]``."""
-    from dataclasses import replace
-
     from ..certificate import FingerprintScheme, descriptors_hash
     from ..match import (
         REGION_CONFIRM_THRESHOLD,
-        REGION_PENALTY,
         combine,
         descriptor_problem,
         distances,
         judge,
+        judge_all,
         window_radius,
     )
     problems = record["problems"]
@@ -184,10 +182,9 @@ def _rederive(record: dict, match: dict, certificate, views, max_distance: float
     content = judge(views, distances(views, [certificate.fingerprint]), [kept[0]], radius)[0]
     through_region = None
     if region is not None and views.windows is not None:
-        through_region = judge(views.windows, distances(views.windows, [region]), [kept[1]],
-                               window_radius(radius), REGION_CONFIRM_THRESHOLD)[0]
-        through_region = replace(through_region, distance=through_region.distance + REGION_PENALTY,
-                                 region=True)
+        windows = judge_all(views.windows, distances(views.windows, [region]), [kept[1]],
+                            window_radius(radius), REGION_CONFIRM_THRESHOLD)
+        through_region = windows.through_regions().judgement(0)     # the penalty, as the server adds it
     judged = combine(content, through_region)
     record["distance"] = judged.distance
     if match.get("distance") is not None and judged.distance != match.get("distance"):

@@ -131,29 +131,27 @@ class Health(BaseModel):
     open_epoch: int
 
 
+def _hex_list(pattern: str, most: int, description: str):
+    """An optional list of 1 to ``most`` hex strings, each matching ``pattern``."""
+    return Field(default=None, min_length=1, max_length=most, description=description,
+                 json_schema_extra={"items": {"type": "string", "pattern": pattern}})
+
+
 class QueryItem(BaseModel):
     blake3: str | None = Field(default=None, pattern=HEX32, description="BLAKE3-256 of the exact bytes")
     fingerprint: str | None = Field(default=None, pattern=HEX32, description="the robust fingerprint (one"
                                     " view; or send `fingerprints`)")
-    fingerprints: list[str] | None = Field(
-        default=None, min_length=1, max_length=MAX_VIEWS,
-        description="the fingerprints of the query's views (`rosvd fingerprint --json` gives them as"
-                    " query_fingerprints, the content's own first): the distance is the least over them",
-        json_schema_extra={"items": {"type": "string", "pattern": HEX32}})
-    descriptors: list[str] | None = Field(
-        default=None, min_length=1, max_length=MAX_VIEWS,
-        description="the views' match descriptors, one per fingerprint (`query_descriptors`): needed for"
-                    " the confirmed rule's second stage",
-        json_schema_extra={"items": {"type": "string", "pattern": HEX_DESCRIPTOR}})
-    window_fingerprints: list[str] | None = Field(
-        default=None, min_length=1, max_length=MAX_WINDOWS,
-        description="the fingerprints of the query's region windows (`query_windows` of `rosvd fingerprint"
-                    " --json`), matched against the certificates' region fingerprints (needs fingerprints)",
-        json_schema_extra={"items": {"type": "string", "pattern": HEX32}})
-    window_descriptors: list[str] | None = Field(
-        default=None, min_length=1, max_length=MAX_WINDOWS,
-        description="the windows' match descriptors, one per window fingerprint",
-        json_schema_extra={"items": {"type": "string", "pattern": HEX_DESCRIPTOR}})
+    fingerprints: list[str] | None = _hex_list(
+        HEX32, MAX_VIEWS, "the fingerprints of the query's views (`rosvd fingerprint --json` gives them as"
+        " query_fingerprints, the content's own first): the distance is the least over them")
+    descriptors: list[str] | None = _hex_list(
+        HEX_DESCRIPTOR, MAX_VIEWS, "the views' match descriptors, one per fingerprint (`query_descriptors`):"
+        " needed for the confirmed rule's second stage")
+    window_fingerprints: list[str] | None = _hex_list(
+        HEX32, MAX_WINDOWS, "the fingerprints of the query's region windows (`query_windows` of `rosvd"
+        " fingerprint --json`), matched against the certificates' region fingerprints (needs fingerprints)")
+    window_descriptors: list[str] | None = _hex_list(
+        HEX_DESCRIPTOR, MAX_WINDOWS, "the windows' match descriptors, one per window fingerprint")
     model_config = ConfigDict(extra="forbid")
 
 
