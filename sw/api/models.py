@@ -1,9 +1,9 @@
 """The API's request and response schemas (pydantic): the OpenAPI document is made from them."""
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from ..match import MAX_VIEWS, MAX_WINDOWS
 
@@ -131,27 +131,31 @@ class Health(BaseModel):
     open_epoch: int
 
 
-def _hex_list(pattern: str, most: int, description: str):
-    """An optional list of 1 to ``most`` hex strings, each matching ``pattern``."""
-    return Field(default=None, min_length=1, max_length=most, description=description,
-                 json_schema_extra={"items": {"type": "string", "pattern": pattern}})
+#: List items checked against their pattern (a 422, not a failure further in).
+Hex32Item = Annotated[str, StringConstraints(pattern=HEX32)]
+DescriptorItem = Annotated[str, StringConstraints(pattern=HEX_DESCRIPTOR)]
+
+
+def _hex_list(most: int, description: str):
+    """An optional list of 1 to ``most`` items."""
+    return Field(default=None, min_length=1, max_length=most, description=description)
 
 
 class QueryItem(BaseModel):
     blake3: str | None = Field(default=None, pattern=HEX32, description="BLAKE3-256 of the exact bytes")
     fingerprint: str | None = Field(default=None, pattern=HEX32, description="the robust fingerprint (one"
                                     " view; or send `fingerprints`)")
-    fingerprints: list[str] | None = _hex_list(
-        HEX32, MAX_VIEWS, "the fingerprints of the query's views (`rosvd fingerprint --json` gives them as"
+    fingerprints: list[Hex32Item] | None = _hex_list(
+        MAX_VIEWS, "the fingerprints of the query's views (`rosvd fingerprint --json` gives them as"
         " query_fingerprints, the content's own first): the distance is the least over them")
-    descriptors: list[str] | None = _hex_list(
-        HEX_DESCRIPTOR, MAX_VIEWS, "the views' match descriptors, one per fingerprint (`query_descriptors`):"
+    descriptors: list[DescriptorItem] | None = _hex_list(
+        MAX_VIEWS, "the views' match descriptors, one per fingerprint (`query_descriptors`):"
         " needed for the confirmed rule's second stage")
-    window_fingerprints: list[str] | None = _hex_list(
-        HEX32, MAX_WINDOWS, "the fingerprints of the query's region windows (`query_windows` of `rosvd"
+    window_fingerprints: list[Hex32Item] | None = _hex_list(
+        MAX_WINDOWS, "the fingerprints of the query's region windows (`query_windows` of `rosvd"
         " fingerprint --json`), matched against the certificates' region fingerprints (needs fingerprints)")
-    window_descriptors: list[str] | None = _hex_list(
-        HEX_DESCRIPTOR, MAX_WINDOWS, "the windows' match descriptors, one per window fingerprint")
+    window_descriptors: list[DescriptorItem] | None = _hex_list(
+        MAX_WINDOWS, "the windows' match descriptors, one per window fingerprint")
     model_config = ConfigDict(extra="forbid")
 
 

@@ -147,7 +147,12 @@ def test_malformed_views_are_problems(served):
         assert response.status_code == 422 and detail in response.json()["detail"], (item, response.json())
     for body in ({"queries": [{"fingerprints": [fingerprint] * 9}]},
                  {"queries": [good], "match_rule": "nearest"},
-                 {"queries": [{"fingerprints": []}]}):
+                 {"queries": [{"fingerprints": []}]},
+                 # every list item is held to its pattern (not hex: a 422, never a 500)
+                 {"queries": [{**good, "descriptors": ["zz", *good["descriptors"][1:]]}]},
+                 {"queries": [{**good, "fingerprints": ["zz" * 32, *good["fingerprints"][1:]]}]},
+                 {"queries": [{**good, "window_fingerprints": [fingerprint],
+                               "window_descriptors": ["0xzz"]}]}):
         response = client.post("/v1/query", json=body)
         assert response.status_code == 422 and response.json()["type"] == "urn:rosvd:problem:invalid-request"
     refused = client.post("/v1/query", data={"match_rule": "nearest"},
